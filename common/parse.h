@@ -1,0 +1,22 @@
+/*
+ * parse.h: strict parsers for the values people type into config files
+ * and on command lines: numbers, durations, sizes, booleans.
+ *
+ * Each returns 0 on success and -1 when the whole string is not a valid
+ * value; partial matches ("10x", "") are errors, never silently cut.
+ */
+#ifndef OG_PARSE_H
+#define OG_PARSE_H
+
+#include <stdint.h>
+
+/* A non-negative decimal integer no larger than max. */
+int	parse_uint(const char *, uint64_t max, uint64_t *);
+/* A duration with unit ms, s, m, h or d (bare numbers are seconds), in ms. */
+int	parse_duration_ms(const char *, uint64_t *);
+/* A size with optional suffix K, M or G (powers of 1024), in bytes. */
+int	parse_size(const char *, uint64_t *);
+/* yes/no, true/false, on/off, 1/0. */
+int	parse_bool(const char *, int *);
+
+#endif

@@ -1,0 +1,565 @@
+/*
+ * config.c: ogproxyd.conf, the daemon's configuration.
+ *
+ * A table maps each (section, key) to a field and a value type, so that
+ * adding a key is one line and every key gets the same checks.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "config.h"
+#include "parse.h"
+#include "xmalloc.h"
+
+#define CONFIG_MAX_FILE		(1024 * 1024)
+
+enum config_section {
+	SECTION_NONE,
+	SECTION_SERVER,
+	SECTION_DEFAULTS,
+	SECTION_BACKEND,
+	SECTION_MODEL,
+};
+
+enum config_type {
+	TYPE_STRING,
+	TYPE_SECRET,		/* a string never echoed in messages */
+	TYPE_LIST,		/* repeatable string */
+	TYPE_DURATION,
+	TYPE_SIZE,
+	TYPE_UINT,
+	TYPE_ADDR,		/* ADDR:PORT, repeatable */
+};
+
+struct config_key {
+	enum config_section	 section;
+	const char		*name;
+	enum config_type	 type;
+	size_t			 offset;	/* into the section's struct */
+	size_t			 count_offset;	/* for lists: the count field */
+	uint64_t		 max;		/* for numbers */
+};
+
+#define SRV(f)	offsetof(struct config, f)
+#define DEF(f)	(offsetof(struct config, defaults) + offsetof(struct config_limits, f))
+#define BE(f)	offsetof(struct config_backend, f)
+#define MOD(f)	offsetof(struct config_model, f)
+
+static const struct config_key config_keys[] = {
+	{ SECTION_SERVER, "listen", TYPE_ADDR, SRV(listen), SRV(nlisten), 0 },
+	{ SECTION_SERVER, "tls_listen", TYPE_ADDR, SRV(tls_listen),
+	    SRV(ntls_listen), 0 },
+	{ SECTION_SERVER, "tls_cert", TYPE_STRING, SRV(tls_cert), 0, 0 },
+	{ SECTION_SERVER, "tls_key", TYPE_STRING, SRV(tls_key), 0, 0 },
+	{ SECTION_SERVER, "admin_socket", TYPE_STRING, SRV(admin_socket), 0, 0 },
+	{ SECTION_SERVER, "admin_group", TYPE_STRING, SRV(admin_group), 0, 0 },
+	{ SECTION_SERVER, "state_dir", TYPE_STRING, SRV(state_dir), 0, 0 },
+	{ SECTION_SERVER, "metrics_listen", TYPE_STRING, SRV(metrics_listen),
+	    0, 0 },
+	{ SECTION_SERVER, "header_timeout", TYPE_DURATION, SRV(header_timeout),
+	    0, 0 },
+	{ SECTION_SERVER, "idle_timeout", TYPE_DURATION, SRV(idle_timeout), 0, 0 },
+	{ SECTION_SERVER, "upstream_timeout", TYPE_DURATION,
+	    SRV(upstream_timeout), 0, 0 },
+	{ SECTION_SERVER, "queue_timeout", TYPE_DURATION, SRV(queue_timeout),
+	    0, 0 },
+	{ SECTION_SERVER, "max_header_size", TYPE_SIZE, SRV(max_header_size),
+	    0, 1024 * 1024 },
+	{ SECTION_SERVER, "max_body_size", TYPE_SIZE, SRV(max_body_size), 0,
+	    UINT64_C(1) << 40 },
+	{ SECTION_SERVER, "max_connections", TYPE_UINT, SRV(max_connections),
+	    0, 1000000 },
+	{ SECTION_SERVER, "user", TYPE_STRING, SRV(user), 0, 0 },
+	{ SECTION_DEFAULTS, "tokens_per_day", TYPE_UINT, DEF(tokens_per_day),
+	    0, UINT64_MAX },
+	{ SECTION_DEFAULTS, "tokens_per_month", TYPE_UINT, DEF(tokens_per_month),
+	    0, UINT64_MAX },
+	{ SECTION_DEFAULTS, "requests_per_minute", TYPE_UINT,
+	    DEF(requests_per_minute), 0, UINT64_MAX },
+	{ SECTION_DEFAULTS, "max_concurrent", TYPE_UINT, DEF(max_concurrent),
+	    0, 1000000 },
+	{ SECTION_DEFAULTS, "priority", TYPE_UINT, DEF(priority), 0, 1000 },
+	{ SECTION_BACKEND, "url", TYPE_STRING, BE(url), 0, 0 },
+	{ SECTION_BACKEND, "max_concurrent", TYPE_UINT, BE(max_concurrent), 0,
+	    1000000 },
+	{ SECTION_BACKEND, "weight", TYPE_UINT, BE(weight), 0, 1000 },
+	{ SECTION_BACKEND, "api_key", TYPE_SECRET, BE(api_key), 0, 0 },
+	{ SECTION_MODEL, "max_num_ctx", TYPE_UINT, MOD(max_num_ctx), 0,
+	    UINT64_C(1) << 32 },
+	{ SECTION_MODEL, "max_num_predict", TYPE_UINT, MOD(max_num_predict), 0,
+	    UINT64_C(1) << 32 },
+};
+
+struct config_parser {
+	const char		*name;
+	int			 line;
+	enum config_section	 section;
+	void			*target;	/* struct the section fills */
+	unsigned char		*seen;		/* non-repeatable keys set */
+	char			*err;
+};
+
+static int	config_error(struct config_parser *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+static int	config_header(struct config_parser *, struct config *, char *);
+static int	config_value(struct config_parser *, struct config *, char *,
+		    char *);
+static int	config_check(struct config_parser *, struct config *);
+static int	config_check_addr(const char *);
+static void	config_fill_defaults(struct config *);
+
+static int
+config_error(struct config_parser *p, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	if (p->err != NULL)
+		return -1;
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (p->line > 0)
+		p->err = xasprintf("%s:%d: %s", p->name, p->line,
+		    msg != NULL ? msg : "error");
+	else
+		p->err = xasprintf("%s: %s", p->name, msg != NULL ? msg : "error");
+	free(msg);
+	return -1;
+}
+
+static char *
+config_trim(char *s)
+{
+	char	*e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+static int
+config_name_ok(const char *s, const char *extra)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++) {
+		if (!isalnum((unsigned char)*s) && strchr(extra, *s) == NULL)
+			return 0;
+	}
+	return 1;
+}
+
+static int
+config_header(struct config_parser *p, struct config *c, char *line)
+{
+	char	*end, *name, *arg;
+
+	if ((end = strchr(line, ']')) == NULL || config_trim(end + 1)[0] != '\0')
+		return config_error(p, "malformed section header");
+	*end = '\0';
+	name = config_trim(line + 1);
+	arg = name + strcspn(name, " \t");
+	if (*arg != '\0') {
+		*arg++ = '\0';
+		arg = config_trim(arg);
+	}
+	memset(p->seen, 0, sizeof config_keys / sizeof config_keys[0]);
+	if (strcmp(name, "server") == 0 || strcmp(name, "defaults") == 0) {
+		if (*arg != '\0')
+			return config_error(p, "section [%s] takes no name", name);
+		p->section = name[0] == 's' ? SECTION_SERVER : SECTION_DEFAULTS;
+		p->target = c;
+		return 0;
+	}
+	if (strcmp(name, "backend") == 0) {
+		struct config_backend	*b;
+
+		if (!config_name_ok(arg, "_.-"))
+			return config_error(p, "[backend NAME] needs a name of "
+			    "letters, digits, '_', '.' or '-'");
+		for (size_t i = 0; i < c->nbackends; i++) {
+			if (strcmp(c->backends[i].name, arg) == 0)
+				return config_error(p, "backend %s is already "
+				    "defined on line %d", arg, c->backends[i].line);
+		}
+		c->backends = xreallocarray(c->backends, c->nbackends + 1,
+		    sizeof *c->backends);
+		b = &c->backends[c->nbackends++];
+		memset(b, 0, sizeof *b);
+		b->name = xstrdup(arg);
+		b->weight = 1;
+		b->line = p->line;
+		p->section = SECTION_BACKEND;
+		p->target = b;
+		return 0;
+	}
+	if (strcmp(name, "model") == 0) {
+		struct config_model	*m;
+
+		if (*arg == '\0' || strpbrk(arg, " \t") != NULL)
+			return config_error(p, "[model PATTERN] needs a pattern");
+		c->models = xreallocarray(c->models, c->nmodels + 1,
+		    sizeof *c->models);
+		m = &c->models[c->nmodels++];
+		memset(m, 0, sizeof *m);
+		m->pattern = xstrdup(arg);
+		m->line = p->line;
+		p->section = SECTION_MODEL;
+		p->target = m;
+		return 0;
+	}
+	return config_error(p, "unknown section [%s]", name);
+}
+
+static int
+config_value(struct config_parser *p, struct config *c, char *key, char *value)
+{
+	const struct config_key	*k = NULL;
+	size_t			 idx = 0;
+	char			*field;
+	uint64_t		 n;
+	int			 rc;
+
+	for (idx = 0; idx < sizeof config_keys / sizeof config_keys[0]; idx++) {
+		if (config_keys[idx].section == p->section &&
+		    strcmp(config_keys[idx].name, key) == 0) {
+			k = &config_keys[idx];
+			break;
+		}
+	}
+	if (p->section == SECTION_NONE)
+		return config_error(p, "key %s outside any section", key);
+	if (k == NULL)
+		return config_error(p, "unknown key %s", key);
+	if (k->type != TYPE_LIST && k->type != TYPE_ADDR) {
+		if (p->seen[idx])
+			return config_error(p, "duplicate key %s", key);
+		p->seen[idx] = 1;
+	}
+	if (*value == '\0')
+		return config_error(p, "%s needs a value", key);
+	field = (char *)p->target + k->offset;
+
+	switch (k->type) {
+	case TYPE_STRING:
+	case TYPE_SECRET:
+		free(*(char **)field);
+		*(char **)field = xstrdup(value);
+		return 0;
+	case TYPE_ADDR:
+		if (config_check_addr(value) != 0)
+			return config_error(p, "%s: '%s' is not ADDR:PORT with a "
+			    "numeric address", key, value);
+		/* FALLTHROUGH */
+	case TYPE_LIST: {
+		char	***list = (char ***)field;
+		size_t	 *count = (size_t *)((char *)c + k->count_offset);
+
+		*list = xreallocarray(*list, *count + 1, sizeof **list);
+		(*list)[(*count)++] = xstrdup(value);
+		return 0;
+	}
+	case TYPE_DURATION:
+		rc = parse_duration_ms(value, &n);
+		if (rc != 0)
+			return config_error(p, "%s: '%s' is not a duration "
+			    "(e.g. 500ms, 30s, 5m, 1h, 1d)", key, value);
+		break;
+	case TYPE_SIZE:
+		rc = parse_size(value, &n);
+		if (rc != 0)
+			return config_error(p, "%s: '%s' is not a size "
+			    "(e.g. 512, 16K, 64M, 1G)", key, value);
+		break;
+	case TYPE_UINT:
+		rc = parse_uint(value, UINT64_MAX, &n);
+		if (rc != 0)
+			return config_error(p, "%s: '%s' is not a non-negative "
+			    "integer", key, value);
+		break;
+	default:
+		return config_error(p, "internal error: key type");
+	}
+	if (k->max != 0 && n > k->max)
+		return config_error(p, "%s: %s is larger than the maximum %llu",
+		    key, value, (unsigned long long)k->max);
+	*(uint64_t *)field = n;
+	return 0;
+}
+
+/* A listen address: IPv4 "a.b.c.d:port", IPv6 "[addr]:port", "*:port". */
+static int
+config_check_addr(const char *s)
+{
+	const char	*colon;
+	uint64_t	 port;
+	char		 host[64];
+	size_t		 hlen;
+
+	if (*s == '[') {
+		const char	*close = strchr(s, ']');
+
+		if (close == NULL || close[1] != ':')
+			return -1;
+		colon = close + 1;
+		hlen = (size_t)(close - s - 1);
+		if (hlen == 0 || hlen >= sizeof host)
+			return -1;
+		memcpy(host, s + 1, hlen);
+		host[hlen] = '\0';
+		if (strspn(host, "0123456789abcdefABCDEF:.") != hlen)
+			return -1;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL)
+			return -1;
+		hlen = (size_t)(colon - s);
+		if (hlen == 0 || hlen >= sizeof host)
+			return -1;
+		memcpy(host, s, hlen);
+		host[hlen] = '\0';
+		if (strcmp(host, "*") != 0 && strspn(host, "0123456789.") != hlen)
+			return -1;
+	}
+	if (parse_uint(colon + 1, 65535, &port) != 0)
+		return -1;
+	return 0;
+}
+
+static void
+config_fill_defaults(struct config *c)
+{
+	c->header_timeout = 10 * 1000;
+	c->idle_timeout = 75 * 1000;
+	c->upstream_timeout = 10 * 60 * 1000;
+	c->queue_timeout = 60 * 1000;
+	c->max_header_size = 16 * 1024;
+	c->max_body_size = 64 * 1024 * 1024;
+	c->max_connections = 4096;
+}
+
+static int
+config_check(struct config_parser *p, struct config *c)
+{
+	p->line = 0;
+	if (c->nlisten == 0 && c->ntls_listen == 0) {
+		c->listen = xcalloc(1, sizeof *c->listen);
+		c->listen[c->nlisten++] = xstrdup(CONFIG_DEFAULT_LISTEN);
+	}
+	if (c->ntls_listen > 0)
+		return config_error(p, "tls_listen: TLS is not available in "
+		    "this version of ogproxyd");
+	if (c->state_dir == NULL)
+		c->state_dir = xstrdup("ogate-state");
+	if (c->admin_socket == NULL)
+		c->admin_socket = xasprintf("%s/ogproxyd.sock", c->state_dir);
+	if (c->max_header_size < 1024)
+		return config_error(p, "max_header_size must be at least 1K");
+	if (c->header_timeout == 0 || c->idle_timeout == 0 ||
+	    c->upstream_timeout == 0)
+		return config_error(p, "timeouts must be greater than zero");
+	if (c->max_connections == 0)
+		return config_error(p, "max_connections must be at least 1");
+	if (c->nbackends == 0) {
+		/* Ollama's own default address. */
+		c->backends = xcalloc(1, sizeof *c->backends);
+		c->backends[0].name = xstrdup("local");
+		c->backends[0].url = xstrdup("http://127.0.0.1:11434");
+		c->backends[0].weight = 1;
+		c->nbackends = 1;
+	}
+	for (size_t i = 0; i < c->nbackends; i++) {
+		struct config_backend	*b = &c->backends[i];
+
+		p->line = b->line;
+		if (b->url == NULL)
+			return config_error(p, "backend %s has no url", b->name);
+		if (strncmp(b->url, "http://", 7) != 0 &&
+		    strncmp(b->url, "https://", 8) != 0)
+			return config_error(p, "backend %s: url must start with "
+			    "http:// or https://", b->name);
+		/* Paths are appended to the URL: keep exactly one slash. */
+		{
+			size_t	len = strlen(b->url);
+
+			while (len > 0 && b->url[len - 1] == '/')
+				b->url[--len] = '\0';
+		}
+		if (strchr(b->url + 8, '?') != NULL || strchr(b->url, '#') != NULL)
+			return config_error(p, "backend %s: url must not have a "
+			    "query or fragment", b->name);
+	}
+	return 0;
+}
+
+struct config *
+config_parse(const char *name, const char *text, size_t len, char **err)
+{
+	struct config_parser	 p;
+	struct config		*c;
+	unsigned char		 seen[sizeof config_keys / sizeof config_keys[0]];
+	const char		*pos = text, *end = text + len;
+
+	memset(&p, 0, sizeof p);
+	memset(seen, 0, sizeof seen);
+	p.name = name;
+	p.seen = seen;
+	c = xcalloc(1, sizeof *c);
+	config_fill_defaults(c);
+
+	while (pos < end && p.err == NULL) {
+		const char	*nl = memchr(pos, '\n', (size_t)(end - pos));
+		size_t		 n = nl != NULL ? (size_t)(nl - pos) : (size_t)(end - pos);
+		char		*line, *s, *eq;
+
+		p.line++;
+		if (memchr(pos, '\0', n) != NULL) {
+			config_error(&p, "NUL byte in line");
+			break;
+		}
+		line = xstrndup(pos, n);
+		pos += n + (nl != NULL);
+		s = config_trim(line);
+		if (*s == '\0' || *s == '#' || *s == ';') {
+			free(line);
+			continue;
+		}
+		if (*s == '[') {
+			config_header(&p, c, s);
+			free(line);
+			continue;
+		}
+		if ((eq = strchr(s, '=')) == NULL) {
+			config_error(&p, "expected 'key = value' or '[section]'");
+			free(line);
+			break;
+		}
+		*eq = '\0';
+		{
+			char	*key = config_trim(s), *value = config_trim(eq + 1);
+			char	*hash;
+			size_t	 vlen;
+
+			/* A '#' after whitespace starts a comment. */
+			for (hash = value; (hash = strchr(hash, '#')) != NULL;
+			    hash++) {
+				if (hash > value && (hash[-1] == ' ' ||
+				    hash[-1] == '\t')) {
+					*hash = '\0';
+					value = config_trim(value);
+					break;
+				}
+			}
+			vlen = strlen(value);
+			if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
+				value[vlen - 1] = '\0';
+				value++;
+			}
+			if (*key == '\0')
+				config_error(&p, "missing key before '='");
+			else
+				config_value(&p, c, key, value);
+		}
+		explicit_bzero(line, n);
+		free(line);
+	}
+	if (p.err == NULL)
+		config_check(&p, c);
+	if (p.err != NULL) {
+		*err = p.err;
+		config_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+struct config *
+config_load(const char *path, char **err)
+{
+	FILE		*f;
+	struct buf	 b;
+	struct config	*c;
+	char		 chunk[8192];
+	size_t		 n;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		*err = xasprintf("%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	buf_init(&b);
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		buf_add(&b, chunk, n);
+		if (buf_used(&b) > CONFIG_MAX_FILE) {
+			fclose(f);
+			buf_free(&b);
+			*err = xasprintf("%s: file is larger than 1M", path);
+			return NULL;
+		}
+	}
+	if (ferror(f)) {
+		*err = xasprintf("%s: %s", path, strerror(errno));
+		fclose(f);
+		buf_free(&b);
+		return NULL;
+	}
+	fclose(f);
+	c = config_parse(path, buf_ptr(&b), buf_used(&b), err);
+	if (c != NULL)
+		c->path = xstrdup(path);
+	explicit_bzero(b.data, b.cap);
+	buf_free(&b);
+	return c;
+}
+
+struct config *
+config_builtin(void)
+{
+	char	*err = NULL;
+
+	return config_parse("built-in defaults", "", 0, &err);
+}
+
+static void
+config_free_list(char **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+void
+config_free(struct config *c)
+{
+	if (c == NULL)
+		return;
+	free(c->path);
+	config_free_list(c->listen, c->nlisten);
+	config_free_list(c->tls_listen, c->ntls_listen);
+	free(c->tls_cert);
+	free(c->tls_key);
+	free(c->admin_socket);
+	free(c->admin_group);
+	free(c->state_dir);
+	free(c->metrics_listen);
+	free(c->user);
+	for (size_t i = 0; i < c->nbackends; i++) {
+		free(c->backends[i].name);
+		free(c->backends[i].url);
+		xfree_secret(c->backends[i].api_key);
+	}
+	free(c->backends);
+	for (size_t i = 0; i < c->nmodels; i++)
+		free(c->models[i].pattern);
+	free(c->models);
+	free(c);
+}

@@ -1,0 +1,82 @@
+/*
+ * config.h: ogproxyd.conf, the daemon's configuration.
+ *
+ * INI style: "key = value" lines, "#" comments, "[section]" and
+ * "[section NAME]" headers. The key names are part of the contract in
+ * DESIGN.md. Unknown keys, bad values and duplicates are errors that
+ * name the file and line, because a typo in a gateway's config must not
+ * silently open or close a door.
+ */
+#ifndef OG_CONFIG_H
+#define OG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_DEFAULT_PATH	"/etc/ogate/ogproxyd.conf"
+#define CONFIG_DEFAULT_LISTEN	"127.0.0.1:11435"
+
+struct config_limits {
+	uint64_t	 tokens_per_day;
+	uint64_t	 tokens_per_month;
+	uint64_t	 requests_per_minute;
+	uint64_t	 max_concurrent;
+	uint64_t	 priority;
+};
+
+struct config_backend {
+	char		*name;
+	char		*url;
+	uint64_t	 max_concurrent;
+	uint64_t	 weight;
+	char		*api_key;	/* a secret: wiped when freed */
+	int		 line;
+};
+
+struct config_model {
+	char		*pattern;
+	uint64_t	 max_num_ctx;
+	uint64_t	 max_num_predict;
+	int		 line;
+};
+
+struct config {
+	char			*path;	/* NULL: built-in defaults */
+	char			**listen;
+	size_t			 nlisten;
+	char			**tls_listen;
+	size_t			 ntls_listen;
+	char			*tls_cert;
+	char			*tls_key;
+	char			*admin_socket;
+	char			*admin_group;
+	char			*state_dir;
+	char			*metrics_listen;
+	char			*user;
+	uint64_t		 header_timeout;	/* milliseconds */
+	uint64_t		 idle_timeout;
+	uint64_t		 upstream_timeout;
+	uint64_t		 queue_timeout;
+	uint64_t		 max_header_size;	/* bytes */
+	uint64_t		 max_body_size;
+	uint64_t		 max_connections;
+	struct config_limits	 defaults;
+	struct config_backend	*backends;
+	size_t			 nbackends;
+	struct config_model	*models;
+	size_t			 nmodels;
+};
+
+/*
+ * Load a config file. On failure returns NULL and sets *err to a
+ * one-line message naming the file and line (free it).
+ */
+struct config	*config_load(const char *path, char **err);
+/* Parse a config from memory; name is used in messages. */
+struct config	*config_parse(const char *name, const char *text, size_t len,
+		    char **err);
+/* The built-in defaults, used when no config file exists. */
+struct config	*config_builtin(void);
+void		 config_free(struct config *);
+
+#endif

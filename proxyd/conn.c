@@ -1,0 +1,577 @@
+/*
+ * conn.c: a client connection.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "conn.h"
+#include "log.h"
+#include "proxy.h"
+#include "reply.h"
+#include "router.h"
+#include "server.h"
+#include "xmalloc.h"
+
+#define CONN_READ_SIZE		16384
+/*
+ * Output above the high mark pauses the upstream transfer; it resumes
+ * when the client has taken the buffer below the low mark. The marks
+ * bound the memory a slow client can pin to about 256 KiB.
+ */
+#define CONN_OUT_HIGH		(256 * 1024)
+#define CONN_OUT_LOW		(64 * 1024)
+
+static TAILQ_HEAD(, conn)	conn_all = TAILQ_HEAD_INITIALIZER(conn_all);
+static TAILQ_HEAD(, conn)	conn_flushq = TAILQ_HEAD_INITIALIZER(conn_flushq);
+static unsigned			conn_n;
+static uint64_t			conn_next_id;
+static int			conn_draining;
+
+static ssize_t	conn_plain_read(struct conn *, void *, size_t);
+static ssize_t	conn_plain_write(struct conn *, const void *, size_t);
+static void	conn_plain_close(struct conn *);
+static void	conn_event(struct loop_io *, uint32_t);
+static void	conn_timeout(struct loop_timer *);
+static void	conn_read(struct conn *);
+static void	conn_process(struct conn *);
+static void	conn_resume(void *);
+static int	conn_begin_request(struct conn *);
+static int	conn_read_body(struct conn *);
+static void	conn_flush(struct conn *);
+static void	conn_update_events(struct conn *, int);
+static void	conn_free(void *);
+
+static const struct conn_transport conn_plain = {
+	.name = "tcp",
+	.read = conn_plain_read,
+	.write = conn_plain_write,
+	.close = conn_plain_close,
+};
+
+static ssize_t
+conn_plain_read(struct conn *c, void *p, size_t len)
+{
+	ssize_t	n = read(c->io.fd, p, len);
+
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return CONN_IO_AGAIN;
+	if (errno != ECONNRESET)
+		log_debug("conn %llu: read: %s", (unsigned long long)c->id,
+		    strerror(errno));
+	return CONN_IO_ERROR;
+}
+
+static ssize_t
+conn_plain_write(struct conn *c, const void *p, size_t len)
+{
+	ssize_t	n = write(c->io.fd, p, len);
+
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return CONN_IO_AGAIN;
+	if (errno != EPIPE && errno != ECONNRESET)
+		log_debug("conn %llu: write: %s", (unsigned long long)c->id,
+		    strerror(errno));
+	return CONN_IO_ERROR;
+}
+
+static void
+conn_plain_close(struct conn *c)
+{
+	close(c->io.fd);
+}
+
+void
+conn_init(void)
+{
+	loop_set_before_wait(conn_flush_pending);
+}
+
+unsigned
+conn_count(void)
+{
+	return conn_n;
+}
+
+void
+conn_accept(int fd, const char *addr, const char *ip)
+{
+	struct conn	*c;
+
+	if (conn_draining || conn_n >= server_cfg->max_connections) {
+		/*
+		 * Refusing at once keeps a flood of idle sockets from
+		 * starving the connections already being served.
+		 */
+		close(fd);
+		server_stats.refused++;
+		return;
+	}
+	c = xcalloc(1, sizeof *c);
+	c->id = ++conn_next_id;
+	c->tp = &conn_plain;
+	c->state = CONN_READ_HEAD;
+	snprintf(c->addr, sizeof c->addr, "%s", addr);
+	snprintf(c->ip, sizeof c->ip, "%s", ip);
+	buf_init(&c->in);
+	buf_init(&c->out);
+	buf_init(&c->body);
+	http_request_clear(&c->req);
+	loop_io_init(&c->io, fd, conn_event, c);
+	loop_timer_init(&c->timer, conn_timeout, c);
+	loop_timer_arm(&c->timer, server_cfg->header_timeout);
+	TAILQ_INSERT_TAIL(&conn_all, c, entry);
+	conn_n++;
+	conn_update_events(c, 0);
+}
+
+/*
+ * Interest: always EPOLLRDHUP, so a client that goes away while its
+ * request is served is noticed at once; EPOLLIN unless reading is
+ * stopped; EPOLLOUT only while a write is blocked.
+ */
+static void
+conn_update_events(struct conn *c, int want_write)
+{
+	uint32_t	ev = EPOLLRDHUP;
+
+	if (!c->read_stopped)
+		ev |= EPOLLIN;
+	if (want_write)
+		ev |= EPOLLOUT;
+	loop_io_set(&c->io, ev);
+}
+
+static void
+conn_event(struct loop_io *io, uint32_t events)
+{
+	struct conn	*c = io->arg;
+
+	if (events & EPOLLERR) {
+		conn_close(c);
+		return;
+	}
+	if (events & EPOLLOUT)
+		conn_flush(c);
+	if (c->state == CONN_CLOSED)
+		return;
+	if (events & (EPOLLIN | EPOLLHUP))
+		conn_read(c);
+	else if (events & EPOLLRDHUP)
+		conn_close(c);	/* peer gone while reading was stopped */
+}
+
+static void
+conn_read(struct conn *c)
+{
+	ssize_t	n;
+
+	buf_reserve(&c->in, CONN_READ_SIZE);
+	n = c->tp->read(c, buf_tail(&c->in), c->in.cap - c->in.len);
+	if (n == CONN_IO_AGAIN)
+		return;
+	if (n == CONN_IO_EOF || n == CONN_IO_ERROR) {
+		/*
+		 * A client that goes away mid-request cancels it: closing
+		 * aborts the upstream transfer, which stops generation.
+		 */
+		conn_close(c);
+		return;
+	}
+	c->in.len += (size_t)n;
+	if (c->state == CONN_BUSY || c->close_after) {
+		/* Hold at most one pipelined head while we are busy. */
+		if (buf_used(&c->in) > server_cfg->max_header_size) {
+			c->read_stopped = 1;
+			conn_update_events(c, c->io.events & EPOLLOUT);
+		}
+		return;
+	}
+	conn_process(c);
+}
+
+static void
+conn_error(struct conn *c, int status, const char *msg)
+{
+	/* After a framing error the rest of the input cannot be trusted. */
+	c->close_after = 1;
+	reply_error(c, status, router_dialect(c->req.path ? c->req.path : "",
+	    c->req.path ? c->req.path_len : 0), msg, NULL);
+}
+
+static void
+conn_process(struct conn *c)
+{
+	int	rc;
+
+	for (;;) {
+		if (c->state == CONN_CLOSED || c->close_after)
+			return;
+		if (c->state == CONN_READ_HEAD) {
+			/* Tolerate blank lines between requests (RFC 9112 2.2). */
+			while (buf_used(&c->in) >= 2 && buf_ptr(&c->in)[0] == '\r' &&
+			    buf_ptr(&c->in)[1] == '\n')
+				buf_consume(&c->in, 2);
+			if (buf_used(&c->in) == 0)
+				return;
+			if (c->requests > 0 && !loop_timer_armed(&c->timer))
+				loop_timer_arm(&c->timer, server_cfg->header_timeout);
+			rc = http_parse_head(buf_ptr(&c->in), buf_used(&c->in),
+			    server_cfg->max_header_size, &c->req);
+			if (rc == 0)
+				return;
+			if (rc < 0) {
+				conn_error(c, -rc, rc == -431 ?
+				    "request headers too large" : rc == -417 ?
+				    "unsupported expectation" : "malformed request");
+				return;
+			}
+			buf_consume(&c->in, (size_t)rc);
+			c->requests++;
+			server_stats.requests++;
+			if (conn_begin_request(c) != 0)
+				return;
+		}
+		if (c->state == CONN_READ_BODY) {
+			if ((rc = conn_read_body(c)) <= 0)
+				return;
+		}
+		if (c->state == CONN_BUSY) {
+			loop_timer_stop(&c->timer);
+			proxy_start(c);
+			return;
+		}
+	}
+}
+
+/* Route the request; returns 0 to go on, -1 if it was answered. */
+static int
+conn_begin_request(struct conn *c)
+{
+	const struct route	*r;
+	int			 status;
+	unsigned		 allow;
+	int			 has_body = c->req.chunked || c->req.content_length > 0;
+
+	r = router_match(c->req.method, c->req.path, c->req.path_len, &status,
+	    &allow);
+	if (r == NULL) {
+		char	hdr[128], methods[96];
+
+		/* An unread body would be taken for the next request. */
+		if (has_body)
+			c->close_after = 1;
+		if (status == 405) {
+			router_allow_string(allow, methods, sizeof methods);
+			snprintf(hdr, sizeof hdr, "Allow: %s\r\n", methods);
+			reply_error(c, 405, router_dialect(c->req.path,
+			    c->req.path_len), "method not allowed", hdr);
+		} else
+			reply_error(c, 404, router_dialect(c->req.path,
+			    c->req.path_len), "not found", NULL);
+		return -1;
+	}
+	c->route = r;
+	if (c->req.content_length >= 0 &&
+	    (uint64_t)c->req.content_length > server_cfg->max_body_size) {
+		c->close_after = 1;
+		reply_error(c, 413, r->dialect, "request body too large", NULL);
+		return -1;
+	}
+	buf_reset(&c->body);
+	if (!has_body) {
+		c->state = CONN_BUSY;
+		return 0;
+	}
+	if (c->req.chunked)
+		http_chunked_init(&c->chunked);
+	c->state = CONN_READ_BODY;
+	if (c->req.expect_continue && buf_used(&c->in) == 0)
+		conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	loop_timer_arm(&c->timer, server_cfg->header_timeout);
+	return 0;
+}
+
+/* Returns 1 when the body is complete, 0 for more, -1 if answered. */
+static int
+conn_read_body(struct conn *c)
+{
+	size_t	avail = buf_used(&c->in);
+
+	if (c->req.chunked) {
+		ssize_t	used;
+		int	done;
+
+		used = http_chunked_feed(&c->chunked, buf_ptr(&c->in), avail,
+		    &c->body, server_cfg->max_body_size, &done);
+		if (used < 0) {
+			conn_error(c, (int)-used, used == -413 ?
+			    "request body too large" : "malformed chunked body");
+			return -1;
+		}
+		buf_consume(&c->in, (size_t)used);
+		if (!done)
+			goto more;
+	} else {
+		size_t	want = (size_t)c->req.content_length - buf_used(&c->body);
+
+		if (avail > want)
+			avail = want;
+		buf_add(&c->body, buf_ptr(&c->in), avail);
+		buf_consume(&c->in, avail);
+		if (buf_used(&c->body) < (size_t)c->req.content_length)
+			goto more;
+	}
+	c->state = CONN_BUSY;
+	return 1;
+more:
+	/* A body that keeps arriving keeps the connection alive. */
+	if (avail > 0)
+		loop_timer_arm(&c->timer, server_cfg->header_timeout);
+	return 0;
+}
+
+static void
+conn_timeout(struct loop_timer *t)
+{
+	struct conn	*c = t->arg;
+
+	switch (c->state) {
+	case CONN_READ_HEAD:
+		if (buf_used(&c->in) == 0) {
+			/* Idle keep-alive, or a connection that never spoke. */
+			conn_close(c);
+			return;
+		}
+		/* FALLTHROUGH */
+	case CONN_READ_BODY:
+		server_stats.timeouts++;
+		log_debug("conn %llu %s: client too slow, 408",
+		    (unsigned long long)c->id, c->addr);
+		c->close_after = 1;
+		reply_error(c, 408, router_dialect(c->req.path ? c->req.path : "",
+		    c->req.path ? c->req.path_len : 0), "request timed out", NULL);
+		return;
+	default:
+		/* The client stopped reading its response. */
+		log_debug("conn %llu %s: client stopped reading, closing",
+		    (unsigned long long)c->id, c->addr);
+		conn_close(c);
+	}
+}
+
+void
+conn_write(struct conn *c, const void *p, size_t len)
+{
+	if (c->state == CONN_CLOSED)
+		return;
+	buf_add(&c->out, p, len);
+	if (!c->flush_queued) {
+		c->flush_queued = 1;
+		TAILQ_INSERT_TAIL(&conn_flushq, c, flush_entry);
+	}
+}
+
+void
+conn_printf(struct conn *c, const char *fmt, ...)
+{
+	va_list	ap;
+	char	stack[1024];
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(stack, sizeof stack, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof stack) {
+		conn_write(c, stack, (size_t)n);
+		return;
+	}
+	{
+		char	*big = xmalloc((size_t)n + 1);
+
+		va_start(ap, fmt);
+		vsnprintf(big, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+		conn_write(c, big, (size_t)n);
+		free(big);
+	}
+}
+
+size_t
+conn_out_pending(const struct conn *c)
+{
+	return buf_used(&c->out);
+}
+
+int
+conn_out_full(const struct conn *c)
+{
+	return buf_used(&c->out) >= CONN_OUT_HIGH;
+}
+
+void
+conn_flush_pending(void)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&conn_flushq)) != NULL) {
+		TAILQ_REMOVE(&conn_flushq, c, flush_entry);
+		c->flush_queued = 0;
+		conn_flush(c);
+	}
+}
+
+static void
+conn_flush(struct conn *c)
+{
+	ssize_t	n;
+	int	progress = 0;
+
+	while (buf_used(&c->out) > 0) {
+		n = c->tp->write(c, buf_ptr(&c->out), buf_used(&c->out));
+		if (n == CONN_IO_AGAIN)
+			break;
+		if (n <= 0) {
+			conn_close(c);
+			return;
+		}
+		buf_consume(&c->out, (size_t)n);
+		progress = 1;
+	}
+	if (buf_used(&c->out) > 0) {
+		conn_update_events(c, 1);
+		/* A client that takes nothing for idle_timeout is dropped. */
+		if (c->state == CONN_BUSY && (progress ||
+		    !loop_timer_armed(&c->timer)))
+			loop_timer_arm(&c->timer, server_cfg->idle_timeout);
+		return;
+	}
+	if (c->io.events & EPOLLOUT)
+		conn_update_events(c, 0);
+	if (c->close_after && c->pr == NULL) {
+		conn_close(c);
+		return;
+	}
+	if (c->state == CONN_BUSY)
+		loop_timer_stop(&c->timer);
+	if (c->pr != NULL)
+		proxy_client_drained(c->pr, buf_used(&c->out) < CONN_OUT_LOW);
+}
+
+static void
+conn_resume(void *arg)
+{
+	struct conn	*c = arg;
+
+	c->resume_queued = 0;
+	if (c->state == CONN_READ_HEAD && !c->close_after)
+		conn_process(c);
+}
+
+void
+conn_close_after(struct conn *c)
+{
+	c->close_after = 1;
+	if (buf_used(&c->out) == 0 && c->pr == NULL)
+		conn_close(c);
+}
+
+void
+conn_response_done(struct conn *c)
+{
+	if (c->state == CONN_CLOSED)
+		return;
+	c->pr = NULL;
+	c->route = NULL;
+	if (!c->req.keep_alive || conn_draining)
+		c->close_after = 1;
+	http_request_clear(&c->req);
+	buf_reset(&c->body);
+	if (buf_used(&c->body) == 0 && c->body.cap > 65536)
+		buf_free(&c->body);
+	c->state = CONN_READ_HEAD;
+	if (c->close_after) {
+		/* Flushed before the loop waits, then closed. */
+		if (!c->flush_queued)
+			conn_flush(c);
+		return;
+	}
+	loop_timer_arm(&c->timer, server_cfg->idle_timeout);
+	if (c->read_stopped) {
+		c->read_stopped = 0;
+		conn_update_events(c, c->io.events & EPOLLOUT);
+	}
+	/* A pipelined request may be waiting; serve it from the loop. */
+	if (buf_used(&c->in) > 0 && !c->resume_queued) {
+		c->resume_queued = 1;
+		loop_defer(conn_resume, c);
+	}
+}
+
+void
+conn_close(struct conn *c)
+{
+	if (c->state == CONN_CLOSED)
+		return;
+	c->state = CONN_CLOSED;
+	if (c->pr != NULL) {
+		struct proxy_req	*pr = c->pr;
+
+		c->pr = NULL;
+		proxy_client_gone(pr);
+	}
+	loop_timer_stop(&c->timer);
+	loop_io_del(&c->io);
+	c->tp->close(c);
+	c->io.fd = -1;
+	if (c->flush_queued) {
+		TAILQ_REMOVE(&conn_flushq, c, flush_entry);
+		c->flush_queued = 0;
+	}
+	TAILQ_REMOVE(&conn_all, c, entry);
+	conn_n--;
+	/* Events for it may still be in the batch being dispatched. */
+	loop_defer(conn_free, c);
+}
+
+static void
+conn_free(void *arg)
+{
+	struct conn	*c = arg;
+
+	buf_free(&c->in);
+	buf_free(&c->out);
+	buf_free(&c->body);
+	http_request_clear(&c->req);
+	free(c);
+	if (conn_draining && conn_n == 0)
+		server_drained();
+}
+
+void
+conn_drain_all(void)
+{
+	struct conn	*c, *next;
+
+	conn_draining = 1;
+	for (c = TAILQ_FIRST(&conn_all); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->state == CONN_READ_HEAD && buf_used(&c->in) == 0 &&
+		    buf_used(&c->out) == 0)
+			conn_close(c);
+		else
+			c->req.keep_alive = 0;
+	}
+	if (conn_n == 0)
+		server_drained();
+}

@@ -1,0 +1,93 @@
+/*
+ * conn.h: a client connection.
+ *
+ * A connection reads and parses requests one at a time (a pipelined
+ * request waits in the input buffer until the response before it is
+ * done), hands each to the proxy, and writes what the proxy produces.
+ * Output is coalesced: writes only append to the output buffer, and
+ * every connection with pending output is flushed once before the loop
+ * waits, so a small response leaves in one system call.
+ *
+ * Byte I/O goes through a struct conn_transport, so that TLS can be put
+ * underneath without the rest of the file noticing.
+ */
+#ifndef OG_CONN_H
+#define OG_CONN_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "http.h"
+#include "loop.h"
+
+struct conn;
+struct proxy_req;
+struct route;
+
+/* What a transport's read or write returns besides a byte count. */
+#define CONN_IO_AGAIN	(-1)	/* would block */
+#define CONN_IO_ERROR	(-2)	/* fatal; errno or the TLS error logged */
+#define CONN_IO_EOF	(0)
+
+struct conn_transport {
+	const char	*name;
+	ssize_t		(*read)(struct conn *, void *, size_t);
+	ssize_t		(*write)(struct conn *, const void *, size_t);
+	void		(*close)(struct conn *);
+};
+
+enum conn_state {
+	CONN_READ_HEAD,
+	CONN_READ_BODY,
+	CONN_BUSY,		/* a request is being served */
+	CONN_CLOSED,
+};
+
+struct conn {
+	struct loop_io			 io;
+	struct loop_timer		 timer;
+	const struct conn_transport	*tp;
+	void				*tp_data;
+	enum conn_state			 state;
+	uint64_t			 id;
+	struct buf			 in;
+	struct buf			 out;
+	struct http_request		 req;
+	struct buf			 body;
+	struct http_chunked		 chunked;
+	const struct route		*route;
+	struct proxy_req		*pr;
+	char				 addr[64];	/* client address */
+	char				 ip[48];
+	unsigned			 requests;
+	unsigned			 close_after:1;	/* close once out drains */
+	unsigned			 flush_queued:1;
+	unsigned			 resume_queued:1;
+	unsigned			 read_stopped:1;
+	TAILQ_ENTRY(conn)		 flush_entry;
+	TAILQ_ENTRY(conn)		 entry;
+};
+
+void	 conn_init(void);
+void	 conn_accept(int fd, const char *addr, const char *ip);
+/* Queue bytes of the response. */
+void	 conn_write(struct conn *, const void *, size_t);
+void	 conn_printf(struct conn *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* The response is complete: go on to the next request or close. */
+void	 conn_response_done(struct conn *);
+/* Close the connection once what is queued has been written. */
+void	 conn_close_after(struct conn *);
+void	 conn_close(struct conn *);
+size_t	 conn_out_pending(const struct conn *);
+/* Is the output buffer above the mark where producers should pause? */
+int	 conn_out_full(const struct conn *);
+/* Stop accepting keep-alive requests and close idle connections. */
+void	 conn_drain_all(void);
+unsigned conn_count(void);
+/* Called by the loop before it waits. */
+void	 conn_flush_pending(void);
+
+#endif

@@ -1,0 +1,15 @@
+/*
+ * listener.h: the sockets the gateway accepts clients on.
+ */
+#ifndef OG_LISTENER_H
+#define OG_LISTENER_H
+
+struct config;
+
+/* Open every listen address of the config; -1 (logged) on failure. */
+int	listener_open_all(const struct config *);
+void	listener_close_all(void);
+/* Warn about listen addresses a reload cannot change. */
+void	listener_check_reload(const struct config *);
+
+#endif

@@ -1,0 +1,227 @@
+/*
+ * main.c: ogproxyd, the ogate gateway daemon: start-up, signals,
+ * reload and shutdown.
+ */
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "config.h"
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "loop.h"
+#include "proxy.h"
+#include "server.h"
+#include "upstream.h"
+#include "xmalloc.h"
+
+/* How long SIGTERM waits for requests in flight before closing them. */
+#define DRAIN_TIMEOUT_MS	(30 * 1000)
+
+struct config		*server_cfg;
+struct server_stats	 server_stats;
+
+static const char	*config_path;	/* NULL: built-in defaults */
+static struct loop_io	 signal_io;
+static struct loop_timer drain_timer;
+static int		 draining;
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: ogproxyd [-c FILE] [-t] [-v]\n");
+	exit(2);
+}
+
+static struct config *
+load_config(char **err)
+{
+	if (config_path == NULL)
+		return config_builtin();
+	return config_load(config_path, err);
+}
+
+/* mkdir -p with a private mode for the directories we create. */
+static int
+make_dirs(const char *path, mode_t mode)
+{
+	char	*p = xstrdup(path);
+
+	for (char *s = p + 1; *s != '\0'; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) == -1 && errno != EEXIST) {
+			free(p);
+			return -1;
+		}
+		*s = '/';
+	}
+	if (mkdir(p, mode) == -1 && errno != EEXIST) {
+		free(p);
+		return -1;
+	}
+	free(p);
+	return 0;
+}
+
+static void
+reload(void)
+{
+	struct config	*cfg;
+	char		*err = NULL;
+
+	log_info("reloading %s", config_path ? config_path : "built-in defaults");
+	if ((cfg = load_config(&err)) == NULL) {
+		log_error("reload failed, keeping the running config: %s", err);
+		free(err);
+		return;
+	}
+	listener_check_reload(cfg);
+	config_free(server_cfg);
+	server_cfg = cfg;
+	backend_sync(cfg);
+	log_info("reloaded");
+}
+
+void
+server_drained(void)
+{
+	if (draining)
+		loop_break();
+}
+
+static void
+drain_expired(struct loop_timer *t)
+{
+	log_warn("shutdown: %u connections still open after %d s; closing them",
+	    conn_count(), DRAIN_TIMEOUT_MS / 1000);
+	loop_break();
+}
+
+static void
+shutdown_begin(const char *why)
+{
+	if (draining)
+		return;
+	draining = 1;
+	log_info("%s: no longer accepting; %u requests in flight", why,
+	    proxy_active());
+	listener_close_all();
+	loop_timer_init(&drain_timer, drain_expired, NULL);
+	loop_timer_arm(&drain_timer, DRAIN_TIMEOUT_MS);
+	conn_drain_all();
+}
+
+static void
+signal_event(struct loop_io *io, uint32_t events)
+{
+	struct signalfd_siginfo	si;
+
+	while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si) {
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			reload();
+			break;
+		case SIGTERM:
+		case SIGINT:
+			shutdown_begin(si.ssi_signo == SIGTERM ? "SIGTERM" :
+			    "SIGINT");
+			break;
+		}
+	}
+}
+
+static void
+signals_init(void)
+{
+	sigset_t	set;
+	int		fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	/* The loop takes signals as events, so nothing runs in a handler. */
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		fatal("sigprocmask: %s", strerror(errno));
+	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal("signalfd: %s", strerror(errno));
+	loop_io_init(&signal_io, fd, signal_event, NULL);
+	loop_io_set(&signal_io, EPOLLIN);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config	*cfg;
+	char		*err = NULL;
+	int		 ch, test = 0, verbose = 0;
+
+	while ((ch = getopt(argc, argv, "c:tvh")) != -1) {
+		switch (ch) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 't':
+			test = 1;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	log_init("ogproxyd", verbose);
+
+	/* Without -c, the system config if there is one, else built-ins. */
+	if (config_path == NULL && access(CONFIG_DEFAULT_PATH, F_OK) == 0)
+		config_path = CONFIG_DEFAULT_PATH;
+	if ((cfg = load_config(&err)) == NULL) {
+		fprintf(stderr, "ogproxyd: %s\n", err);
+		free(err);
+		return 1;
+	}
+	if (test) {
+		printf("ogproxyd: %s is valid\n",
+		    config_path ? config_path : "built-in configuration");
+		config_free(cfg);
+		return 0;
+	}
+	server_cfg = cfg;
+	log_info("ogate %s starting with %s", PACKAGE_VERSION,
+	    config_path ? config_path : "built-in defaults");
+
+	if (make_dirs(cfg->state_dir, 0700) == -1)
+		fatal("state_dir %s: %s", cfg->state_dir, strerror(errno));
+
+	loop_init();
+	signals_init();
+	conn_init();
+	upstream_init();
+	backend_sync(cfg);
+	if (listener_open_all(cfg) != 0)
+		return 1;
+	log_info("ready");
+
+	loop_run();
+
+	listener_close_all();
+	log_info("stopped");
+	backend_shutdown();
+	upstream_shutdown();
+	config_free(server_cfg);
+	return 0;
+}

@@ -1,0 +1,534 @@
+/*
+ * proxy.c: forwarding one request to a backend and streaming the answer.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "backend.h"
+#include "buf.h"
+#include "config.h"
+#include "conn.h"
+#include "log.h"
+#include "loop.h"
+#include "proxy.h"
+#include "reply.h"
+#include "router.h"
+#include "server.h"
+#include "upstream.h"
+#include "xmalloc.h"
+
+enum proxy_stream {
+	STREAM_NONE,
+	STREAM_NDJSON,		/* application/x-ndjson: Ollama's native API */
+	STREAM_SSE,		/* text/event-stream: the /v1 API */
+};
+
+struct proxy_req {
+	struct upstream_xfer	 x;
+	struct conn		*c;		/* NULL once the client is gone */
+	struct backend		*be;
+	const struct route	*route;
+	struct curl_slist	*hdrs;
+	struct buf		 body;		/* the request body */
+	struct buf		 head;		/* response head being built */
+	struct loop_timer	 timer;		/* upstream_timeout */
+	uint64_t		 id;
+	uint64_t		 started;
+	uint64_t		 last_activity;
+	uint64_t		 bytes;		/* response body bytes */
+	int			 status;
+	enum proxy_stream	 stream;
+	char			 tail[2];	/* last body bytes sent */
+	unsigned		 head_done:1;	/* upstream head complete */
+	unsigned		 head_sent:1;	/* our head queued to client */
+	unsigned		 has_length:1;	/* upstream sent Content-Length */
+	unsigned		 chunked:1;	/* we frame chunks to the client */
+	unsigned		 no_body:1;
+	unsigned		 paused:1;
+	unsigned		 auth_hdr:1;	/* hdrs holds the backend key */
+};
+
+static uint64_t	proxy_next_id;
+static unsigned	proxy_n;
+
+static size_t	proxy_header_cb(char *, size_t, size_t, void *);
+static size_t	proxy_write_cb(char *, size_t, size_t, void *);
+static void	proxy_done_cb(struct upstream_xfer *, CURLcode);
+static void	proxy_timer_cb(struct loop_timer *);
+static void	proxy_send_head(struct proxy_req *);
+static void	proxy_fail(struct proxy_req *, int timed_out, CURLcode);
+static void	proxy_finish(struct proxy_req *);
+static void	proxy_free(struct proxy_req *);
+static void	proxy_build_headers(struct proxy_req *, struct conn *);
+
+unsigned
+proxy_active(void)
+{
+	return proxy_n;
+}
+
+/*
+ * Hop-by-hop headers describe one connection and must not cross the
+ * gateway; the client's credentials are for us, never for the backend.
+ */
+static int
+proxy_skip_request_header(const struct http_header *h,
+    const struct http_request *req)
+{
+	static const char *const skip[] = {
+		"host", "content-length", "transfer-encoding", "connection",
+		"keep-alive", "proxy-connection", "te", "trailer", "upgrade",
+		"expect", "authorization", "proxy-authorization", "x-api-key",
+		"x-forwarded-for", "x-forwarded-proto", "forwarded",
+	};
+	const struct http_header	*conn;
+
+	for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++) {
+		if (strcasecmp(h->name, skip[i]) == 0)
+			return 1;
+	}
+	/* Headers the client names in Connection are hop-by-hop too. */
+	if ((conn = http_find_header(req, "connection")) != NULL) {
+		const char	*v = conn->value;
+		size_t		 n = h->name_len;
+
+		while (*v != '\0') {
+			size_t	len;
+
+			while (*v == ' ' || *v == ',' || *v == '\t')
+				v++;
+			len = strcspn(v, ", \t");
+			if (len == n && strncasecmp(v, h->name, n) == 0)
+				return 1;
+			v += len;
+		}
+	}
+	return 0;
+}
+
+static int
+proxy_skip_response_header(const char *name, size_t len)
+{
+	static const char *const skip[] = {
+		"connection", "keep-alive", "proxy-connection", "transfer-encoding",
+		"te", "trailer", "upgrade",
+	};
+
+	for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++) {
+		if (strlen(skip[i]) == len && strncasecmp(name, skip[i], len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void
+proxy_build_headers(struct proxy_req *pr, struct conn *c)
+{
+	struct buf	line;
+	int		have_ctype = 0, have_accept = 0;
+
+	buf_init(&line);
+	for (int i = 0; i < c->req.nheaders; i++) {
+		const struct http_header	*h = &c->req.headers[i];
+
+		if (proxy_skip_request_header(h, &c->req))
+			continue;
+		if (strcasecmp(h->name, "content-type") == 0)
+			have_ctype = 1;
+		if (strcasecmp(h->name, "accept") == 0)
+			have_accept = 1;
+		buf_reset(&line);
+		/* "Name;" is how libcurl is told to send an empty value. */
+		if (h->value_len == 0)
+			buf_printf(&line, "%s;", h->name);
+		else
+			buf_printf(&line, "%s: %s", h->name, h->value);
+		pr->hdrs = curl_slist_append(pr->hdrs, buf_cstr(&line));
+	}
+	/* Remove what libcurl would add on its own. */
+	pr->hdrs = curl_slist_append(pr->hdrs, "Expect:");
+	if (!have_ctype)
+		pr->hdrs = curl_slist_append(pr->hdrs, "Content-Type:");
+	if (!have_accept)
+		pr->hdrs = curl_slist_append(pr->hdrs, "Accept:");
+	buf_reset(&line);
+	buf_printf(&line, "X-Forwarded-For: %s", c->ip);
+	pr->hdrs = curl_slist_append(pr->hdrs, buf_cstr(&line));
+	pr->hdrs = curl_slist_append(pr->hdrs, "X-Forwarded-Proto: http");
+	if (pr->be->api_key != NULL) {
+		buf_reset(&line);
+		buf_printf(&line, "Authorization: Bearer %s", pr->be->api_key);
+		pr->hdrs = curl_slist_append(pr->hdrs, buf_cstr(&line));
+		pr->auth_hdr = 1;
+		explicit_bzero(line.data, line.cap);
+	}
+	buf_free(&line);
+	if (pr->hdrs == NULL)
+		fatal("out of memory building request headers");
+}
+
+void
+proxy_start(struct conn *c)
+{
+	struct proxy_req	*pr;
+	struct backend		*be;
+	CURL			*e;
+	char			*url;
+
+	if ((be = backend_pick(NULL)) == NULL) {
+		reply_error(c, 503, c->route->dialect, "no backend available",
+		    "Retry-After: 5\r\n");
+		return;
+	}
+	pr = xcalloc(1, sizeof *pr);
+	pr->id = ++proxy_next_id;
+	pr->c = c;
+	pr->be = be;
+	pr->route = c->route;
+	pr->started = pr->last_activity = loop_now();
+	backend_ref(be);
+	be->active++;
+	be->requests++;
+	proxy_n++;
+	c->pr = pr;
+	/* The body moves to the request; libcurl sends it from there. */
+	pr->body = c->body;
+	buf_init(&c->body);
+	buf_init(&pr->head);
+
+	e = upstream_easy();
+	pr->x.easy = e;
+	pr->x.on_done = proxy_done_cb;
+	pr->x.arg = pr;
+	url = xasprintf("%s%s", be->url, c->req.target);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	free(url);
+	/* The path was checked by the router; send it exactly as it came. */
+	curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(
+	    server_cfg->upstream_timeout < 10000 ? server_cfg->upstream_timeout :
+	    10000));
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, proxy_header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, pr);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, proxy_write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, pr);
+
+	switch (c->req.method) {
+	case HTTP_GET:
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+		break;
+	case HTTP_HEAD:
+		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+		pr->no_body = 1;
+		break;
+	default:
+		/* POST, and DELETE with its JSON body. */
+		if (c->req.method != HTTP_POST)
+			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, c->req.method_str);
+		if (c->req.method == HTTP_POST || buf_used(&pr->body) > 0) {
+			curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+			    (curl_off_t)buf_used(&pr->body));
+			curl_easy_setopt(e, CURLOPT_POSTFIELDS,
+			    buf_used(&pr->body) ? buf_ptr(&pr->body) : "");
+		}
+		break;
+	}
+	proxy_build_headers(pr, c);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, pr->hdrs);
+
+	loop_timer_init(&pr->timer, proxy_timer_cb, pr);
+	loop_timer_arm(&pr->timer, server_cfg->upstream_timeout);
+	upstream_start(&pr->x);
+}
+
+static size_t
+proxy_header_cb(char *p, size_t size, size_t n, void *arg)
+{
+	struct proxy_req	*pr = arg;
+	size_t			 len = size * n, end = len;
+	const char		*colon;
+
+	pr->last_activity = loop_now();
+	while (end > 0 && (p[end - 1] == '\n' || p[end - 1] == '\r'))
+		end--;
+	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
+		/* A new status line: interim responses start over. */
+		const char	*sp = memchr(p, ' ', end);
+
+		buf_reset(&pr->head);
+		pr->has_length = 0;
+		pr->stream = STREAM_NONE;
+		pr->status = sp != NULL ? atoi(sp + 1) : 0;
+		if (pr->status < 100 || pr->status > 999)
+			return 0;	/* abort: not a status line */
+		return len;
+	}
+	if (end == 0) {
+		/* The blank line: the head is complete unless interim. */
+		if (pr->status >= 100 && pr->status < 200)
+			return len;
+		pr->head_done = 1;
+		if (pr->c != NULL)
+			proxy_send_head(pr);
+		return len;
+	}
+	/* A field line with its name, or an obsolete fold: refuse both ways. */
+	if ((colon = memchr(p, ':', end)) == NULL || colon == p ||
+	    p[0] == ' ' || p[0] == '\t')
+		return len;
+	for (const char *q = p; q < p + end; q++) {
+		if (*q == '\r' || *q == '\0')
+			return len;	/* drop a header that could split */
+	}
+	if (proxy_skip_response_header(p, (size_t)(colon - p)))
+		return len;
+	if ((size_t)(colon - p) == 14 && strncasecmp(p, "content-length", 14) == 0)
+		pr->has_length = 1;
+	if ((size_t)(colon - p) == 12 && strncasecmp(p, "content-type", 12) == 0) {
+		const char	*v = colon + 1;
+
+		while (*v == ' ' || *v == '\t')
+			v++;
+		if (strncasecmp(v, "application/x-ndjson", 20) == 0)
+			pr->stream = STREAM_NDJSON;
+		else if (strncasecmp(v, "text/event-stream", 17) == 0)
+			pr->stream = STREAM_SSE;
+	}
+	buf_add(&pr->head, p, end);
+	buf_add(&pr->head, "\r\n", 2);
+	return len;
+}
+
+static void
+proxy_send_head(struct proxy_req *pr)
+{
+	struct conn	*c = pr->c;
+	int		 bodyless;
+
+	if (pr->head_sent)
+		return;
+	pr->head_sent = 1;
+	bodyless = pr->no_body || pr->status == 204 || pr->status == 304;
+	conn_printf(c, "HTTP/1.1 %d %s\r\n", pr->status,
+	    http_status_text(pr->status));
+	conn_write(c, buf_ptr(&pr->head), buf_used(&pr->head));
+	if (!bodyless && !pr->has_length) {
+		if (c->req.minor >= 1) {
+			conn_write(c, "Transfer-Encoding: chunked\r\n", 28);
+			pr->chunked = 1;
+		} else
+			c->close_after = 1;	/* the close ends the body */
+	}
+	if (c->close_after || !c->req.keep_alive)
+		conn_write(c, "Connection: close\r\n", 19);
+	conn_write(c, "\r\n", 2);
+	buf_free(&pr->head);
+}
+
+static size_t
+proxy_write_cb(char *p, size_t size, size_t n, void *arg)
+{
+	struct proxy_req	*pr = arg;
+	struct conn		*c = pr->c;
+	size_t			 len = size * n;
+	char			 hex[24];
+
+	if (c == NULL)
+		return 0;
+	if (len == 0)
+		return 0;
+	if (conn_out_full(c)) {
+		/* libcurl keeps these bytes and offers them again on resume. */
+		pr->paused = 1;
+		return CURL_WRITEFUNC_PAUSE;
+	}
+	if (!pr->head_sent)
+		proxy_send_head(pr);
+	pr->last_activity = loop_now();
+	if (pr->chunked) {
+		int	hl = snprintf(hex, sizeof hex, "%zx\r\n", len);
+
+		conn_write(c, hex, (size_t)hl);
+		conn_write(c, p, len);
+		conn_write(c, "\r\n", 2);
+	} else
+		conn_write(c, p, len);
+	pr->bytes += len;
+	if (len >= 2) {
+		pr->tail[0] = p[len - 2];
+		pr->tail[1] = p[len - 1];
+	} else {
+		pr->tail[0] = pr->tail[1];
+		pr->tail[1] = p[0];
+	}
+	return len;
+}
+
+void
+proxy_client_drained(struct proxy_req *pr, int low)
+{
+	if (pr->paused && low) {
+		pr->paused = 0;
+		pr->last_activity = loop_now();
+		upstream_resume(&pr->x);
+	}
+}
+
+static void
+proxy_timer_cb(struct loop_timer *t)
+{
+	struct proxy_req	*pr = t->arg;
+	uint64_t		 idle = loop_now() - pr->last_activity;
+
+	/* A paused transfer waits on the client, not on the backend. */
+	if (pr->paused || idle < server_cfg->upstream_timeout) {
+		loop_timer_arm(t, pr->paused ? server_cfg->upstream_timeout :
+		    server_cfg->upstream_timeout - idle);
+		return;
+	}
+	upstream_abort(&pr->x);
+	proxy_fail(pr, 1, CURLE_OPERATION_TIMEDOUT);
+}
+
+static void
+proxy_done_cb(struct upstream_xfer *x, CURLcode rc)
+{
+	struct proxy_req	*pr = x->arg;
+
+	if (rc != CURLE_OK) {
+		proxy_fail(pr, rc == CURLE_OPERATION_TIMEDOUT, rc);
+		return;
+	}
+	if (pr->c != NULL) {
+		if (!pr->head_sent)
+			proxy_send_head(pr);
+		if (pr->chunked)
+			conn_write(pr->c, "0\r\n\r\n", 5);
+	}
+	proxy_finish(pr);
+}
+
+/*
+ * The backend failed. Before the response started, the client gets a
+ * 502 or 504 in its dialect. After, the status is already sent, so the
+ * stream ends with one last line in its own format, as Ollama itself
+ * ends a stream that fails: an {"error":...} line for NDJSON, an error
+ * event for SSE. Then the connection is closed.
+ */
+static void
+proxy_fail(struct proxy_req *pr, int timed_out, CURLcode rc)
+{
+	struct conn	*c = pr->c;
+	char		 msg[256];
+	int		 status = timed_out ? 504 : 502;
+
+	server_stats.upstream_errors++;
+	pr->be->failures++;
+	if (timed_out)
+		snprintf(msg, sizeof msg, "backend %s timed out", pr->be->name);
+	else if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
+		snprintf(msg, sizeof msg, "backend %s is unreachable",
+		    pr->be->name);
+	else
+		snprintf(msg, sizeof msg, "backend %s failed: %s", pr->be->name,
+		    curl_easy_strerror(rc));
+	log_warn("request %llu %s %s: %s", (unsigned long long)pr->id,
+	    c != NULL ? c->req.method_str : "-", pr->route->endpoint, msg);
+	if (c == NULL) {
+		proxy_free(pr);
+		return;
+	}
+	if (!pr->head_sent) {
+		c->pr = NULL;
+		proxy_free(pr);
+		reply_error(c, status, c->route->dialect, msg, NULL);
+		return;
+	}
+	if (pr->stream != STREAM_NONE && !pr->no_body) {
+		struct buf	 line;
+		char		*json;
+
+		buf_init(&line);
+		json = reply_error_json(status, pr->stream == STREAM_SSE ?
+		    DIALECT_OPENAI : DIALECT_OLLAMA, msg);
+		if (pr->stream == STREAM_NDJSON) {
+			if (pr->bytes > 0 && pr->tail[1] != '\n')
+				buf_add(&line, "\n", 1);
+			buf_printf(&line, "%s\n", json);
+		} else {
+			if (pr->bytes > 0 && pr->tail[1] != '\n')
+				buf_add(&line, "\n\n", 2);
+			else if (pr->bytes > 0 && pr->tail[0] != '\n')
+				buf_add(&line, "\n", 1);
+			buf_printf(&line, "data: %s\n\n", json);
+		}
+		free(json);
+		if (pr->chunked) {
+			conn_printf(c, "%zx\r\n", buf_used(&line));
+			conn_write(c, buf_ptr(&line), buf_used(&line));
+			conn_write(c, "\r\n0\r\n\r\n", 7);
+		} else if (!pr->has_length)
+			conn_write(c, buf_ptr(&line), buf_used(&line));
+		buf_free(&line);
+	}
+	c->close_after = 1;
+	proxy_finish(pr);
+}
+
+static void
+proxy_finish(struct proxy_req *pr)
+{
+	struct conn	*c = pr->c;
+
+	if (log_verbose() && c != NULL) {
+		log_debug("request %llu %s %s %s -> %s %d %llu bytes %llu ms",
+		    (unsigned long long)pr->id, c->addr, c->req.method_str,
+		    c->req.target, pr->be->name, pr->status,
+		    (unsigned long long)pr->bytes,
+		    (unsigned long long)(loop_now() - pr->started));
+	}
+	if (c != NULL) {
+		c->pr = NULL;
+		proxy_free(pr);
+		conn_response_done(c);
+	} else
+		proxy_free(pr);
+}
+
+void
+proxy_client_gone(struct proxy_req *pr)
+{
+	log_debug("request %llu: client went away, cancelling",
+	    (unsigned long long)pr->id);
+	pr->c = NULL;
+	upstream_abort(&pr->x);
+	proxy_free(pr);
+}
+
+static void
+proxy_free(struct proxy_req *pr)
+{
+	struct curl_slist	*s;
+
+	loop_timer_stop(&pr->timer);
+	upstream_abort(&pr->x);
+	if (pr->auth_hdr) {
+		for (s = pr->hdrs; s != NULL; s = s->next) {
+			if (strncasecmp(s->data, "Authorization:", 14) == 0)
+				explicit_bzero(s->data, strlen(s->data));
+		}
+	}
+	curl_slist_free_all(pr->hdrs);
+	upstream_easy_release(pr->x.easy);
+	buf_free(&pr->body);
+	buf_free(&pr->head);
+	pr->be->active--;
+	backend_unref(pr->be);
+	proxy_n--;
+	free(pr);
+}

@@ -1,0 +1,25 @@
+/*
+ * proxy.h: forwarding one request to a backend and streaming the answer.
+ *
+ * The response is passed through as libcurl delivers it: each piece is
+ * queued for the client at once (re-framed as a chunk when the client
+ * speaks HTTP/1.1 and the backend sent no length), and nothing is ever
+ * held back to be sent whole. When the client cannot keep up, the
+ * transfer is paused; when the client goes away, it is aborted, which
+ * closes the backend connection and so stops Ollama generating.
+ */
+#ifndef OG_PROXY_H
+#define OG_PROXY_H
+
+struct conn;
+struct proxy_req;
+
+/* Forward the request the connection has parsed (c->req, c->body). */
+void	proxy_start(struct conn *);
+/* The client has gone: cancel the upstream transfer and free. */
+void	proxy_client_gone(struct proxy_req *);
+/* The client's output buffer has drained (below the low mark if low). */
+void	proxy_client_drained(struct proxy_req *, int low);
+unsigned proxy_active(void);
+
+#endif

@@ -1,0 +1,21 @@
+/*
+ * reply.h: responses the gateway writes itself, in the dialect of the
+ * route they answer: Ollama's {"error":"..."} or OpenAI's
+ * {"error":{"message":..,"type":..,"param":null,"code":..}}.
+ */
+#ifndef OG_REPLY_H
+#define OG_REPLY_H
+
+#include "router.h"
+
+struct conn;
+
+/* A complete error response; extra_headers ends each line with CRLF. */
+void	reply_error(struct conn *, int status, enum dialect, const char *msg,
+	    const char *extra_headers);
+/* The error object for a line in the middle of a stream (no framing). */
+char	*reply_error_json(int status, enum dialect, const char *msg);
+/* "Date: ..." for now, cached per second. */
+const char *reply_date(void);
+
+#endif

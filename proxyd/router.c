@@ -1,0 +1,145 @@
+/*
+ * router.c: the table of endpoints the gateway serves.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "router.h"
+
+#define M(m)	(1u << (m))
+#define GET	(M(HTTP_GET) | M(HTTP_HEAD))
+#define POST	M(HTTP_POST)
+
+static const struct route router_routes[] = {
+	{ "/", GET, DIALECT_OLLAMA, ROUTE_PUBLIC, "root" },
+	{ "/api/version", GET, DIALECT_OLLAMA, ROUTE_PUBLIC, "version" },
+	{ "/api/tags", GET, DIALECT_OLLAMA, ROUTE_LIST, "tags" },
+	{ "/api/ps", M(HTTP_GET), DIALECT_OLLAMA, ROUTE_LIST, "ps" },
+	{ "/api/show", POST, DIALECT_OLLAMA, 0, "show" },
+	{ "/api/generate", POST, DIALECT_OLLAMA, ROUTE_INFER, "generate" },
+	{ "/api/chat", POST, DIALECT_OLLAMA, ROUTE_INFER, "chat" },
+	{ "/api/embed", POST, DIALECT_OLLAMA, ROUTE_INFER, "embed" },
+	{ "/api/embeddings", POST, DIALECT_OLLAMA, ROUTE_INFER, "embeddings" },
+	{ "/api/pull", POST, DIALECT_OLLAMA, ROUTE_MANAGE, "pull" },
+	{ "/api/push", POST, DIALECT_OLLAMA, ROUTE_MANAGE, "push" },
+	{ "/api/create", POST, DIALECT_OLLAMA, ROUTE_MANAGE, "create" },
+	{ "/api/copy", POST, DIALECT_OLLAMA, ROUTE_MANAGE, "copy" },
+	{ "/api/delete", M(HTTP_DELETE), DIALECT_OLLAMA, ROUTE_MANAGE, "delete" },
+	{ "/api/blobs/", M(HTTP_HEAD) | POST, DIALECT_OLLAMA,
+	    ROUTE_MANAGE | ROUTE_PARAM, "blobs" },
+	{ "/v1/chat/completions", POST, DIALECT_OPENAI, ROUTE_INFER,
+	    "v1/chat/completions" },
+	{ "/v1/completions", POST, DIALECT_OPENAI, ROUTE_INFER,
+	    "v1/completions" },
+	{ "/v1/embeddings", POST, DIALECT_OPENAI, ROUTE_INFER, "v1/embeddings" },
+	{ "/v1/models", M(HTTP_GET), DIALECT_OPENAI, ROUTE_LIST, "v1/models" },
+	{ "/v1/models/", M(HTTP_GET), DIALECT_OPENAI, ROUTE_PARAM,
+	    "v1/models/model" },
+};
+
+/*
+ * A path is acceptable if it is made of unreserved characters, ':' and
+ * '/', with no empty, "." or ".." segment. Percent escapes are allowed
+ * only where the caller says so (in a parameter), and only for
+ * characters a model name or digest may hold.
+ */
+static int
+router_path_ok(const char *p, size_t len, int allow_escapes)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char	c = (unsigned char)p[i];
+
+		if (c == '/') {
+			if (i + 1 < len && p[i + 1] == '/')
+				return 0;
+			if (i + 1 < len && p[i + 1] == '.') {
+				size_t	dots = 1;
+
+				while (i + 1 + dots < len && p[i + 1 + dots] == '.')
+					dots++;
+				if (i + 1 + dots == len || p[i + 1 + dots] == '/')
+					return 0;
+			}
+			continue;
+		}
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+		    c == '_' || c == '~' || c == ':')
+			continue;
+		if (c == '%' && allow_escapes && i + 2 < len) {
+			/* Only %3A (':') is used by clients in model names. */
+			if (p[i + 1] == '3' && (p[i + 2] == 'A' || p[i + 2] == 'a')) {
+				i += 2;
+				continue;
+			}
+		}
+		return 0;
+	}
+	return 1;
+}
+
+const struct route *
+router_match(enum http_method method, const char *path, size_t len,
+    int *status, unsigned *allow)
+{
+	const struct route	*r;
+	size_t			 i, plen;
+
+	*status = 404;
+	*allow = 0;
+	for (i = 0; i < sizeof router_routes / sizeof router_routes[0]; i++) {
+		r = &router_routes[i];
+		plen = strlen(r->path);
+		if (r->flags & ROUTE_PARAM) {
+			/* One non-empty segment after the prefix. */
+			if (len <= plen || strncmp(path, r->path, plen) != 0)
+				continue;
+			if (memchr(path + plen, '/', len - plen) != NULL)
+				continue;
+			if (!router_path_ok(path, plen, 0) ||
+			    !router_path_ok(path + plen, len - plen, 1))
+				continue;
+			if (path[plen] == '.')
+				continue;
+		} else {
+			if (len != plen || memcmp(path, r->path, len) != 0)
+				continue;
+		}
+		if (r->methods & (1u << method)) {
+			*status = 0;
+			return r;
+		}
+		*status = 405;
+		*allow |= r->methods;
+	}
+	return NULL;
+}
+
+enum dialect
+router_dialect(const char *path, size_t len)
+{
+	if (len >= 4 && memcmp(path, "/v1/", 4) == 0)
+		return DIALECT_OPENAI;
+	return DIALECT_OLLAMA;
+}
+
+void
+router_allow_string(unsigned mask, char *out, size_t size)
+{
+	static const char *const names[] = {
+		[HTTP_GET] = "GET", [HTTP_HEAD] = "HEAD", [HTTP_POST] = "POST",
+		[HTTP_PUT] = "PUT", [HTTP_DELETE] = "DELETE",
+		[HTTP_OPTIONS] = "OPTIONS", [HTTP_PATCH] = "PATCH",
+	};
+	size_t	used = 0;
+
+	out[0] = '\0';
+	for (int m = HTTP_GET; m <= HTTP_PATCH; m++) {
+		if (!(mask & (1u << m)))
+			continue;
+		used += (size_t)snprintf(out + used, size - used, "%s%s",
+		    used ? ", " : "", names[m]);
+		if (used >= size)
+			break;
+	}
+}

@@ -1,0 +1,48 @@
+/*
+ * router.h: the table of endpoints the gateway serves.
+ *
+ * A path is matched exactly, after one strict check instead of a
+ * normalisation: a path with "//", "." or ".." segments, or a percent
+ * escape outside a model or digest parameter, matches nothing. So no
+ * spelling of a path can reach a route other than the one it names.
+ */
+#ifndef OG_ROUTER_H
+#define OG_ROUTER_H
+
+#include <stddef.h>
+
+#include "http.h"
+
+enum dialect {
+	DIALECT_OLLAMA,		/* {"error":"..."} */
+	DIALECT_OPENAI,		/* {"error":{"message":..,"type":..}} */
+};
+
+/* Route flags. */
+#define ROUTE_PUBLIC	0x01	/* no token needed (health checks) */
+#define ROUTE_MANAGE	0x02	/* model management: admin role */
+#define ROUTE_INFER	0x04	/* inference: rate-limited and accounted */
+#define ROUTE_PARAM	0x08	/* path is a prefix plus one parameter */
+#define ROUTE_LIST	0x10	/* lists models: filtered per user */
+
+struct route {
+	const char	*path;
+	unsigned	 methods;	/* 1 << enum http_method */
+	enum dialect	 dialect;
+	unsigned	 flags;
+	const char	*endpoint;	/* short name for logs and usage */
+};
+
+/*
+ * Find the route for a request. Returns NULL and sets *status to 404
+ * (no such path) or 405 (path exists, method does not; *allow then
+ * names the methods).
+ */
+const struct route	*router_match(enum http_method, const char *path,
+			    size_t len, int *status, unsigned *allow);
+/* The dialect for errors on a path that matched no route. */
+enum dialect		 router_dialect(const char *path, size_t len);
+/* Format an Allow header value from a method mask. */
+void			 router_allow_string(unsigned, char *, size_t);
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * server.h: the daemon's process-wide state: the configuration in
+ * force, counters, and the hooks that tie start, reload and shutdown
+ * together (main.c).
+ */
+#ifndef OG_SERVER_H
+#define OG_SERVER_H
+
+#include <stdint.h>
+
+struct config;
+
+struct server_stats {
+	uint64_t	requests;	/* request heads parsed */
+	uint64_t	refused;	/* connections over max_connections */
+	uint64_t	timeouts;	/* 408s */
+	uint64_t	upstream_errors;
+};
+
+extern struct config		*server_cfg;
+extern struct server_stats	 server_stats;
+
+/* Called when the last connection has closed during a drain. */
+void	server_drained(void);
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * upstream.h: libcurl's multi_socket interface driven by our event loop.
+ *
+ * This is curl's ephiperfifo pattern: libcurl tells us which sockets to
+ * watch and when to wake it; the loop calls curl_multi_socket_action()
+ * when one is ready. All upstream HTTP goes through here, so
+ * connections to backends are pooled and reused by libcurl.
+ */
+#ifndef OG_UPSTREAM_H
+#define OG_UPSTREAM_H
+
+#include <curl/curl.h>
+
+struct upstream_xfer {
+	CURL	*easy;
+	/* Called once, outside any libcurl callback, when the transfer ends. */
+	void	(*on_done)(struct upstream_xfer *, CURLcode);
+	void	*arg;
+	int	 running;
+};
+
+void	upstream_init(void);
+void	upstream_shutdown(void);
+/* A clean easy handle, from a small pool. */
+CURL	*upstream_easy(void);
+void	 upstream_easy_release(CURL *);
+void	 upstream_start(struct upstream_xfer *);
+/*
+ * Stop a transfer now. Removing a handle mid-transfer makes libcurl
+ * close its connection, which is what makes Ollama stop generating.
+ * on_done is not called.
+ */
+void	 upstream_abort(struct upstream_xfer *);
+void	 upstream_resume(struct upstream_xfer *);
+int	 upstream_active(void);
+
+#endif

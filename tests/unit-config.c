@@ -1,0 +1,121 @@
+/*
+ * unit-config.c: the config parser: values, defaults, and errors that
+ * name the file and line.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "tap.h"
+
+static struct config *
+parse(const char *text, char **err)
+{
+	*err = NULL;
+	return config_parse("test.conf", text, strlen(text), err);
+}
+
+static void
+expect_error(const char *text, const char *want, const char *what)
+{
+	struct config	*c;
+	char		*err;
+
+	c = parse(text, &err);
+	tap_ok(c == NULL && err != NULL && strstr(err, want) != NULL,
+	    "error: %s", what);
+	if (c != NULL || err == NULL || strstr(err, want) == NULL)
+		printf("#   got '%s', want '%s'\n", err ? err : "(no error)", want);
+	config_free(c);
+	free(err);
+}
+
+int
+main(void)
+{
+	struct config	*c;
+	char		*err;
+
+	c = parse("", &err);
+	tap_ok(c != NULL, "an empty file is valid");
+	tap_is_str(c->listen[0], "127.0.0.1:11435", "default listen");
+	tap_is_str(c->backends[0].url, "http://127.0.0.1:11434",
+	    "default backend is local Ollama");
+	tap_is_str(c->admin_socket, "ogate-state/ogproxyd.sock",
+	    "admin socket defaults into state_dir");
+	tap_is_int(c->header_timeout, 10000, "header_timeout default");
+	config_free(c);
+
+	c = parse("# comment\n[server]\nlisten = 127.0.0.1:8080\n"
+	    "listen = [::1]:8080\nheader_timeout = 500ms\nidle_timeout = 2m\n"
+	    "upstream_timeout = 1h\nmax_header_size = 8K\n"
+	    "max_body_size = 2M   # inline comment\nstate_dir = \"/var/lib/og\"\n"
+	    "[defaults]\ntokens_per_day = 100000\n"
+	    "[backend gpu1]\nurl = http://10.0.0.1:11434/\nweight = 3\n"
+	    "api_key = sk-secret#1\n"
+	    "[backend gpu2]\nurl = https://gpu2.example:443\n"
+	    "[model llama3*]\nmax_num_ctx = 8192\n", &err);
+	tap_ok(c != NULL, "a full config parses");
+	if (c == NULL) {
+		printf("# %s\n", err);
+		return tap_done();
+	}
+	tap_is_int(c->nlisten, 2, "listen is repeatable");
+	tap_is_str(c->listen[1], "[::1]:8080", "IPv6 listen");
+	tap_is_int(c->header_timeout, 500, "ms duration");
+	tap_is_int(c->idle_timeout, 120000, "m duration");
+	tap_is_int(c->upstream_timeout, 3600000, "h duration");
+	tap_is_int(c->max_header_size, 8192, "K size");
+	tap_is_int(c->max_body_size, 2 * 1024 * 1024, "M size, inline comment");
+	tap_is_str(c->state_dir, "/var/lib/og", "quoted value");
+	tap_is_int(c->defaults.tokens_per_day, 100000, "defaults section");
+	tap_is_int(c->nbackends, 2, "two backends");
+	tap_is_str(c->backends[0].url, "http://10.0.0.1:11434",
+	    "trailing slash dropped from backend url");
+	tap_is_int(c->backends[0].weight, 3, "weight");
+	tap_is_str(c->backends[0].api_key, "sk-secret#1",
+	    "'#' inside a value is not a comment");
+	tap_is_int(c->nmodels, 1, "model section");
+	tap_is_int(c->models[0].max_num_ctx, 8192, "max_num_ctx");
+	config_free(c);
+
+	expect_error("[server]\nlisten = 1.2.3.4:80\nbogus = 1\n",
+	    "test.conf:3: unknown key bogus", "unknown key names file and line");
+	expect_error("[server]\nheader_timeout = 10x\n", "test.conf:2:",
+	    "bad duration");
+	expect_error("[server]\nmax_body_size = lots\n", "not a size",
+	    "bad size");
+	expect_error("[server]\nmax_connections = -1\n", "non-negative integer",
+	    "negative number");
+	expect_error("[server]\nidle_timeout = 1s\nidle_timeout = 2s\n",
+	    "test.conf:3: duplicate key idle_timeout", "duplicate key");
+	expect_error("listen = 1.2.3.4:80\n", "outside any section",
+	    "key before any section");
+	expect_error("[nonsense]\n", "unknown section", "unknown section");
+	expect_error("[server\n", "malformed section header", "broken header");
+	expect_error("[server]\nlisten = localhost:80\n", "numeric address",
+	    "listen needs a numeric address (no DNS at start)");
+	expect_error("[server]\nlisten = 1.2.3.4:99999\n", "ADDR:PORT",
+	    "port out of range");
+	expect_error("[backend a]\nweight = 1\n", "backend a has no url",
+	    "backend without url");
+	expect_error("[backend a]\nurl = ftp://x\n", "http:// or https://",
+	    "backend url scheme");
+	expect_error("[backend a]\nurl = http://x\n[backend a]\nurl = http://y\n",
+	    "already defined on line 1", "duplicate backend");
+	expect_error("[backend]\n", "needs a name", "backend without a name");
+	expect_error("[server]\njust words\n", "expected 'key = value'",
+	    "line without '='");
+	expect_error("[defaults]\nlisten = 1.2.3.4:80\n", "unknown key listen",
+	    "key in the wrong section");
+	expect_error("[server]\nheader_timeout = 0\n", "greater than zero",
+	    "zero timeout");
+	expect_error("[backend a]\nurl = http://x\napi_key = \n",
+	    "api_key needs a value", "empty value");
+
+	c = config_load("/nonexistent/ogproxyd.conf", &err);
+	tap_ok(c == NULL && strstr(err, "/nonexistent/ogproxyd.conf: No such file")
+	    != NULL, "missing file is named");
+	free(err);
+	return tap_done();
+}

@@ -1,0 +1,69 @@
+/*
+ * unit-router.c: the route table and the path checks that keep odd
+ * spellings of a path from reaching another route.
+ */
+#include <string.h>
+
+#include "router.h"
+#include "tap.h"
+
+static const struct route *
+match(enum http_method m, const char *path, int *status)
+{
+	unsigned	allow;
+
+	return router_match(m, path, strlen(path), status, &allow);
+}
+
+int
+main(void)
+{
+	const struct route	*r;
+	int			 status;
+	unsigned		 allow;
+	char			 methods[64];
+	static const char *const bad[] = {
+		"/api//chat", "/api/./chat", "/api/../api/chat", "/api/chat/",
+		"/api/chat/.", "/API/CHAT", "/api/ch%61t", "/api%2fchat",
+		"/api/chat%00", "/v1/models/a/b", "/v1/models/..", "/api/blobs/",
+		"/v1/models/", "//", "/api/tags/..", "/api/blobs/%2e%2e",
+	};
+
+	r = match(HTTP_POST, "/api/chat", &status);
+	tap_ok(r != NULL && strcmp(r->endpoint, "chat") == 0 &&
+	    (r->flags & ROUTE_INFER), "POST /api/chat is inference");
+	r = match(HTTP_GET, "/", &status);
+	tap_ok(r != NULL && (r->flags & ROUTE_PUBLIC), "GET / is public");
+	r = match(HTTP_HEAD, "/", &status);
+	tap_ok(r != NULL, "HEAD / is served");
+	r = match(HTTP_GET, "/api/version", &status);
+	tap_ok(r != NULL && (r->flags & ROUTE_PUBLIC), "version is public");
+	r = match(HTTP_DELETE, "/api/delete", &status);
+	tap_ok(r != NULL && (r->flags & ROUTE_MANAGE), "DELETE /api/delete");
+	r = match(HTTP_POST, "/v1/chat/completions", &status);
+	tap_ok(r != NULL && r->dialect == DIALECT_OPENAI, "/v1 is OpenAI");
+	r = match(HTTP_GET, "/v1/models/llama3.2%3Alatest", &status);
+	tap_ok(r != NULL && strcmp(r->endpoint, "v1/models/model") == 0,
+	    "model parameter with an escaped colon");
+	r = match(HTTP_HEAD, "/api/blobs/sha256:0123abcd", &status);
+	tap_ok(r != NULL && (r->flags & ROUTE_MANAGE), "HEAD blob");
+
+	r = match(HTTP_GET, "/api/chat", &status);
+	tap_ok(r == NULL && status == 405, "GET /api/chat is 405");
+	router_match(HTTP_GET, "/api/chat", 9, &status, &allow);
+	router_allow_string(allow, methods, sizeof methods);
+	tap_is_str(methods, "POST", "Allow names POST");
+	r = match(HTTP_GET, "/nope", &status);
+	tap_ok(r == NULL && status == 404, "unknown path is 404");
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		r = match(HTTP_POST, bad[i], &status);
+		tap_ok(r == NULL && status == 404, "no route for %s", bad[i]);
+		r = match(HTTP_GET, bad[i], &status);
+		tap_ok(r == NULL, "no GET route for %s", bad[i]);
+	}
+	tap_ok(router_dialect("/v1/nope", 8) == DIALECT_OPENAI,
+	    "unknown /v1 paths answer in OpenAI's dialect");
+	tap_ok(router_dialect("/api/nope", 9) == DIALECT_OLLAMA,
+	    "others in Ollama's");
+	return tap_done();
+}
