@@ -128,6 +128,7 @@ conn_accept(int fd, const char *addr, const char *ip)
 	loop_io_init(&c->io, fd, conn_event, c);
 	loop_timer_init(&c->timer, conn_timeout, c);
 	loop_timer_arm(&c->timer, server_cfg->header_timeout);
+	c->head_timer = 1;
 	TAILQ_INSERT_TAIL(&conn_all, c, entry);
 	conn_n++;
 	conn_update_events(c, 0);
@@ -222,8 +223,14 @@ conn_process(struct conn *c)
 				buf_consume(&c->in, 2);
 			if (buf_used(&c->in) == 0)
 				return;
-			if (c->requests > 0 && !loop_timer_armed(&c->timer))
+			/*
+			 * The first byte of a head starts its clock, so a client
+			 * cannot stretch a head over the longer idle timeout.
+			 */
+			if (!c->head_timer) {
 				loop_timer_arm(&c->timer, server_cfg->header_timeout);
+				c->head_timer = 1;
+			}
 			rc = http_parse_head(buf_ptr(&c->in), buf_used(&c->in),
 			    server_cfg->max_header_size, &c->req);
 			if (rc == 0)
@@ -235,6 +242,7 @@ conn_process(struct conn *c)
 				return;
 			}
 			buf_consume(&c->in, (size_t)rc);
+			c->head_timer = 0;
 			c->requests++;
 			server_stats.requests++;
 			if (conn_begin_request(c) != 0)
@@ -507,6 +515,7 @@ conn_response_done(struct conn *c)
 		return;
 	}
 	loop_timer_arm(&c->timer, server_cfg->idle_timeout);
+	c->head_timer = 0;
 	if (c->read_stopped) {
 		c->read_stopped = 0;
 		conn_update_events(c, c->io.events & EPOLLOUT);
@@ -574,4 +583,13 @@ conn_drain_all(void)
 	}
 	if (conn_n == 0)
 		server_drained();
+}
+
+void
+conn_close_all(void)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&conn_all)) != NULL)
+		conn_close(c);
 }

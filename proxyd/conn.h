@@ -66,6 +66,7 @@ struct conn {
 	unsigned			 flush_queued:1;
 	unsigned			 resume_queued:1;
 	unsigned			 read_stopped:1;
+	unsigned			 head_timer:1;	/* timer is header_timeout */
 	TAILQ_ENTRY(conn)		 flush_entry;
 	TAILQ_ENTRY(conn)		 entry;
 };
@@ -86,6 +87,8 @@ size_t	 conn_out_pending(const struct conn *);
 int	 conn_out_full(const struct conn *);
 /* Stop accepting keep-alive requests and close idle connections. */
 void	 conn_drain_all(void);
+/* Close every connection now (the end of a drain). */
+void	 conn_close_all(void);
 unsigned conn_count(void);
 /* Called by the loop before it waits. */
 void	 conn_flush_pending(void);

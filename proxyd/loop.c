@@ -31,7 +31,6 @@ static void	loop_heap_swap(size_t, size_t);
 static void	loop_heap_up(size_t);
 static void	loop_heap_down(size_t);
 static void	loop_run_timers(void);
-static void	loop_run_deferred(void);
 
 void
 loop_init(void)
@@ -223,7 +222,7 @@ loop_defer(void (*fn)(void *), void *arg)
 	loop_deferred_len++;
 }
 
-static void
+void
 loop_run_deferred(void)
 {
 	/* A deferred function may defer more; run until none are left. */

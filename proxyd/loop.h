@@ -58,6 +58,8 @@ loop_timer_armed(const struct loop_timer *t)
 
 /* Run fn(arg) after the current batch of events has been dispatched. */
 void		 loop_defer(void (*)(void *), void *);
+/* Run what is deferred now (at shutdown, after the loop has ended). */
+void		 loop_run_deferred(void);
 /* Run fn once before each wait, e.g. to flush coalesced writes. */
 void		 loop_set_before_wait(void (*)(void));
 

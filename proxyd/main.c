@@ -104,6 +104,7 @@ drain_expired(struct loop_timer *t)
 {
 	log_warn("shutdown: %u connections still open after %d s; closing them",
 	    conn_count(), DRAIN_TIMEOUT_MS / 1000);
+	conn_close_all();
 	loop_break();
 }
 
@@ -219,9 +220,14 @@ main(int argc, char **argv)
 	loop_run();
 
 	listener_close_all();
-	log_info("stopped");
+	conn_close_all();
+	loop_run_deferred();
 	backend_shutdown();
 	upstream_shutdown();
+	loop_run_deferred();
+	loop_timer_stop(&drain_timer);
+	close(signal_io.fd);
 	config_free(server_cfg);
+	log_info("stopped");
 	return 0;
 }
