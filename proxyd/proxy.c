@@ -208,6 +208,12 @@ proxy_start(struct conn *c)
 	/* The path was checked by the router; send it exactly as it came. */
 	curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	/*
+	 * Backends are reached directly: a proxy named in the environment
+	 * (http_proxy and friends) must not see prompts, and looking the
+	 * variables up costs time on every request.
+	 */
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(
