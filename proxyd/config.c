@@ -4,6 +4,9 @@
  * A table maps each (section, key) to a field and a value type, so that
  * adding a key is one line and every key gets the same checks.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -160,6 +163,16 @@ config_name_ok(const char *s, const char *extra)
 	return 1;
 }
 
+/* Forget which keys of a named section were set: a new one starts. */
+static void
+config_reset_seen(struct config_parser *p, enum config_section section)
+{
+	for (size_t i = 0; i < sizeof config_keys / sizeof config_keys[0]; i++) {
+		if (config_keys[i].section == section)
+			p->seen[i] = 0;
+	}
+}
+
 static int
 config_header(struct config_parser *p, struct config *c, char *line)
 {
@@ -174,8 +187,11 @@ config_header(struct config_parser *p, struct config *c, char *line)
 		*arg++ = '\0';
 		arg = config_trim(arg);
 	}
-	memset(p->seen, 0, sizeof config_keys / sizeof config_keys[0]);
 	if (strcmp(name, "server") == 0 || strcmp(name, "defaults") == 0) {
+		/*
+		 * A second [server] block may add keys but not set one twice,
+		 * so "seen" is kept; it is reset for each named section.
+		 */
 		if (*arg != '\0')
 			return config_error(p, "section [%s] takes no name", name);
 		p->section = name[0] == 's' ? SECTION_SERVER : SECTION_DEFAULTS;
@@ -195,6 +211,7 @@ config_header(struct config_parser *p, struct config *c, char *line)
 		}
 		c->backends = xreallocarray(c->backends, c->nbackends + 1,
 		    sizeof *c->backends);
+		config_reset_seen(p, SECTION_BACKEND);
 		b = &c->backends[c->nbackends++];
 		memset(b, 0, sizeof *b);
 		b->name = xstrdup(arg);
@@ -209,6 +226,12 @@ config_header(struct config_parser *p, struct config *c, char *line)
 
 		if (*arg == '\0' || strpbrk(arg, " \t") != NULL)
 			return config_error(p, "[model PATTERN] needs a pattern");
+		for (size_t i = 0; i < c->nmodels; i++) {
+			if (strcmp(c->models[i].pattern, arg) == 0)
+				return config_error(p, "[model %s] is already "
+				    "defined on line %d", arg, c->models[i].line);
+		}
+		config_reset_seen(p, SECTION_MODEL);
 		c->models = xreallocarray(c->models, c->nmodels + 1,
 		    sizeof *c->models);
 		m = &c->models[c->nmodels++];
@@ -306,6 +329,8 @@ config_check_addr(const char *s)
 	uint64_t	 port;
 	char		 host[64];
 	size_t		 hlen;
+	struct in_addr	 a4;
+	struct in6_addr	 a6;
 
 	if (*s == '[') {
 		const char	*close = strchr(s, ']');
@@ -318,7 +343,7 @@ config_check_addr(const char *s)
 			return -1;
 		memcpy(host, s + 1, hlen);
 		host[hlen] = '\0';
-		if (strspn(host, "0123456789abcdefABCDEF:.") != hlen)
+		if (inet_pton(AF_INET6, host, &a6) != 1)
 			return -1;
 	} else {
 		if ((colon = strrchr(s, ':')) == NULL)
@@ -328,7 +353,7 @@ config_check_addr(const char *s)
 			return -1;
 		memcpy(host, s, hlen);
 		host[hlen] = '\0';
-		if (strcmp(host, "*") != 0 && strspn(host, "0123456789.") != hlen)
+		if (strcmp(host, "*") != 0 && inet_pton(AF_INET, host, &a4) != 1)
 			return -1;
 	}
 	if (parse_uint(colon + 1, 65535, &port) != 0)
@@ -390,14 +415,18 @@ config_check(struct config_parser *p, struct config *c)
 			    "http:// or https://", b->name);
 		/* Paths are appended to the URL: keep exactly one slash. */
 		{
-			size_t	len = strlen(b->url);
+			size_t		 len = strlen(b->url);
+			const char	*host = strstr(b->url, "://") + 3;
 
 			while (len > 0 && b->url[len - 1] == '/')
 				b->url[--len] = '\0';
+			if (*host == '\0' || *host == '/')
+				return config_error(p, "backend %s: url has no "
+				    "host", b->name);
+			if (strpbrk(host, "?# \t") != NULL)
+				return config_error(p, "backend %s: url must not "
+				    "have a query, fragment or spaces", b->name);
 		}
-		if (strchr(b->url + 8, '?') != NULL || strchr(b->url, '#') != NULL)
-			return config_error(p, "backend %s: url must not have a "
-			    "query or fragment", b->name);
 	}
 	return 0;
 }
@@ -448,22 +477,36 @@ config_parse(const char *name, const char *text, size_t len, char **err)
 		{
 			char	*key = config_trim(s), *value = config_trim(eq + 1);
 			char	*hash;
-			size_t	 vlen;
 
-			/* A '#' after whitespace starts a comment. */
-			for (hash = value; (hash = strchr(hash, '#')) != NULL;
-			    hash++) {
-				if (hash > value && (hash[-1] == ' ' ||
-				    hash[-1] == '\t')) {
-					*hash = '\0';
-					value = config_trim(value);
+			if (*value == '"') {
+				/* A quoted value may hold '#'; a comment may follow. */
+				char	*close = strchr(value + 1, '"');
+				char	*rest;
+
+				if (close == NULL) {
+					config_error(&p, "unterminated quote");
+					free(line);
 					break;
 				}
-			}
-			vlen = strlen(value);
-			if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
-				value[vlen - 1] = '\0';
+				*close = '\0';
+				rest = config_trim(close + 1);
+				if (*rest != '\0' && *rest != '#') {
+					config_error(&p, "text after a quoted value");
+					free(line);
+					break;
+				}
 				value++;
+			} else {
+				/* A '#' after whitespace starts a comment. */
+				for (hash = value; (hash = strchr(hash, '#')) != NULL;
+				    hash++) {
+					if (hash > value && (hash[-1] == ' ' ||
+					    hash[-1] == '\t')) {
+						*hash = '\0';
+						value = config_trim(value);
+						break;
+					}
+				}
 			}
 			if (*key == '\0')
 				config_error(&p, "missing key before '='");

@@ -111,8 +111,14 @@ drain_expired(struct loop_timer *t)
 static void
 shutdown_begin(const char *why)
 {
-	if (draining)
+	if (draining) {
+		/* Asked twice: the operator does not want to wait. */
+		log_warn("%s again: closing %u connections now", why,
+		    conn_count());
+		conn_close_all();
+		loop_break();
 		return;
+	}
 	draining = 1;
 	log_info("%s: no longer accepting; %u requests in flight", why,
 	    proxy_active());

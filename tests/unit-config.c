@@ -113,6 +113,26 @@ main(void)
 	expect_error("[backend a]\nurl = http://x\napi_key = \n",
 	    "api_key needs a value", "empty value");
 
+	expect_error("[backend a]\nurl = http://\n", "url has no host",
+	    "backend url without a host");
+	expect_error("[server]\nlisten = 999.1.1.1:80\n", "numeric address",
+	    "an IPv4 address out of range");
+	expect_error("[server]\nidle_timeout = 1s\n[server]\nidle_timeout = 2s\n",
+	    "duplicate key idle_timeout", "a key set again in a second [server]");
+	expect_error("[model a*]\nmax_num_ctx = 1\n[model a*]\n",
+	    "already defined on line 1", "duplicate model pattern");
+	expect_error("[server]\nstate_dir = \"/x\n", "unterminated quote",
+	    "unterminated quote");
+	c = parse("[server]\nstate_dir = \"/x #y\"  # comment\n", &err);
+	tap_ok(c != NULL && strcmp(c->state_dir, "/x #y") == 0,
+	    "a quoted value keeps its '#'");
+	config_free(c);
+	c = parse("[backend a]\nurl = http://x\n[backend b]\nurl = http://y\n",
+	    &err);
+	tap_ok(c != NULL && c->nbackends == 2, "keys may repeat across "
+	    "named sections");
+	config_free(c);
+
 	c = config_load("/nonexistent/ogproxyd.conf", &err);
 	tap_ok(c == NULL && strstr(err, "/nonexistent/ogproxyd.conf: No such file")
 	    != NULL, "missing file is named");
