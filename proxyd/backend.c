@@ -96,6 +96,18 @@ backend_pick(const char *model)
 	return best;
 }
 
+struct backend *
+backend_first(void)
+{
+	return TAILQ_FIRST(&backends);
+}
+
+struct backend *
+backend_next(struct backend *b)
+{
+	return TAILQ_NEXT(b, entry);
+}
+
 void
 backend_ref(struct backend *b)
 {

@@ -33,6 +33,8 @@ void		 backend_sync(const struct config *);
 void		 backend_shutdown(void);
 /* Choose a backend for a new request, or NULL if none can take it. */
 struct backend	*backend_pick(const char *model);
+struct backend	*backend_first(void);
+struct backend	*backend_next(struct backend *);
 void		 backend_ref(struct backend *);
 void		 backend_unref(struct backend *);
 

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin.h"
+#include "auth.h"
 #include "config.h"
 #include "conn.h"
 #include "log.h"
@@ -41,6 +43,7 @@ static void	conn_read(struct conn *);
 static void	conn_process(struct conn *);
 static void	conn_resume(void *);
 static int	conn_begin_request(struct conn *);
+static int	conn_authorise(struct conn *, const struct route *, int);
 static int	conn_read_body(struct conn *);
 static void	conn_flush(struct conn *);
 static void	conn_update_events(struct conn *, int);
@@ -102,7 +105,7 @@ conn_count(void)
 }
 
 void
-conn_accept(int fd, const char *addr, const char *ip)
+conn_accept(int fd, const char *addr, const char *ip, int admin, uid_t uid)
 {
 	struct conn	*c;
 
@@ -119,6 +122,8 @@ conn_accept(int fd, const char *addr, const char *ip)
 	c->id = ++conn_next_id;
 	c->tp = &conn_plain;
 	c->state = CONN_READ_HEAD;
+	c->admin = admin != 0;
+	c->uid = uid;
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	snprintf(c->ip, sizeof c->ip, "%s", ip);
 	buf_init(&c->in);
@@ -254,10 +259,49 @@ conn_process(struct conn *c)
 		}
 		if (c->state == CONN_BUSY) {
 			loop_timer_stop(&c->timer);
-			proxy_start(c);
+			if (c->admin)
+				admin_start(c);
+			else
+				proxy_start(c);
 			return;
 		}
 	}
+}
+
+/*
+ * Who is asking, and may their role use this route? Refused requests
+ * are answered here and never reach a backend. Model allowlists need
+ * the body and are checked by the proxy.
+ */
+static int
+conn_authorise(struct conn *c, const struct route *r, int has_body)
+{
+	struct auth_result	res;
+
+	auth_check(&c->req, &res);
+	if (res.status != 0) {
+		if (has_body)
+			c->close_after = 1;
+		server_stats.unauthorised++;
+		reply_error(c, 401, r->dialect, res.message,
+		    "WWW-Authenticate: Bearer realm=\"ogate\"\r\n"
+		    "WWW-Authenticate: Basic realm=\"ogate\"\r\n");
+		return -1;
+	}
+	if (!auth_role_allows(res.user->role, r)) {
+		char	msg[128];
+
+		if (has_body)
+			c->close_after = 1;
+		snprintf(msg, sizeof msg, "the %s role may not use %s",
+		    auth_role_name(res.user->role), r->endpoint);
+		reply_error(c, 403, r->dialect, msg, NULL);
+		return -1;
+	}
+	c->user = res.user;
+	auth_user_ref(c->user);
+	c->token_id = res.token->id;
+	return 0;
 }
 
 /* Route the request; returns 0 to go on, -1 if it was answered. */
@@ -269,8 +313,12 @@ conn_begin_request(struct conn *c)
 	unsigned		 allow;
 	int			 has_body = c->req.chunked || c->req.content_length > 0;
 
-	r = router_match(c->req.method, c->req.path, c->req.path_len, &status,
-	    &allow);
+	if (c->admin)
+		r = admin_match(c->req.method, c->req.path, c->req.path_len,
+		    &status, &allow);
+	else
+		r = router_match(c->req.method, c->req.path, c->req.path_len,
+		    &status, &allow);
 	if (r == NULL) {
 		char	hdr[128], methods[96];
 
@@ -288,6 +336,9 @@ conn_begin_request(struct conn *c)
 		return -1;
 	}
 	c->route = r;
+	if (!c->admin && !(r->flags & ROUTE_PUBLIC) &&
+	    conn_authorise(c, r, has_body) != 0)
+		return -1;
 	if (c->req.content_length >= 0 &&
 	    (uint64_t)c->req.content_length > server_cfg->max_body_size) {
 		c->close_after = 1;
@@ -501,6 +552,10 @@ conn_response_done(struct conn *c)
 		return;
 	c->pr = NULL;
 	c->route = NULL;
+	if (c->user != NULL) {
+		auth_user_unref(c->user);
+		c->user = NULL;
+	}
 	if (!c->req.keep_alive || conn_draining)
 		c->close_after = 1;
 	http_request_clear(&c->req);
@@ -539,6 +594,10 @@ conn_close(struct conn *c)
 		c->pr = NULL;
 		proxy_client_gone(pr);
 	}
+	if (c->admin_job != NULL) {
+		admin_client_gone(c->admin_job);
+		c->admin_job = NULL;
+	}
 	loop_timer_stop(&c->timer);
 	loop_io_del(&c->io);
 	c->tp->close(c);
@@ -562,6 +621,8 @@ conn_free(void *arg)
 	buf_free(&c->out);
 	buf_free(&c->body);
 	http_request_clear(&c->req);
+	if (c->user != NULL)
+		auth_user_unref(c->user);
 	free(c);
 	if (conn_draining && conn_n == 0)
 		server_drained();

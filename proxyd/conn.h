@@ -22,6 +22,8 @@
 #include "http.h"
 #include "loop.h"
 
+struct admin_job;
+struct auth_user;
 struct conn;
 struct proxy_req;
 struct route;
@@ -59,6 +61,10 @@ struct conn {
 	struct http_chunked		 chunked;
 	const struct route		*route;
 	struct proxy_req		*pr;
+	struct admin_job		*admin_job;
+	struct auth_user		*user;		/* who made the request */
+	int64_t				 token_id;
+	uid_t				 uid;		/* admin socket peer */
 	char				 addr[64];	/* client address */
 	char				 ip[48];
 	unsigned			 requests;
@@ -67,12 +73,15 @@ struct conn {
 	unsigned			 resume_queued:1;
 	unsigned			 read_stopped:1;
 	unsigned			 head_timer:1;	/* timer is header_timeout */
+	unsigned			 admin:1;	/* on the admin socket */
 	TAILQ_ENTRY(conn)		 flush_entry;
 	TAILQ_ENTRY(conn)		 entry;
 };
 
 void	 conn_init(void);
-void	 conn_accept(int fd, const char *addr, const char *ip);
+/* A new client; admin connections come from the Unix socket. */
+void	 conn_accept(int fd, const char *addr, const char *ip, int admin,
+	    uid_t uid);
 /* Queue bytes of the response. */
 void	 conn_write(struct conn *, const void *, size_t);
 void	 conn_printf(struct conn *, const char *, ...)

@@ -2,11 +2,14 @@
  * listener.c: the sockets the gateway accepts clients on.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +29,7 @@ struct listener {
 	struct loop_io		 io;
 	struct loop_timer	 backoff;
 	char			*addr;
+	int			 unix_path;	/* addr is a socket file */
 	struct listener		*next;
 };
 
@@ -135,6 +139,73 @@ listener_open_all(const struct config *cfg)
 	return 0;
 }
 
+/*
+ * The admin socket: mode 0660 and the admin group, so that access to
+ * the API is a matter of group membership. A stale socket file is
+ * removed; a live one (another ogproxyd answering) is an error.
+ */
+int
+listener_open_admin(const char *path, const char *group)
+{
+	struct sockaddr_un	 sun;
+	struct listener		*l;
+	struct group		*gr = NULL;
+	mode_t			 old;
+	int			 fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sun.sun_path) {
+		log_error("admin_socket %s: path too long", path);
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	if (group != NULL && (gr = getgrnam(group)) == NULL) {
+		log_error("admin_group %s: no such group", group);
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		log_error("admin_socket: socket: %s", strerror(errno));
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0) {
+		log_error("admin_socket %s: another ogproxyd is running", path);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	old = umask(0117);
+	if (fd == -1 || bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1 ||
+	    listen(fd, 64) == -1) {
+		umask(old);
+		log_error("admin_socket %s: %s", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	umask(old);
+	if (chmod(path, 0660) == -1 ||
+	    (gr != NULL && chown(path, (uid_t)-1, gr->gr_gid) == -1)) {
+		log_error("admin_socket %s: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	l = xcalloc(1, sizeof *l);
+	l->addr = xstrdup(path);
+	l->unix_path = 1;
+	loop_io_init(&l->io, fd, listener_accept, l);
+	loop_timer_init(&l->backoff, listener_resume, l);
+	loop_io_set(&l->io, EPOLLIN);
+	l->next = listeners;
+	listeners = l;
+	log_info("admin API on %s", path);
+	return 0;
+}
+
 void
 listener_close_all(void)
 {
@@ -145,6 +216,8 @@ listener_close_all(void)
 		loop_io_del(&l->io);
 		loop_timer_stop(&l->backoff);
 		close(l->io.fd);
+		if (l->unix_path)
+			unlink(l->addr);
 		free(l->addr);
 		free(l);
 	}
@@ -159,6 +232,8 @@ listener_check_reload(const struct config *cfg)
 	for (l = listeners; l != NULL; l = l->next) {
 		int	found = 0;
 
+		if (l->unix_path)
+			continue;
 		n++;
 		for (size_t i = 0; i < cfg->nlisten; i++)
 			found |= strcmp(cfg->listen[i], l->addr) == 0;
@@ -221,8 +296,22 @@ listener_accept(struct loop_io *io, uint32_t events)
 				    strerror(errno));
 			return;
 		}
+		if (l->unix_path) {
+			struct ucred	cred;
+			socklen_t	clen = sizeof cred;
+
+			/* The peer's uid goes into the audit log. */
+			if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred,
+			    &clen) == -1) {
+				close(fd);
+				continue;
+			}
+			snprintf(addr, sizeof addr, "uid %u", (unsigned)cred.uid);
+			conn_accept(fd, addr, "local", 1, cred.uid);
+			continue;
+		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		listener_format(&ss, addr, sizeof addr, ip, sizeof ip);
-		conn_accept(fd, addr, ip);
+		conn_accept(fd, addr, ip, 0, 0);
 	}
 }

@@ -8,6 +8,7 @@ struct config;
 
 /* Open every listen address of the config; -1 (logged) on failure. */
 int	listener_open_all(const struct config *);
+int	listener_open_admin(const char *path, const char *group);
 void	listener_close_all(void);
 /* Warn about listen addresses a reload cannot change. */
 void	listener_check_reload(const struct config *);

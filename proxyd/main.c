@@ -7,11 +7,14 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "admin.h"
+#include "auth.h"
 #include "backend.h"
 #include "config.h"
 #include "conn.h"
@@ -20,11 +23,14 @@
 #include "loop.h"
 #include "proxy.h"
 #include "server.h"
+#include "store.h"
 #include "upstream.h"
 #include "xmalloc.h"
 
 /* How long SIGTERM waits for requests in flight before closing them. */
 #define DRAIN_TIMEOUT_MS	(30 * 1000)
+/* How often token last-used times are written to the database. */
+#define LAST_USED_FLUSH_MS	(10 * 1000)
 
 struct config		*server_cfg;
 struct server_stats	 server_stats;
@@ -32,7 +38,9 @@ struct server_stats	 server_stats;
 static const char	*config_path;	/* NULL: built-in defaults */
 static struct loop_io	 signal_io;
 static struct loop_timer drain_timer;
+static struct loop_timer flush_timer;
 static int		 draining;
+static time_t		 started;
 
 static void __attribute__((noreturn))
 usage(void)
@@ -73,8 +81,8 @@ make_dirs(const char *path, mode_t mode)
 	return 0;
 }
 
-static void
-reload(void)
+char *
+server_reload(void)
 {
 	struct config	*cfg;
 	char		*err = NULL;
@@ -82,14 +90,31 @@ reload(void)
 	log_info("reloading %s", config_path ? config_path : "built-in defaults");
 	if ((cfg = load_config(&err)) == NULL) {
 		log_error("reload failed, keeping the running config: %s", err);
-		free(err);
-		return;
+		return err;
 	}
 	listener_check_reload(cfg);
+	if (strcmp(cfg->state_dir, server_cfg->state_dir) != 0 ||
+	    strcmp(cfg->admin_socket, server_cfg->admin_socket) != 0)
+		log_warn("reload: state_dir and admin_socket take effect at the "
+		    "next restart");
 	config_free(server_cfg);
 	server_cfg = cfg;
 	backend_sync(cfg);
 	log_info("reloaded");
+	return NULL;
+}
+
+long
+server_uptime(void)
+{
+	return (long)(time(NULL) - started);
+}
+
+static void
+flush_last_used(struct loop_timer *t)
+{
+	admin_flush_last_used();
+	loop_timer_arm(t, LAST_USED_FLUSH_MS);
 }
 
 void
@@ -136,7 +161,7 @@ signal_event(struct loop_io *io, uint32_t events)
 	while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si) {
 		switch (si.ssi_signo) {
 		case SIGHUP:
-			reload();
+			free(server_reload());
 			break;
 		case SIGTERM:
 		case SIGINT:
@@ -211,16 +236,31 @@ main(int argc, char **argv)
 	log_info("ogate %s starting with %s", PACKAGE_VERSION,
 	    config_path ? config_path : "built-in defaults");
 
+	started = time(NULL);
 	if (make_dirs(cfg->state_dir, 0700) == -1)
 		fatal("state_dir %s: %s", cfg->state_dir, strerror(errno));
+	/* State is private whoever created the directory. */
+	if (chmod(cfg->state_dir, 0700) == -1)
+		fatal("state_dir %s: %s", cfg->state_dir, strerror(errno));
+	if (store_open(cfg->state_dir) != 0 || auth_load(store_db()) != 0)
+		return 1;
+	if (auth_user_count() == 0)
+		log_info("no users yet: create an admin with "
+		    "'ogctl -s %s user add NAME --role admin' and "
+		    "'ogctl -s %s token create NAME'", cfg->admin_socket,
+		    cfg->admin_socket);
 
 	loop_init();
 	signals_init();
 	conn_init();
 	upstream_init();
 	backend_sync(cfg);
-	if (listener_open_all(cfg) != 0)
+	if (listener_open_all(cfg) != 0 ||
+	    listener_open_admin(cfg->admin_socket, cfg->admin_group) != 0)
 		return 1;
+	store_start();
+	loop_timer_init(&flush_timer, flush_last_used, NULL);
+	loop_timer_arm(&flush_timer, LAST_USED_FLUSH_MS);
 	log_info("ready");
 
 	loop_run();
@@ -228,6 +268,10 @@ main(int argc, char **argv)
 	listener_close_all();
 	conn_close_all();
 	loop_run_deferred();
+	loop_timer_stop(&flush_timer);
+	admin_flush_last_used();
+	store_stop();
+	auth_free_all();
 	backend_shutdown();
 	upstream_shutdown();
 	loop_run_deferred();

@@ -6,6 +6,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include <jansson.h>
+
+#include "auth.h"
 #include "backend.h"
 #include "buf.h"
 #include "config.h"
@@ -48,7 +51,13 @@ struct proxy_req {
 	unsigned		 no_body:1;
 	unsigned		 paused:1;
 	unsigned		 auth_hdr:1;	/* hdrs holds the backend key */
+	unsigned		 filter:1;	/* a model list to filter */
+	struct auth_user	*user;		/* for filtering */
+	struct buf		 list;		/* the list being filtered */
 };
+
+/* A model list bigger than this is not a model list. */
+#define PROXY_LIST_MAX	(16 * 1024 * 1024)
 
 static uint64_t	proxy_next_id;
 static unsigned	proxy_n;
@@ -58,6 +67,8 @@ static size_t	proxy_write_cb(char *, size_t, size_t, void *);
 static void	proxy_done_cb(struct upstream_xfer *, CURLcode);
 static void	proxy_timer_cb(struct loop_timer *);
 static void	proxy_send_head(struct proxy_req *);
+static void	proxy_send_head_length(struct proxy_req *, size_t);
+static int	proxy_send_filtered(struct proxy_req *);
 static void	proxy_fail(struct proxy_req *, int timed_out, CURLcode);
 static void	proxy_finish(struct proxy_req *);
 static void	proxy_free(struct proxy_req *);
@@ -169,6 +180,80 @@ proxy_build_headers(struct proxy_req *pr, struct conn *c)
 		fatal("out of memory building request headers");
 }
 
+/*
+ * Check every model a request names against the user's allowlist.
+ * Ollama decodes JSON with Go, which matches field names without
+ * regard to case and reads only the first value of a body, so the same
+ * is done here: "Model" and "MODEL" are the model too, and a body that
+ * names it twice is refused rather than guessed at. Returns 0, or the
+ * status it answered with.
+ */
+static int
+proxy_check_models(struct conn *c)
+{
+	const struct route	*r = c->route;
+	const struct http_header *ce;
+	json_t			*doc, *v;
+	json_error_t		 jerr;
+	const char		*key;
+	char			 msg[300];
+	int			 seen = 0;
+
+	if (r->flags & ROUTE_PARAM) {
+		/* /v1/models/{model}, with ':' perhaps escaped as %3A. */
+		size_t	plen = strlen(r->path), n = 0;
+		char	model[256];
+
+		for (size_t i = plen; i < c->req.path_len && n < sizeof model - 1;
+		    i++) {
+			if (c->req.path[i] == '%' && i + 2 < c->req.path_len) {
+				model[n++] = ':';
+				i += 2;
+			} else
+				model[n++] = c->req.path[i];
+		}
+		model[n] = '\0';
+		if (auth_model_allowed(c->user, model))
+			return 0;
+		snprintf(msg, sizeof msg, "model '%s' is not allowed", model);
+		reply_error(c, 403, r->dialect, msg, NULL);
+		return 403;
+	}
+	if ((ce = http_find_header(&c->req, "content-encoding")) != NULL &&
+	    strcasecmp(ce->value, "identity") != 0) {
+		reply_error(c, 415, r->dialect, "compressed request bodies are "
+		    "not accepted", NULL);
+		return 415;
+	}
+	doc = json_loadb(buf_ptr(&c->body), buf_used(&c->body),
+	    JSON_DISABLE_EOF_CHECK, &jerr);
+	if (doc == NULL || !json_is_object(doc)) {
+		json_decref(doc);
+		reply_error(c, 400, r->dialect, "the request body is not a JSON "
+		    "object", NULL);
+		return 400;
+	}
+	json_object_foreach(doc, key, v) {
+		if (strcasecmp(key, "model") != 0 && strcasecmp(key, "name") != 0)
+			continue;
+		if (!json_is_string(v) || ++seen > 1) {
+			json_decref(doc);
+			reply_error(c, 400, r->dialect, "the request must name "
+			    "exactly one model, as a string", NULL);
+			return 400;
+		}
+		if (!auth_model_allowed(c->user, json_string_value(v))) {
+			snprintf(msg, sizeof msg, "model '%s' is not allowed",
+			    json_string_value(v));
+			json_decref(doc);
+			reply_error(c, 403, r->dialect, msg, NULL);
+			return 403;
+		}
+	}
+	json_decref(doc);
+	return 0;
+}
+
 void
 proxy_start(struct conn *c)
 {
@@ -177,6 +262,9 @@ proxy_start(struct conn *c)
 	CURL			*e;
 	char			*url;
 
+	if (c->user != NULL && c->user->nglobs > 0 &&
+	    (c->route->flags & ROUTE_MODEL) && proxy_check_models(c) != 0)
+		return;
 	if ((be = backend_pick(NULL)) == NULL) {
 		reply_error(c, 503, c->route->dialect, "no backend available",
 		    "Retry-After: 5\r\n");
@@ -197,6 +285,14 @@ proxy_start(struct conn *c)
 	pr->body = c->body;
 	buf_init(&c->body);
 	buf_init(&pr->head);
+	buf_init(&pr->list);
+	if (c->user != NULL && c->user->nglobs > 0 &&
+	    (c->route->flags & ROUTE_LIST) && c->req.method == HTTP_GET) {
+		/* The list is rewritten, so it is held until complete. */
+		pr->filter = 1;
+		pr->user = c->user;
+		auth_user_ref(pr->user);
+	}
 
 	e = upstream_easy();
 	pr->x.easy = e;
@@ -279,6 +375,10 @@ proxy_header_cb(char *p, size_t size, size_t n, void *arg)
 		if (pr->status >= 100 && pr->status < 200)
 			return len;
 		pr->head_done = 1;
+		/* A list to filter is answered whole, once it is complete. */
+		if (pr->filter && pr->status == 200)
+			return len;
+		pr->filter = 0;
 		if (pr->c != NULL)
 			proxy_send_head(pr);
 		return len;
@@ -293,8 +393,11 @@ proxy_header_cb(char *p, size_t size, size_t n, void *arg)
 	}
 	if (proxy_skip_response_header(p, (size_t)(colon - p)))
 		return len;
-	if ((size_t)(colon - p) == 14 && strncasecmp(p, "content-length", 14) == 0)
+	if ((size_t)(colon - p) == 14 && strncasecmp(p, "content-length", 14) == 0) {
+		if (pr->filter)
+			return len;	/* the filtered list has its own */
 		pr->has_length = 1;
+	}
 	if ((size_t)(colon - p) == 12 && strncasecmp(p, "content-type", 12) == 0) {
 		const char	*v = colon + 1;
 
@@ -313,6 +416,13 @@ proxy_header_cb(char *p, size_t size, size_t n, void *arg)
 static void
 proxy_send_head(struct proxy_req *pr)
 {
+	proxy_send_head_length(pr, (size_t)-1);
+}
+
+/* Our head for the client; a length other than -1 is added as such. */
+static void
+proxy_send_head_length(struct proxy_req *pr, size_t length)
+{
 	struct conn	*c = pr->c;
 	int		 bodyless;
 
@@ -323,6 +433,8 @@ proxy_send_head(struct proxy_req *pr)
 	conn_printf(c, "HTTP/1.1 %d %s\r\n", pr->status,
 	    http_status_text(pr->status));
 	conn_write(c, buf_ptr(&pr->head), buf_used(&pr->head));
+	if (length != (size_t)-1)
+		conn_printf(c, "Content-Length: %zu\r\n", length);
 	if (!bodyless && !pr->has_length) {
 		if (c->req.minor >= 1) {
 			conn_write(c, "Transfer-Encoding: chunked\r\n", 28);
@@ -348,6 +460,13 @@ proxy_write_cb(char *p, size_t size, size_t n, void *arg)
 		return 0;
 	if (len == 0)
 		return 0;
+	if (pr->filter) {
+		if (buf_used(&pr->list) + len > PROXY_LIST_MAX)
+			return 0;
+		buf_add(&pr->list, p, len);
+		pr->last_activity = loop_now();
+		return len;
+	}
 	if (conn_out_full(c)) {
 		/* libcurl keeps these bytes and offers them again on resume. */
 		pr->paused = 1;
@@ -410,13 +529,68 @@ proxy_done_cb(struct upstream_xfer *x, CURLcode rc)
 		proxy_fail(pr, rc == CURLE_OPERATION_TIMEDOUT, rc);
 		return;
 	}
-	if (pr->c != NULL) {
+	if (pr->c != NULL && pr->filter) {
+		if (proxy_send_filtered(pr) != 0) {
+			proxy_fail(pr, 0, CURLE_WEIRD_SERVER_REPLY);
+			return;
+		}
+	} else if (pr->c != NULL) {
 		if (!pr->head_sent)
 			proxy_send_head(pr);
 		if (pr->chunked)
 			conn_write(pr->c, "0\r\n\r\n", 5);
 	}
 	proxy_finish(pr);
+}
+
+/*
+ * Keep the entries of a model list the user may use: "models" of
+ * /api/tags and /api/ps (by name), "data" of /v1/models (by id).
+ */
+static int
+proxy_send_filtered(struct proxy_req *pr)
+{
+	json_t		*doc, *list, *kept, *m;
+	json_error_t	 jerr;
+	const char	*field = "models", *id = "name";
+	char		*out;
+	size_t		 i, len;
+
+	doc = json_loadb(buf_ptr(&pr->list), buf_used(&pr->list), 0, &jerr);
+	if (doc == NULL || !json_is_object(doc)) {
+		json_decref(doc);
+		return -1;
+	}
+	if (json_object_get(doc, "data") != NULL) {
+		field = "data";
+		id = "id";
+	}
+	list = json_object_get(doc, field);
+	if (json_is_array(list)) {
+		kept = json_array();
+		json_array_foreach(list, i, m) {
+			const char	*name = json_string_value(json_object_get(m,
+					    id));
+
+			if (name != NULL && auth_model_allowed(pr->user, name))
+				json_array_append(kept, m);
+		}
+		json_object_set_new(doc, field, kept);
+	} else if (!json_is_null(list)) {
+		json_decref(doc);
+		return -1;
+	}
+	out = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	if (out == NULL)
+		return -1;
+	len = strlen(out);
+	pr->has_length = 1;
+	proxy_send_head_length(pr, len);
+	conn_write(pr->c, out, len);
+	pr->bytes = len;
+	free(out);
+	return 0;
 }
 
 /*
@@ -533,6 +707,9 @@ proxy_free(struct proxy_req *pr)
 	upstream_easy_release(pr->x.easy);
 	buf_free(&pr->body);
 	buf_free(&pr->head);
+	buf_free(&pr->list);
+	if (pr->user != NULL)
+		auth_user_unref(pr->user);
 	pr->be->active--;
 	backend_unref(pr->be);
 	proxy_n--;

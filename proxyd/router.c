@@ -15,11 +15,12 @@ static const struct route router_routes[] = {
 	{ "/api/version", GET, DIALECT_OLLAMA, ROUTE_PUBLIC, "version" },
 	{ "/api/tags", GET, DIALECT_OLLAMA, ROUTE_LIST, "tags" },
 	{ "/api/ps", M(HTTP_GET), DIALECT_OLLAMA, ROUTE_LIST, "ps" },
-	{ "/api/show", POST, DIALECT_OLLAMA, 0, "show" },
-	{ "/api/generate", POST, DIALECT_OLLAMA, ROUTE_INFER, "generate" },
-	{ "/api/chat", POST, DIALECT_OLLAMA, ROUTE_INFER, "chat" },
-	{ "/api/embed", POST, DIALECT_OLLAMA, ROUTE_INFER, "embed" },
-	{ "/api/embeddings", POST, DIALECT_OLLAMA, ROUTE_INFER, "embeddings" },
+	{ "/api/show", POST, DIALECT_OLLAMA, ROUTE_MODEL, "show" },
+	{ "/api/generate", POST, DIALECT_OLLAMA, ROUTE_INFER | ROUTE_MODEL, "generate" },
+	{ "/api/chat", POST, DIALECT_OLLAMA, ROUTE_INFER | ROUTE_MODEL, "chat" },
+	{ "/api/embed", POST, DIALECT_OLLAMA, ROUTE_INFER | ROUTE_MODEL, "embed" },
+	{ "/api/embeddings", POST, DIALECT_OLLAMA,
+	    ROUTE_INFER | ROUTE_MODEL, "embeddings" },
 	{ "/api/pull", POST, DIALECT_OLLAMA, ROUTE_MANAGE, "pull" },
 	{ "/api/push", POST, DIALECT_OLLAMA, ROUTE_MANAGE, "push" },
 	{ "/api/create", POST, DIALECT_OLLAMA, ROUTE_MANAGE, "create" },
@@ -27,13 +28,17 @@ static const struct route router_routes[] = {
 	{ "/api/delete", M(HTTP_DELETE), DIALECT_OLLAMA, ROUTE_MANAGE, "delete" },
 	{ "/api/blobs/", M(HTTP_HEAD) | POST, DIALECT_OLLAMA,
 	    ROUTE_MANAGE | ROUTE_PARAM, "blobs" },
-	{ "/v1/chat/completions", POST, DIALECT_OPENAI, ROUTE_INFER,
+	{ "/v1/chat/completions", POST, DIALECT_OPENAI,
+	    ROUTE_INFER | ROUTE_MODEL,
 	    "v1/chat/completions" },
-	{ "/v1/completions", POST, DIALECT_OPENAI, ROUTE_INFER,
+	{ "/v1/completions", POST, DIALECT_OPENAI,
+	    ROUTE_INFER | ROUTE_MODEL,
 	    "v1/completions" },
-	{ "/v1/embeddings", POST, DIALECT_OPENAI, ROUTE_INFER, "v1/embeddings" },
+	{ "/v1/embeddings", POST, DIALECT_OPENAI,
+	    ROUTE_INFER | ROUTE_MODEL, "v1/embeddings" },
 	{ "/v1/models", M(HTTP_GET), DIALECT_OPENAI, ROUTE_LIST, "v1/models" },
-	{ "/v1/models/", M(HTTP_GET), DIALECT_OPENAI, ROUTE_PARAM,
+	{ "/v1/models/", M(HTTP_GET), DIALECT_OPENAI,
+	    ROUTE_PARAM | ROUTE_MODEL,
 	    "v1/models/model" },
 };
 
@@ -82,13 +87,23 @@ const struct route *
 router_match(enum http_method method, const char *path, size_t len,
     int *status, unsigned *allow)
 {
+	return router_match_table(router_routes,
+	    sizeof router_routes / sizeof router_routes[0], method, path, len,
+	    status, allow);
+}
+
+const struct route *
+router_match_table(const struct route *table, size_t n,
+    enum http_method method, const char *path, size_t len, int *status,
+    unsigned *allow)
+{
 	const struct route	*r;
 	size_t			 i, plen;
 
 	*status = 404;
 	*allow = 0;
-	for (i = 0; i < sizeof router_routes / sizeof router_routes[0]; i++) {
-		r = &router_routes[i];
+	for (i = 0; i < n; i++) {
+		r = &table[i];
 		plen = strlen(r->path);
 		if (r->flags & ROUTE_PARAM) {
 			/* One non-empty segment after the prefix. */

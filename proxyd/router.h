@@ -24,6 +24,7 @@ enum dialect {
 #define ROUTE_INFER	0x04	/* inference: rate-limited and accounted */
 #define ROUTE_PARAM	0x08	/* path is a prefix plus one parameter */
 #define ROUTE_LIST	0x10	/* lists models: filtered per user */
+#define ROUTE_MODEL	0x20	/* names a model: allowlists apply */
 
 struct route {
 	const char	*path;
@@ -40,6 +41,10 @@ struct route {
  */
 const struct route	*router_match(enum http_method, const char *path,
 			    size_t len, int *status, unsigned *allow);
+/* The same over another table (the admin API's). */
+const struct route	*router_match_table(const struct route *, size_t,
+			    enum http_method, const char *path, size_t len,
+			    int *status, unsigned *allow);
 /* The dialect for errors on a path that matched no route. */
 enum dialect		 router_dialect(const char *path, size_t len);
 /* Format an Allow header value from a method mask. */

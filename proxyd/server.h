@@ -15,6 +15,7 @@ struct server_stats {
 	uint64_t	refused;	/* connections over max_connections */
 	uint64_t	timeouts;	/* 408s */
 	uint64_t	upstream_errors;
+	uint64_t	unauthorised;	/* 401s */
 };
 
 extern struct config		*server_cfg;
@@ -22,5 +23,9 @@ extern struct server_stats	 server_stats;
 
 /* Called when the last connection has closed during a drain. */
 void	server_drained(void);
+/* Reload the config; NULL, or why it failed (free it). */
+char	*server_reload(void);
+/* Seconds since start. */
+long	 server_uptime(void);
 
 #endif

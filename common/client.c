@@ -1,0 +1,181 @@
+/*
+ * client.c: the admin-API client that ogctl and ogtop share.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "buf.h"
+#include "client.h"
+#include "xmalloc.h"
+
+struct client_unix {
+	CURL		*easy;
+	char		*path;
+	char		 error[CURL_ERROR_SIZE];
+};
+
+static size_t
+client_collect(char *p, size_t size, size_t n, void *arg)
+{
+	buf_add(arg, p, size * n);
+	return size * n;
+}
+
+static int
+client_unix_request(struct client *cl, const char *method, const char *path,
+    const char *body, size_t len, long *status, char **resp, size_t *resplen,
+    char **err)
+{
+	struct client_unix	*u = cl->data;
+	struct curl_slist	*hdrs = NULL;
+	struct buf		 b;
+	char			*url;
+	CURLcode		 rc;
+
+	buf_init(&b);
+	curl_easy_reset(u->easy);
+	/* The host part is only for the Host header; the socket is fixed. */
+	url = xasprintf("http://localhost%s", path);
+	curl_easy_setopt(u->easy, CURLOPT_URL, url);
+	curl_easy_setopt(u->easy, CURLOPT_UNIX_SOCKET_PATH, u->path);
+	curl_easy_setopt(u->easy, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(u->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(u->easy, CURLOPT_ERRORBUFFER, u->error);
+	curl_easy_setopt(u->easy, CURLOPT_WRITEFUNCTION, client_collect);
+	curl_easy_setopt(u->easy, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(u->easy, CURLOPT_TIMEOUT, 60L);
+	if (body != NULL) {
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+		curl_easy_setopt(u->easy, CURLOPT_HTTPHEADER, hdrs);
+		curl_easy_setopt(u->easy, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)len);
+		curl_easy_setopt(u->easy, CURLOPT_POSTFIELDS, body);
+	} else if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(u->easy, CURLOPT_NOBODY, 1L);
+	u->error[0] = '\0';
+	rc = curl_easy_perform(u->easy);
+	curl_slist_free_all(hdrs);
+	free(url);
+	if (rc != CURLE_OK) {
+		struct stat	st;
+
+		/* Say what is wrong with the socket, not with "localhost". */
+		if (stat(u->path, &st) == -1)
+			*err = xasprintf("cannot reach ogproxyd at %s: %s (is it "
+			    "running? -s or $OGATE_SOCKET name the socket)",
+			    u->path, strerror(errno));
+		else if (!S_ISSOCK(st.st_mode))
+			*err = xasprintf("cannot reach ogproxyd at %s: not a "
+			    "socket", u->path);
+		else if (rc == CURLE_COULDNT_CONNECT)
+			*err = xasprintf("cannot reach ogproxyd at %s: %s",
+			    u->path, access(u->path, W_OK) == 0 ?
+			    "connection refused" : "permission denied (are you "
+			    "in the admin group?)");
+		else
+			*err = xasprintf("ogproxyd at %s: %s", u->path,
+			    u->error[0] != '\0' ? u->error :
+			    curl_easy_strerror(rc));
+		buf_free(&b);
+		return -1;
+	}
+	curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, status);
+	*resplen = buf_used(&b);
+	buf_cstr(&b);
+	*resp = b.data;
+	return 0;
+}
+
+static void
+client_unix_close(struct client *cl)
+{
+	struct client_unix	*u = cl->data;
+
+	curl_easy_cleanup(u->easy);
+	free(u->path);
+	free(u);
+}
+
+static const struct client_transport client_unix = {
+	.name = "unix",
+	.request = client_unix_request,
+	.close = client_unix_close,
+};
+
+const char *
+client_socket_path(const char *arg)
+{
+	const char	*env;
+
+	if (arg != NULL)
+		return arg;
+	if ((env = getenv("OGATE_SOCKET")) != NULL && *env != '\0')
+		return env;
+	return CLIENT_DEFAULT_SOCKET;
+}
+
+struct client *
+client_open_unix(const char *path)
+{
+	struct client		*cl = xcalloc(1, sizeof *cl);
+	struct client_unix	*u = xcalloc(1, sizeof *u);
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if ((u->easy = curl_easy_init()) == NULL) {
+		free(u);
+		free(cl);
+		return NULL;
+	}
+	u->path = xstrdup(path);
+	cl->tp = &client_unix;
+	cl->data = u;
+	cl->where = xstrdup(path);
+	return cl;
+}
+
+void
+client_close(struct client *cl)
+{
+	if (cl == NULL)
+		return;
+	cl->tp->close(cl);
+	free(cl->where);
+	free(cl);
+	curl_global_cleanup();
+}
+
+int
+client_call(struct client *cl, const char *method, const char *path,
+    json_t *body, long *status, json_t **doc, char **err)
+{
+	char		*text = NULL, *resp = NULL;
+	size_t		 len = 0, rlen = 0;
+	int		 rc;
+
+	*doc = NULL;
+	if (body != NULL) {
+		text = json_dumps(body, JSON_COMPACT);
+		len = text != NULL ? strlen(text) : 0;
+	}
+	rc = cl->tp->request(cl, method, path, text, len, status, &resp, &rlen,
+	    err);
+	if (text != NULL) {
+		/* A request body may name a token or a key. */
+		explicit_bzero(text, len);
+		free(text);
+	}
+	if (rc != 0)
+		return -1;
+	*doc = json_loadb(resp, rlen, 0, NULL);
+	if (resp != NULL) {
+		explicit_bzero(resp, rlen);
+		free(resp);
+	}
+	return 0;
+}

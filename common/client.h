@@ -1,0 +1,52 @@
+/*
+ * client.h: the admin-API client that ogctl and ogtop share.
+ *
+ * The API is HTTP/1.1 and JSON. How the bytes travel is a transport:
+ * libcurl over the daemon's Unix socket here; SSH (running
+ * "ogctl dial-stdio" on the remote host) plugs in behind the same
+ * interface.
+ */
+#ifndef OG_CLIENT_H
+#define OG_CLIENT_H
+
+#include <jansson.h>
+
+#define CLIENT_DEFAULT_SOCKET	"/run/ogate/ogproxyd.sock"
+
+struct client;
+
+struct client_transport {
+	const char	*name;
+	/*
+	 * Send one request and read the whole response. Returns 0 with
+	 * *status and *body set, or -1 with *err set if the daemon could
+	 * not be reached.
+	 */
+	int		(*request)(struct client *, const char *method,
+			    const char *path, const char *body, size_t len,
+			    long *status, char **resp, size_t *resplen,
+			    char **err);
+	void		(*close)(struct client *);
+};
+
+struct client {
+	const struct client_transport	*tp;
+	char				*where;	/* for messages */
+	void				*data;
+};
+
+/* The socket: the argument, else $OGATE_SOCKET, else the default. */
+const char	*client_socket_path(const char *);
+struct client	*client_open_unix(const char *path);
+void		 client_close(struct client *);
+
+/*
+ * Call the API. body may be NULL. Returns 0 and sets *status and *doc
+ * (the parsed JSON reply, NULL if it was not JSON), or -1 with *err if
+ * the daemon could not be reached.
+ */
+int		 client_call(struct client *, const char *method,
+		    const char *path, json_t *body, long *status, json_t **doc,
+		    char **err);
+
+#endif

@@ -1,0 +1,93 @@
+/*
+ * cmd-status.c: ogctl status and ogctl reload.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ogctl.h"
+
+static int	cmd_status_exec(struct ogctl *, int, char **);
+static int	cmd_reload_exec(struct ogctl *, int, char **);
+
+const struct cmd_entry cmd_status_entry = {
+	.name = "status",
+	.usage = "",
+	.exec = cmd_status_exec,
+};
+
+const struct cmd_entry cmd_reload_entry = {
+	.name = "reload",
+	.usage = "",
+	.exec = cmd_reload_exec,
+};
+
+static int
+cmd_noargs(const struct cmd_entry *cmd, struct ogctl *o, int argc, char **argv)
+{
+	int	ch;
+
+	optind = 0;	/* 0 makes GNU getopt start afresh */
+	while ((ch = ogctl_getopt(o, argc, argv, "", NULL)) != -1)
+		return EXIT_USAGE;
+	if (optind != argc)
+		return ogctl_usage(cmd, "%s takes no arguments", cmd->name);
+	return EXIT_DONE;
+}
+
+static int
+cmd_status_exec(struct ogctl *o, int argc, char **argv)
+{
+	json_t		*doc, *v, *b;
+	const char	*key;
+	size_t		 i;
+	int		 rc;
+
+	if ((rc = cmd_noargs(&cmd_status_entry, o, argc, argv)) != EXIT_DONE)
+		return rc;
+	if ((rc = ogctl_call(o, "GET", "/admin/v1/status", NULL, &doc)) !=
+	    EXIT_DONE)
+		return rc;
+	if (o->json) {
+		ogctl_print_json(doc);
+		json_decref(doc);
+		return EXIT_DONE;
+	}
+	json_object_foreach(doc, key, v) {
+		char	*cell;
+
+		if (json_is_array(v))
+			continue;
+		cell = table_cell(v);
+		printf("%-16s %s\n", key, cell);
+		free(cell);
+	}
+	printf("backends:\n");
+	json_array_foreach(json_object_get(doc, "backends"), i, b) {
+		printf("  %-12s %-32s active %lld, %lld requests, %lld failures%s\n",
+		    json_string_value(json_object_get(b, "name")),
+		    json_string_value(json_object_get(b, "url")),
+		    (long long)json_integer_value(json_object_get(b, "active")),
+		    (long long)json_integer_value(json_object_get(b, "requests")),
+		    (long long)json_integer_value(json_object_get(b, "failures")),
+		    json_is_true(json_object_get(b, "draining")) ?
+		    ", draining" : "");
+	}
+	json_decref(doc);
+	return EXIT_DONE;
+}
+
+static int
+cmd_reload_exec(struct ogctl *o, int argc, char **argv)
+{
+	json_t	*doc;
+	int	 rc;
+
+	if ((rc = cmd_noargs(&cmd_reload_entry, o, argc, argv)) != EXIT_DONE)
+		return rc;
+	if ((rc = ogctl_call(o, "POST", "/admin/v1/reload", NULL, &doc)) ==
+	    EXIT_DONE && o->json)
+		ogctl_print_json(doc);
+	json_decref(doc);
+	return rc;
+}

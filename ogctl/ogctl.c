@@ -1,0 +1,196 @@
+/*
+ * ogctl.c: the command line for operators and scripts: option parsing,
+ * command dispatch, and the helpers the commands share.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "ogctl.h"
+#include "xmalloc.h"
+
+static const struct cmd_entry *const ogctl_commands[] = {
+	&cmd_status_entry,
+	&cmd_user_entry,
+	&cmd_token_entry,
+	&cmd_reload_entry,
+};
+
+#define OGCTL_NCOMMANDS	(sizeof ogctl_commands / sizeof ogctl_commands[0])
+
+static void
+ogctl_print_usage(FILE *f)
+{
+	fprintf(f, "usage: ogctl [-s SOCKET | -H ssh://[user@]host[:port]] "
+	    "[--json] COMMAND ...\n");
+	for (size_t i = 0; i < OGCTL_NCOMMANDS; i++) {
+		const char	*u = ogctl_commands[i]->usage;
+
+		while (*u != '\0') {
+			size_t	n = strcspn(u, "\n");
+
+			fprintf(f, "       ogctl %s %.*s\n", ogctl_commands[i]->name,
+			    (int)n, u);
+			u += n + (u[n] == '\n');
+		}
+	}
+}
+
+void
+ogctl_error(const char *fmt, ...)
+{
+	va_list	ap;
+
+	fputs("ogctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int
+ogctl_usage(const struct cmd_entry *cmd, const char *fmt, ...)
+{
+	va_list	ap;
+
+	fputs("ogctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (usage: ogctl %s %.*s)\n", cmd->name,
+	    (int)strcspn(cmd->usage, "\n"), cmd->usage);
+	return EXIT_USAGE;
+}
+
+int
+ogctl_getopt(struct ogctl *o, int argc, char **argv, const char *shortopts,
+    const struct option *longopts)
+{
+	static struct option	 all[32];
+	static char		 so[64];
+	size_t			 n = 0;
+	int			 ch;
+
+	/*
+	 * A leading '+' (main's) stops at the command name; commands let
+	 * options and operands mix. ':' reports missing values to us.
+	 */
+	if (*shortopts == '+')
+		snprintf(so, sizeof so, "+:s:H:%s", shortopts + 1);
+	else
+		snprintf(so, sizeof so, ":s:H:%s", shortopts);
+	for (; longopts != NULL && longopts[n].name != NULL && n < 28; n++)
+		all[n] = longopts[n];
+	all[n++] = (struct option){ "json", no_argument, NULL, 'J' };
+	all[n++] = (struct option){ "socket", required_argument, NULL, 's' };
+	all[n++] = (struct option){ "host", required_argument, NULL, 'H' };
+	all[n] = (struct option){ NULL, 0, NULL, 0 };
+	for (;;) {
+		ch = getopt_long(argc, argv, so, all, NULL);
+		switch (ch) {
+		case 'J':
+			o->json = 1;
+			continue;
+		case 's':
+			o->socket = optarg;
+			continue;
+		case 'H':
+			o->host = optarg;
+			continue;
+		case ':':
+			ogctl_error("option %s needs a value", argv[optind - 1]);
+			return '?';
+		case '?':
+			ogctl_error("unknown option %s", argv[optind - 1]);
+			return '?';
+		default:
+			return ch;
+		}
+	}
+}
+
+int
+ogctl_call(struct ogctl *o, const char *method, const char *path,
+    json_t *body, json_t **doc)
+{
+	long	 status = 0;
+	char	*err = NULL;
+
+	if (o->client == NULL) {
+		if (o->host != NULL) {
+			ogctl_error("-H %s: SSH transport is not available yet",
+			    o->host);
+			return EXIT_UNREACHABLE;
+		}
+		o->client = client_open_unix(client_socket_path(o->socket));
+		if (o->client == NULL) {
+			ogctl_error("cannot start libcurl");
+			return EXIT_UNREACHABLE;
+		}
+	}
+	if (client_call(o->client, method, path, body, &status, doc,
+	    &err) != 0) {
+		ogctl_error("%s", err);
+		free(err);
+		return EXIT_UNREACHABLE;
+	}
+	if (status >= 200 && status < 300)
+		return EXIT_DONE;
+	{
+		const char	*msg = json_string_value(json_object_get(*doc,
+				    "error"));
+
+		ogctl_error("%s", msg != NULL ? msg : "the daemon answered an "
+		    "unexpected error");
+	}
+	json_decref(*doc);
+	*doc = NULL;
+	return EXIT_REFUSED;
+}
+
+void
+ogctl_print_json(json_t *doc)
+{
+	json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	fputc('\n', stdout);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ogctl	 o;
+	const char	*name;
+	int		 ch, rc;
+
+	memset(&o, 0, sizeof o);
+	opterr = 0;
+	while ((ch = ogctl_getopt(&o, argc, argv, "+h", (const struct option[]){
+	    { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } })) != -1) {
+		if (ch == 'h') {
+			ogctl_print_usage(stdout);
+			return EXIT_DONE;
+		}
+		ogctl_print_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (optind >= argc) {
+		ogctl_print_usage(stderr);
+		return EXIT_USAGE;
+	}
+	name = argv[optind];
+	for (size_t i = 0; i < OGCTL_NCOMMANDS; i++) {
+		if (strcmp(ogctl_commands[i]->name, name) != 0)
+			continue;
+		/* The command parses its own arguments, from its name on. */
+		argc -= optind;
+		argv += optind;
+		optind = 0;
+		rc = ogctl_commands[i]->exec(&o, argc, argv);
+		client_close(o.client);
+		return rc;
+	}
+	ogctl_error("unknown command %s; try 'ogctl -h'", name);
+	return EXIT_USAGE;
+}

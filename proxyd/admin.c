@@ -1,0 +1,913 @@
+/*
+ * admin.c: the admin API on the Unix socket.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "admin.h"
+#include "auth.h"
+#include "backend.h"
+#include "config.h"
+#include "conn.h"
+#include "log.h"
+#include "proxy.h"
+#include "reply.h"
+#include "router.h"
+#include "server.h"
+#include "store.h"
+#include "xmalloc.h"
+
+#define M(m)	(1u << (m))
+
+enum admin_op {
+	OP_STATUS,
+	OP_USERS,
+	OP_USER,
+	OP_TOKENS,
+	OP_TOKEN,
+	OP_RELOAD,
+};
+
+static const struct route admin_routes[] = {
+	[OP_STATUS] = { "/admin/v1/status", M(HTTP_GET), DIALECT_OLLAMA, 0,
+	    "admin/status" },
+	[OP_USERS] = { "/admin/v1/users", M(HTTP_GET) | M(HTTP_POST),
+	    DIALECT_OLLAMA, 0, "admin/users" },
+	[OP_USER] = { "/admin/v1/users/", M(HTTP_GET) | M(HTTP_PATCH) |
+	    M(HTTP_DELETE), DIALECT_OLLAMA, ROUTE_PARAM, "admin/user" },
+	[OP_TOKENS] = { "/admin/v1/tokens", M(HTTP_GET) | M(HTTP_POST),
+	    DIALECT_OLLAMA, 0, "admin/tokens" },
+	[OP_TOKEN] = { "/admin/v1/tokens/", M(HTTP_DELETE), DIALECT_OLLAMA,
+	    ROUTE_PARAM, "admin/token" },
+	[OP_RELOAD] = { "/admin/v1/reload", M(HTTP_POST), DIALECT_OLLAMA, 0,
+	    "admin/reload" },
+};
+
+struct admin_job {
+	struct store_job	 sj;
+	struct conn		*c;		/* NULL once the caller is gone */
+	uid_t			 uid;
+	int			 method;
+	struct auth_user	*user;		/* the new state of a user */
+	struct auth_token	*token;		/* a token being created */
+	char			 clear[AUTH_TOKEN_LEN + 1];
+	int64_t			 id;		/* user or token acted on */
+	char			*target;	/* for the audit log */
+	int64_t			 now;
+	/* Token last-used times to store. */
+	int64_t			*used;
+	size_t			 nused;
+};
+
+static void	admin_reply(struct conn *, int, json_t *);
+static void	admin_error(struct conn *, int, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+
+const struct route *
+admin_match(enum http_method m, const char *path, size_t len, int *status,
+    unsigned *allow)
+{
+	return router_match_table(admin_routes,
+	    sizeof admin_routes / sizeof admin_routes[0], m, path, len, status,
+	    allow);
+}
+
+/* Send a JSON document (stolen) with the status. */
+static void
+admin_reply(struct conn *c, int status, json_t *doc)
+{
+	char	*s = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
+	size_t	 len = s != NULL ? strlen(s) : 0;
+
+	json_decref(doc);
+	conn_printf(c, "HTTP/1.1 %d %s\r\n%sContent-Type: application/json\r\n"
+	    "Content-Length: %zu\r\n%s\r\n", status, http_status_text(status),
+	    reply_date(), len + 1, c->req.keep_alive ? "" : "Connection: close\r\n");
+	conn_write(c, s != NULL ? s : "", len);
+	conn_write(c, "\n", 1);
+	free(s);
+	conn_response_done(c);
+}
+
+static void
+admin_error(struct conn *c, int status, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 msg[512];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	admin_reply(c, status, json_pack("{s:s}", "error", msg));
+}
+
+static json_t *
+admin_time(int64_t t)
+{
+	char		buf[32];
+	struct tm	tm;
+	time_t		tt = (time_t)t;
+
+	if (t == 0)
+		return json_null();
+	gmtime_r(&tt, &tm);
+	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_string(buf);
+}
+
+static json_t *
+admin_limit(int64_t v)
+{
+	return v == AUTH_UNSET ? json_null() : json_integer(v);
+}
+
+static json_t *
+admin_user_json(const struct auth_user *u)
+{
+	json_t	*models = json_array();
+	char	*copy = xstrdup(u->models), *tok, *save = NULL;
+
+	for (tok = strtok_r(copy, ", ", &save); tok != NULL;
+	    tok = strtok_r(NULL, ", ", &save))
+		json_array_append_new(models, json_string(tok));
+	free(copy);
+	return json_pack("{s:I, s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	    "id", (json_int_t)u->id, "name", u->name,
+	    "role", auth_role_name(u->role), "enabled", u->enabled,
+	    "models", models, "priority", admin_limit(u->priority),
+	    "tokens_per_day", admin_limit(u->tokens_per_day),
+	    "tokens_per_month", admin_limit(u->tokens_per_month),
+	    "requests_per_minute", admin_limit(u->requests_per_minute),
+	    "max_concurrent", admin_limit(u->max_concurrent),
+	    "created", admin_time(u->created));
+}
+
+static json_t *
+admin_token_json(const struct auth_token *t)
+{
+	return json_pack("{s:I, s:s, s:s, s:s, s:o, s:o, s:o, s:o}",
+	    "id", (json_int_t)t->id, "user", t->user->name, "name", t->label,
+	    "prefix", t->prefix, "created", admin_time(t->created),
+	    "expires", admin_time(t->expires), "revoked", admin_time(t->revoked),
+	    "last_used", admin_time(t->last_used));
+}
+
+static int
+admin_name_ok(const char *s)
+{
+	size_t	n = strlen(s);
+
+	if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-')
+		return 0;
+	for (; *s != '\0'; s++) {
+		if (!isalnum((unsigned char)*s) && strchr("._-@", *s) == NULL)
+			return 0;
+	}
+	return 1;
+}
+
+static void
+admin_job_free(struct admin_job *j)
+{
+	if (j->user != NULL) {
+		j->user->refs = 1;
+		auth_user_unref(j->user);
+	}
+	if (j->token != NULL) {
+		free(j->token->label);
+		free(j->token);
+	}
+	explicit_bzero(j->clear, sizeof j->clear);
+	free(j->target);
+	free(j->used);
+	free(j->sj.error);
+	free(j);
+}
+
+void
+admin_client_gone(struct admin_job *j)
+{
+	j->c = NULL;
+}
+
+static struct admin_job *
+admin_job_new(struct conn *c, int (*run)(sqlite3 *, struct store_job *),
+    void (*done)(struct store_job *))
+{
+	struct admin_job	*j = xcalloc(1, sizeof *j);
+
+	j->sj.run = run;
+	j->sj.done = done;
+	j->sj.arg = j;
+	j->c = c;
+	j->uid = c != NULL ? c->uid : 0;
+	j->now = (int64_t)time(NULL);
+	if (c != NULL) {
+		j->method = c->req.method;
+		c->admin_job = j;
+	}
+	return j;
+}
+
+/* The job's connection, detached, or NULL if the caller left. */
+static struct conn *
+admin_job_conn(struct admin_job *j)
+{
+	struct conn	*c = j->c;
+
+	if (c != NULL)
+		c->admin_job = NULL;
+	return c;
+}
+
+static int
+admin_audit(sqlite3 *db, struct admin_job *j, const char *action,
+    const char *detail)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if (sqlite3_prepare_v2(db, "INSERT INTO audit (time, uid, action, "
+	    "target, detail) VALUES (?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(st, 1, j->now);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)j->uid);
+	sqlite3_bind_text(st, 3, action, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, j->target ? j->target : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, detail ? detail : "", -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void
+admin_bind_limit(sqlite3_stmt *st, int col, int64_t v)
+{
+	if (v == AUTH_UNSET)
+		sqlite3_bind_null(st, col);
+	else
+		sqlite3_bind_int64(st, col, v);
+}
+
+/*
+ * Run one statement and its audit entry in a transaction. The statement
+ * is prepared by the caller; it is finalised here.
+ */
+static int
+admin_commit(sqlite3 *db, struct admin_job *j, sqlite3_stmt *st,
+    const char *action, const char *detail)
+{
+	int	rc;
+
+	if (store_exec(db, "BEGIN IMMEDIATE") != 0) {
+		sqlite3_finalize(st);
+		store_job_fail(&j->sj, 500, "database busy");
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		if (rc == SQLITE_CONSTRAINT)
+			store_job_fail(&j->sj, 409, "%s conflicts with an existing "
+			    "entry", j->target);
+		else
+			store_job_fail(&j->sj, 500, "database: %s",
+			    sqlite3_errmsg(db));
+		store_exec(db, "ROLLBACK");
+		return -1;
+	}
+	j->id = j->id != 0 ? j->id : sqlite3_last_insert_rowid(db);
+	if (admin_audit(db, j, action, detail) != 0 ||
+	    store_exec(db, "COMMIT") != 0) {
+		store_job_fail(&j->sj, 500, "database: %s", sqlite3_errmsg(db));
+		store_exec(db, "ROLLBACK");
+		return -1;
+	}
+	return 0;
+}
+
+/* Apply a JSON object of user fields; 0 or -1 with the reply sent. */
+static int
+admin_user_fields(struct conn *c, json_t *body, struct auth_user *u)
+{
+	static const struct {
+		const char	*name;
+		size_t		 offset;
+	} limits[] = {
+		{ "priority", offsetof(struct auth_user, priority) },
+		{ "tokens_per_day", offsetof(struct auth_user, tokens_per_day) },
+		{ "tokens_per_month", offsetof(struct auth_user, tokens_per_month) },
+		{ "requests_per_minute",
+		    offsetof(struct auth_user, requests_per_minute) },
+		{ "max_concurrent", offsetof(struct auth_user, max_concurrent) },
+	};
+	const char	*key;
+	json_t		*v;
+
+	json_object_foreach(body, key, v) {
+		size_t	i;
+
+		if (strcmp(key, "name") == 0)
+			continue;
+		if (strcmp(key, "role") == 0) {
+			if (!json_is_string(v) ||
+			    auth_role_parse(json_string_value(v), &u->role) != 0) {
+				admin_error(c, 400, "role must be admin, user or "
+				    "readonly");
+				return -1;
+			}
+			continue;
+		}
+		if (strcmp(key, "enabled") == 0) {
+			if (!json_is_boolean(v)) {
+				admin_error(c, 400, "enabled must be true or false");
+				return -1;
+			}
+			u->enabled = json_is_true(v);
+			continue;
+		}
+		if (strcmp(key, "models") == 0) {
+			struct buf	b;
+			size_t		idx;
+			json_t		*m;
+
+			if (!json_is_array(v)) {
+				admin_error(c, 400, "models must be an array of "
+				    "patterns");
+				return -1;
+			}
+			buf_init(&b);
+			json_array_foreach(v, idx, m) {
+				const char	*p = json_string_value(m);
+
+				if (p == NULL || *p == '\0' ||
+				    strpbrk(p, ", \t\r\n") != NULL) {
+					buf_free(&b);
+					admin_error(c, 400, "models: each pattern must "
+					    "be a non-empty string without spaces or "
+					    "commas");
+					return -1;
+				}
+				buf_printf(&b, "%s%s", idx ? "," : "", p);
+			}
+			auth_user_set_models(u, buf_used(&b) ? buf_cstr(&b) : "");
+			buf_free(&b);
+			continue;
+		}
+		for (i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+			if (strcmp(key, limits[i].name) == 0)
+				break;
+		}
+		if (i == sizeof limits / sizeof limits[0]) {
+			admin_error(c, 400, "unknown field %s", key);
+			return -1;
+		}
+		if (json_is_null(v))
+			*(int64_t *)((char *)u + limits[i].offset) = AUTH_UNSET;
+		else if (json_is_integer(v) && json_integer_value(v) >= 0)
+			*(int64_t *)((char *)u + limits[i].offset) =
+			    json_integer_value(v);
+		else {
+			admin_error(c, 400, "%s must be a non-negative integer or "
+			    "null", key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static struct auth_user *
+admin_user_copy(const struct auth_user *o)
+{
+	struct auth_user	*u = xcalloc(1, sizeof *u);
+
+	u->id = o->id;
+	u->name = xstrdup(o->name);
+	u->role = o->role;
+	u->enabled = o->enabled;
+	auth_user_set_models(u, o->models);
+	u->priority = o->priority;
+	u->tokens_per_day = o->tokens_per_day;
+	u->tokens_per_month = o->tokens_per_month;
+	u->requests_per_minute = o->requests_per_minute;
+	u->max_concurrent = o->max_concurrent;
+	u->created = o->created;
+	return u;
+}
+
+static int
+admin_user_save_run(sqlite3 *db, struct store_job *sj)
+{
+	struct admin_job	*j = sj->arg;
+	struct auth_user	*u = j->user;
+	sqlite3_stmt		*st;
+	const char		*sql;
+	int			 create = u->id == 0;
+
+	sql = create ?
+	    "INSERT INTO users (role, enabled, models, priority, tokens_per_day, "
+	    "tokens_per_month, requests_per_minute, max_concurrent, created, "
+	    "name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" :
+	    "UPDATE users SET role = ?, enabled = ?, models = ?, priority = ?, "
+	    "tokens_per_day = ?, tokens_per_month = ?, requests_per_minute = ?, "
+	    "max_concurrent = ?, created = ? WHERE name = ?";
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		store_job_fail(sj, 500, "database: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, auth_role_name(u->role), -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, u->enabled);
+	sqlite3_bind_text(st, 3, u->models, -1, SQLITE_STATIC);
+	admin_bind_limit(st, 4, u->priority);
+	admin_bind_limit(st, 5, u->tokens_per_day);
+	admin_bind_limit(st, 6, u->tokens_per_month);
+	admin_bind_limit(st, 7, u->requests_per_minute);
+	admin_bind_limit(st, 8, u->max_concurrent);
+	sqlite3_bind_int64(st, 9, u->created);
+	sqlite3_bind_text(st, 10, u->name, -1, SQLITE_STATIC);
+	j->id = u->id;
+	if (admin_commit(db, j, st, create ? "user add" : "user set",
+	    auth_role_name(u->role)) != 0)
+		return -1;
+	u->id = j->id;
+	return 0;
+}
+
+static void
+admin_user_save_done(struct store_job *sj)
+{
+	struct admin_job	*j = sj->arg;
+	struct conn		*c = admin_job_conn(j);
+	int			 create = j->method == HTTP_POST;
+
+	if (sj->error == NULL) {
+		struct auth_user	*u = j->user;
+
+		j->user = NULL;
+		log_info("admin uid %u: %s user %s", (unsigned)j->uid,
+		    create ? "added" : "changed", u->name);
+		auth_user_put(u);
+		if (c != NULL) {
+			u = auth_user_find_id(j->id);
+			admin_reply(c, create ? 201 : 200, admin_user_json(u));
+		}
+	} else if (c != NULL)
+		admin_error(c, sj->status, "%s", sj->error);
+	admin_job_free(j);
+}
+
+static void
+admin_user_delete_done(struct store_job *sj)
+{
+	struct admin_job	*j = sj->arg;
+	struct conn		*c = admin_job_conn(j);
+	struct auth_user	*u;
+
+	if (sj->error == NULL) {
+		if ((u = auth_user_find_id(j->id)) != NULL)
+			auth_user_remove(u);
+		log_info("admin uid %u: deleted user %s", (unsigned)j->uid,
+		    j->target);
+		if (c != NULL)
+			admin_reply(c, 200, json_pack("{s:s}", "deleted",
+			    j->target));
+	} else if (c != NULL)
+		admin_error(c, sj->status, "%s", sj->error);
+	admin_job_free(j);
+}
+
+static int
+admin_user_delete_run(sqlite3 *db, struct store_job *sj)
+{
+	struct admin_job	*j = sj->arg;
+	sqlite3_stmt		*st;
+
+	if (sqlite3_prepare_v2(db, "DELETE FROM users WHERE id = ?", -1, &st,
+	    NULL) != SQLITE_OK) {
+		store_job_fail(sj, 500, "database: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, j->id);
+	return admin_commit(db, j, st, "user delete", "");
+}
+
+static void
+admin_users(struct conn *c, json_t *body)
+{
+	struct auth_user	*u;
+	struct admin_job	*j;
+
+	if (c->req.method == HTTP_GET) {
+		json_t	*list = json_array();
+
+		for (u = auth_user_first(); u != NULL; u = auth_user_next(u))
+			json_array_append_new(list, admin_user_json(u));
+		admin_reply(c, 200, list);
+		return;
+	}
+	/* POST: create. */
+	{
+		const char	*name = json_string_value(json_object_get(body,
+				    "name"));
+
+		if (name == NULL || !admin_name_ok(name)) {
+			admin_error(c, 400, "name must be 1 to 64 letters, digits, "
+			    "'.', '_', '-' or '@'");
+			return;
+		}
+		if (auth_user_find(name) != NULL) {
+			admin_error(c, 409, "user %s already exists", name);
+			return;
+		}
+		u = xcalloc(1, sizeof *u);
+		u->name = xstrdup(name);
+		u->role = ROLE_USER;
+		u->enabled = 1;
+		auth_user_set_models(u, "");
+		u->priority = u->tokens_per_day = u->tokens_per_month =
+		    u->requests_per_minute = u->max_concurrent = AUTH_UNSET;
+		u->created = (int64_t)time(NULL);
+		if (admin_user_fields(c, body, u) != 0) {
+			u->refs = 1;
+			auth_user_unref(u);
+			return;
+		}
+	}
+	j = admin_job_new(c, admin_user_save_run, admin_user_save_done);
+	j->user = u;
+	j->target = xstrdup(u->name);
+	store_submit(&j->sj);
+}
+
+static void
+admin_user(struct conn *c, const char *name, json_t *body)
+{
+	struct auth_user	*u = auth_user_find(name);
+	struct admin_job	*j;
+
+	if (u == NULL) {
+		admin_error(c, 404, "no user %s", name);
+		return;
+	}
+	switch (c->req.method) {
+	case HTTP_GET:
+		admin_reply(c, 200, admin_user_json(u));
+		return;
+	case HTTP_PATCH: {
+		struct auth_user	*nu = admin_user_copy(u);
+		json_t			*n = json_object_get(body, "name");
+
+		if (n != NULL && (!json_is_string(n) ||
+		    strcmp(json_string_value(n), name) != 0)) {
+			nu->refs = 1;
+			auth_user_unref(nu);
+			admin_error(c, 400, "a user cannot be renamed");
+			return;
+		}
+		if (admin_user_fields(c, body, nu) != 0) {
+			nu->refs = 1;
+			auth_user_unref(nu);
+			return;
+		}
+		j = admin_job_new(c, admin_user_save_run, admin_user_save_done);
+		j->user = nu;
+		j->target = xstrdup(name);
+		store_submit(&j->sj);
+		return;
+	}
+	default:	/* DELETE */
+		j = admin_job_new(c, admin_user_delete_run,
+		    admin_user_delete_done);
+		j->id = u->id;
+		j->target = xstrdup(name);
+		store_submit(&j->sj);
+		return;
+	}
+}
+
+static int
+admin_token_create_run(sqlite3 *db, struct store_job *sj)
+{
+	struct admin_job	*j = sj->arg;
+	struct auth_token	*t = j->token;
+	sqlite3_stmt		*st;
+
+	if (sqlite3_prepare_v2(db, "INSERT INTO tokens (user_id, label, hash, "
+	    "prefix, created, expires) VALUES (?, ?, ?, ?, ?, ?)", -1, &st,
+	    NULL) != SQLITE_OK) {
+		store_job_fail(sj, 500, "database: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, t->user->id);
+	sqlite3_bind_text(st, 2, t->label, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, t->hash, AUTH_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, t->prefix, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, t->created);
+	if (t->expires != 0)
+		sqlite3_bind_int64(st, 6, t->expires);
+	else
+		sqlite3_bind_null(st, 6);
+	if (admin_commit(db, j, st, "token create", t->label) != 0)
+		return -1;
+	t->id = j->id;
+	return 0;
+}
+
+static void
+admin_token_create_done(struct store_job *sj)
+{
+	struct admin_job	*j = sj->arg;
+	struct conn		*c = admin_job_conn(j);
+	struct auth_user	*u;
+
+	u = j->token != NULL ? auth_user_find_id(j->token->user->id) : NULL;
+	if (sj->error == NULL && u != NULL) {
+		struct auth_token	*t = j->token;
+		json_t			*doc;
+
+		j->token = NULL;
+		auth_user_unref(t->user);	/* the job's reference */
+		t->user = u;
+		auth_token_add(t);
+		log_info("admin uid %u: created token %lld (%s) for %s",
+		    (unsigned)j->uid, (long long)t->id, t->prefix, u->name);
+		if (c != NULL) {
+			doc = admin_token_json(t);
+			json_object_set_new(doc, "token", json_string(j->clear));
+			admin_reply(c, 201, doc);
+		}
+	} else if (c != NULL)
+		admin_error(c, sj->status ? sj->status : 404, "%s",
+		    sj->error ? sj->error : "the user was deleted");
+	if (j->token != NULL)
+		auth_user_unref(j->token->user);
+	admin_job_free(j);
+}
+
+static int
+admin_token_revoke_run(sqlite3 *db, struct store_job *sj)
+{
+	struct admin_job	*j = sj->arg;
+	sqlite3_stmt		*st;
+
+	if (sqlite3_prepare_v2(db, "UPDATE tokens SET revoked = ? WHERE id = ?",
+	    -1, &st, NULL) != SQLITE_OK) {
+		store_job_fail(sj, 500, "database: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, j->now);
+	sqlite3_bind_int64(st, 2, j->id);
+	return admin_commit(db, j, st, "token revoke", "");
+}
+
+static void
+admin_token_revoke_done(struct store_job *sj)
+{
+	struct admin_job	*j = sj->arg;
+	struct conn		*c = admin_job_conn(j);
+	struct auth_token	*t = auth_token_find_id(j->id);
+
+	if (sj->error == NULL && t != NULL) {
+		t->revoked = j->now;
+		log_info("admin uid %u: revoked token %lld (%s) of %s",
+		    (unsigned)j->uid, (long long)t->id, t->prefix, t->user->name);
+		if (c != NULL)
+			admin_reply(c, 200, admin_token_json(t));
+	} else if (c != NULL)
+		admin_error(c, sj->status ? sj->status : 404, "%s",
+		    sj->error ? sj->error : "no such token");
+	admin_job_free(j);
+}
+
+static void
+admin_tokens(struct conn *c, json_t *body)
+{
+	struct auth_user	*u;
+	struct auth_token	*t;
+	struct admin_job	*j;
+	const char		*name, *label;
+	json_t			*exp;
+
+	if (c->req.method == HTTP_GET) {
+		json_t		*list = json_array();
+		const char	*q = c->req.query;
+		char		 want[80] = "";
+
+		/* ?user=NAME is the one filter. */
+		if (q != NULL && strncmp(q, "user=", 5) == 0)
+			snprintf(want, sizeof want, "%.*s",
+			    (int)strcspn(q + 5, "&"), q + 5);
+		if (*want != '\0' && auth_user_find(want) == NULL) {
+			json_decref(list);
+			admin_error(c, 404, "no user %s", want);
+			return;
+		}
+		for (t = auth_token_first(); t != NULL; t = auth_token_next(t)) {
+			if (*want == '\0' || strcmp(t->user->name, want) == 0)
+				json_array_append_new(list, admin_token_json(t));
+		}
+		admin_reply(c, 200, list);
+		return;
+	}
+	name = json_string_value(json_object_get(body, "user"));
+	if (name == NULL || (u = auth_user_find(name)) == NULL) {
+		admin_error(c, 404, "no user %s", name ? name : "(none given)");
+		return;
+	}
+	label = json_string_value(json_object_get(body, "name"));
+	if (label != NULL && (strlen(label) > 128 ||
+	    strpbrk(label, "\r\n\t") != NULL)) {
+		admin_error(c, 400, "name must be at most 128 characters on one "
+		    "line");
+		return;
+	}
+	exp = json_object_get(body, "expires_in");
+	if (exp != NULL && !json_is_null(exp) && (!json_is_integer(exp) ||
+	    json_integer_value(exp) <= 0)) {
+		admin_error(c, 400, "expires_in must be a positive number of "
+		    "seconds");
+		return;
+	}
+	j = admin_job_new(c, admin_token_create_run, admin_token_create_done);
+	t = xcalloc(1, sizeof *t);
+	t->user = u;
+	auth_user_ref(u);
+	t->label = xstrdup(label != NULL ? label : "");
+	t->created = j->now;
+	if (exp != NULL && json_is_integer(exp))
+		t->expires = j->now + json_integer_value(exp);
+	auth_token_generate(j->clear, t->hash);
+	snprintf(t->prefix, sizeof t->prefix, "%.*s", AUTH_DISPLAY_LEN, j->clear);
+	j->token = t;
+	j->target = xstrdup(u->name);
+	store_submit(&j->sj);
+}
+
+static void
+admin_token(struct conn *c, const char *idstr)
+{
+	struct auth_token	*t;
+	struct admin_job	*j;
+	char			*end;
+	long long		 id = strtoll(idstr, &end, 10);
+
+	if (*idstr == '\0' || *end != '\0' || id <= 0 ||
+	    (t = auth_token_find_id(id)) == NULL) {
+		admin_error(c, 404, "no token %s", idstr);
+		return;
+	}
+	if (t->revoked != 0) {
+		/* Revoking twice is harmless and says so. */
+		admin_reply(c, 200, admin_token_json(t));
+		return;
+	}
+	j = admin_job_new(c, admin_token_revoke_run, admin_token_revoke_done);
+	j->id = t->id;
+	j->target = xasprintf("%lld", id);
+	store_submit(&j->sj);
+}
+
+static void
+admin_status(struct conn *c)
+{
+	json_t		*doc, *backends = json_array();
+	struct backend	*b;
+
+	for (b = backend_first(); b != NULL; b = backend_next(b)) {
+		json_array_append_new(backends, json_pack(
+		    "{s:s, s:s, s:I, s:I, s:I, s:b}", "name", b->name, "url",
+		    b->url, "active", (json_int_t)b->active, "requests",
+		    (json_int_t)b->requests, "failures", (json_int_t)b->failures,
+		    "draining", b->draining));
+	}
+	doc = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:o}",
+	    "version", PACKAGE_VERSION,
+	    "uptime_s", (json_int_t)server_uptime(),
+	    "connections", (json_int_t)conn_count(),
+	    "requests_active", (json_int_t)proxy_active(),
+	    "requests_total", (json_int_t)server_stats.requests,
+	    "users", (json_int_t)auth_user_count(),
+	    "tokens", (json_int_t)auth_token_count(),
+	    "config", server_cfg->path ? server_cfg->path : "built-in defaults",
+	    "backends", backends);
+	admin_reply(c, 200, doc);
+}
+
+void
+admin_start(struct conn *c)
+{
+	json_t		*body = NULL;
+	json_error_t	 jerr;
+	const char	*param;
+	size_t		 plen;
+
+	if (buf_used(&c->body) > 0) {
+		body = json_loadb(buf_ptr(&c->body), buf_used(&c->body),
+		    JSON_REJECT_DUPLICATES, &jerr);
+		if (body == NULL || !json_is_object(body)) {
+			json_decref(body);
+			admin_error(c, 400, "the body must be a JSON object");
+			return;
+		}
+	} else
+		body = json_object();
+
+	plen = strlen(c->route->path);
+	param = c->req.path + plen;
+	switch (c->route - admin_routes) {
+	case OP_STATUS:
+		admin_status(c);
+		break;
+	case OP_USERS:
+		admin_users(c, body);
+		break;
+	case OP_USER: {
+		char	name[128];
+
+		snprintf(name, sizeof name, "%.*s",
+		    (int)(c->req.path_len - plen), param);
+		admin_user(c, name, body);
+		break;
+	}
+	case OP_TOKENS:
+		admin_tokens(c, body);
+		break;
+	case OP_TOKEN: {
+		char	id[32];
+
+		snprintf(id, sizeof id, "%.*s", (int)(c->req.path_len - plen),
+		    param);
+		admin_token(c, id);
+		break;
+	}
+	case OP_RELOAD: {
+		char	*err = server_reload();
+
+		if (err != NULL) {
+			admin_error(c, 400, "%s", err);
+			free(err);
+		} else
+			admin_reply(c, 200, json_pack("{s:b}", "reloaded", 1));
+		break;
+	}
+	}
+	json_decref(body);
+}
+
+static int
+admin_last_used_run(sqlite3 *db, struct store_job *sj)
+{
+	struct admin_job	*j = sj->arg;
+	sqlite3_stmt		*st;
+
+	if (store_exec(db, "BEGIN") != 0)
+		return -1;
+	if (sqlite3_prepare_v2(db, "UPDATE tokens SET last_used = ? WHERE id = ?",
+	    -1, &st, NULL) != SQLITE_OK) {
+		store_exec(db, "ROLLBACK");
+		return -1;
+	}
+	for (size_t i = 0; i < j->nused; i++) {
+		sqlite3_bind_int64(st, 1, j->used[2 * i + 1]);
+		sqlite3_bind_int64(st, 2, j->used[2 * i]);
+		sqlite3_step(st);
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	return store_exec(db, "COMMIT");
+}
+
+static void
+admin_last_used_done(struct store_job *sj)
+{
+	admin_job_free(sj->arg);
+}
+
+void
+admin_flush_last_used(void)
+{
+	struct auth_token	*t;
+	struct admin_job	*j = NULL;
+
+	for (t = auth_token_first(); t != NULL; t = auth_token_next(t)) {
+		if (!t->used_dirty)
+			continue;
+		if (j == NULL)
+			j = admin_job_new(NULL, admin_last_used_run,
+			    admin_last_used_done);
+		j->used = xreallocarray(j->used, 2 * (j->nused + 1),
+		    sizeof *j->used);
+		j->used[2 * j->nused] = t->id;
+		j->used[2 * j->nused + 1] = t->last_used;
+		j->nused++;
+		t->used_dirty = 0;
+	}
+	if (j != NULL)
+		store_submit(&j->sj);
+}

@@ -1,0 +1,280 @@
+/*
+ * store.c: the SQLite database and the thread that owns it.
+ */
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "loop.h"
+#include "store.h"
+#include "xmalloc.h"
+
+STAILQ_HEAD(store_queue, store_job);
+
+static sqlite3		*store_handle;
+static pthread_t	 store_thread;
+static pthread_mutex_t	 store_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	 store_cond = PTHREAD_COND_INITIALIZER;
+static struct store_queue store_todo = STAILQ_HEAD_INITIALIZER(store_todo);
+static struct store_queue store_done = STAILQ_HEAD_INITIALIZER(store_done);
+static int		 store_stopping;
+static int		 store_running;
+static struct loop_io	 store_io;
+
+/*
+ * Each migration takes the schema from its index to the next. They run
+ * in one transaction at start, so a database is never half-migrated.
+ */
+static const char *const store_migrations[] = {
+	/* 0 -> 1: identity. */
+	"CREATE TABLE users ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  role TEXT NOT NULL CHECK (role IN ('admin', 'user', 'readonly')),"
+	"  enabled INTEGER NOT NULL DEFAULT 1,"
+	"  models TEXT NOT NULL DEFAULT '',"
+	"  priority INTEGER,"
+	"  tokens_per_day INTEGER,"
+	"  tokens_per_month INTEGER,"
+	"  requests_per_minute INTEGER,"
+	"  max_concurrent INTEGER,"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE tokens ("
+	"  id INTEGER PRIMARY KEY,"
+	"  user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,"
+	"  label TEXT NOT NULL DEFAULT '',"
+	"  hash BLOB NOT NULL UNIQUE,"
+	"  prefix TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  expires INTEGER,"
+	"  revoked INTEGER,"
+	"  last_used INTEGER);"
+	"CREATE INDEX tokens_user ON tokens (user_id);"
+	"CREATE TABLE audit ("
+	"  id INTEGER PRIMARY KEY,"
+	"  time INTEGER NOT NULL,"
+	"  uid INTEGER NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  target TEXT NOT NULL,"
+	"  detail TEXT NOT NULL DEFAULT '');",
+};
+
+#define STORE_SCHEMA_VERSION \
+	((int)(sizeof store_migrations / sizeof store_migrations[0]))
+
+static void	*store_main(void *);
+static void	 store_event(struct loop_io *, uint32_t);
+
+int
+store_exec(sqlite3 *db, const char *sql)
+{
+	char	*err = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		log_error("database: %s", err != NULL ? err : sqlite3_errmsg(db));
+		sqlite3_free(err);
+		return -1;
+	}
+	return 0;
+}
+
+void
+store_job_fail(struct store_job *job, int status, const char *fmt, ...)
+{
+	va_list	ap;
+
+	free(job->error);
+	va_start(ap, fmt);
+	if (vasprintf(&job->error, fmt, ap) < 0)
+		job->error = NULL;
+	va_end(ap);
+	job->status = status;
+}
+
+static int
+store_migrate(sqlite3 *db)
+{
+	sqlite3_stmt	*st;
+	int		 version = 0;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version > STORE_SCHEMA_VERSION) {
+		log_error("database schema %d is newer than this ogproxyd (%d)",
+		    version, STORE_SCHEMA_VERSION);
+		return -1;
+	}
+	if (version == STORE_SCHEMA_VERSION)
+		return 0;
+	if (store_exec(db, "BEGIN IMMEDIATE") != 0)
+		return -1;
+	for (int v = version; v < STORE_SCHEMA_VERSION; v++) {
+		char	sql[64];
+
+		log_info("database: migrating schema %d to %d", v, v + 1);
+		if (store_exec(db, store_migrations[v]) != 0) {
+			store_exec(db, "ROLLBACK");
+			return -1;
+		}
+		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
+		if (store_exec(db, sql) != 0) {
+			store_exec(db, "ROLLBACK");
+			return -1;
+		}
+	}
+	return store_exec(db, "COMMIT");
+}
+
+int
+store_open(const char *state_dir)
+{
+	char	*path;
+	mode_t	 old;
+	int	 rc;
+
+	path = xasprintf("%s/ogate.db", state_dir);
+	/* The database holds token hashes and usage: owner-only. */
+	old = umask(077);
+	rc = sqlite3_open_v2(path, &store_handle, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
+	umask(old);
+	if (rc != SQLITE_OK) {
+		log_error("database %s: %s", path, store_handle != NULL ?
+		    sqlite3_errmsg(store_handle) : sqlite3_errstr(rc));
+		free(path);
+		return -1;
+	}
+	free(path);
+	sqlite3_busy_timeout(store_handle, 5000);
+	if (store_exec(store_handle, "PRAGMA journal_mode = WAL") != 0 ||
+	    store_exec(store_handle, "PRAGMA synchronous = NORMAL") != 0 ||
+	    store_exec(store_handle, "PRAGMA foreign_keys = ON") != 0 ||
+	    store_migrate(store_handle) != 0)
+		return -1;
+	return 0;
+}
+
+sqlite3 *
+store_db(void)
+{
+	return store_handle;
+}
+
+int
+store_schema_version(void)
+{
+	return STORE_SCHEMA_VERSION;
+}
+
+void
+store_start(void)
+{
+	int	fd;
+
+	if ((fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
+		fatal("eventfd: %s", strerror(errno));
+	loop_io_init(&store_io, fd, store_event, NULL);
+	loop_io_set(&store_io, EPOLLIN);
+	if ((errno = pthread_create(&store_thread, NULL, store_main, NULL)) != 0)
+		fatal("pthread_create: %s", strerror(errno));
+	store_running = 1;
+}
+
+void
+store_submit(struct store_job *job)
+{
+	job->status = 0;
+	pthread_mutex_lock(&store_lock);
+	STAILQ_INSERT_TAIL(&store_todo, job, entry);
+	pthread_cond_signal(&store_cond);
+	pthread_mutex_unlock(&store_lock);
+}
+
+static void *
+store_main(void *arg)
+{
+	struct store_job	*job;
+	uint64_t		 one = 1;
+
+	pthread_mutex_lock(&store_lock);
+	for (;;) {
+		while (STAILQ_EMPTY(&store_todo) && !store_stopping)
+			pthread_cond_wait(&store_cond, &store_lock);
+		if ((job = STAILQ_FIRST(&store_todo)) == NULL)
+			break;
+		STAILQ_REMOVE_HEAD(&store_todo, entry);
+		pthread_mutex_unlock(&store_lock);
+
+		job->run(store_handle, job);
+
+		pthread_mutex_lock(&store_lock);
+		STAILQ_INSERT_TAIL(&store_done, job, entry);
+		if (write(store_io.fd, &one, sizeof one) < 0) {
+			/* The counter cannot overflow in practice. */
+		}
+	}
+	pthread_mutex_unlock(&store_lock);
+	return NULL;
+}
+
+/* Run the done functions of finished jobs on the loop thread. */
+static void
+store_finish(void)
+{
+	struct store_queue	 done = STAILQ_HEAD_INITIALIZER(done);
+	struct store_job	*job;
+
+	pthread_mutex_lock(&store_lock);
+	STAILQ_CONCAT(&done, &store_done);
+	pthread_mutex_unlock(&store_lock);
+	while ((job = STAILQ_FIRST(&done)) != NULL) {
+		STAILQ_REMOVE_HEAD(&done, entry);
+		job->done(job);
+	}
+}
+
+static void
+store_event(struct loop_io *io, uint32_t events)
+{
+	uint64_t	n;
+
+	while (read(io->fd, &n, sizeof n) == (ssize_t)sizeof n)
+		;
+	store_finish();
+}
+
+void
+store_stop(void)
+{
+	if (store_running) {
+		pthread_mutex_lock(&store_lock);
+		store_stopping = 1;
+		pthread_cond_signal(&store_cond);
+		pthread_mutex_unlock(&store_lock);
+		pthread_join(store_thread, NULL);
+		store_running = 0;
+		store_finish();
+		loop_io_del(&store_io);
+		close(store_io.fd);
+	}
+	if (store_handle != NULL) {
+		/* Fold the WAL back so the file is whole on its own. */
+		sqlite3_wal_checkpoint_v2(store_handle, NULL,
+		    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		sqlite3_close(store_handle);
+		store_handle = NULL;
+	}
+}
