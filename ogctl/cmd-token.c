@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ogctl.h"
 #include "parse.h"
@@ -24,6 +25,24 @@ static const struct option cmd_token_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* Revoked, expired or active: times are ISO 8601 UTC, so they sort. */
+static const char *
+cmd_token_state(json_t *tok)
+{
+	const char	*exp = json_string_value(json_object_get(tok, "expires"));
+	char		 now[32];
+	time_t		 t = time(NULL);
+	struct tm	 tm;
+
+	if (!json_is_null(json_object_get(tok, "revoked")))
+		return "revoked";
+	gmtime_r(&t, &tm);
+	strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (exp != NULL && strcmp(exp, now) <= 0)
+		return "expired";
+	return "active";
+}
+
 static void
 cmd_token_print_list(json_t *list)
 {
@@ -40,8 +59,7 @@ cmd_token_print_list(json_t *list)
 
 		for (int c = 0; c < 7; c++)
 			cells[c] = table_cell(json_object_get(tok, fields[c]));
-		cells[7] = xstrdup(!json_is_null(json_object_get(tok, "revoked")) ?
-		    "revoked" : "active");
+		cells[7] = xstrdup(cmd_token_state(tok));
 		table_add(t, (const char *const *)cells);
 		for (int c = 0; c < 8; c++)
 			free(cells[c]);
@@ -89,14 +107,20 @@ cmd_token_exec(struct ogctl *o, int argc, char **argv)
 		}
 		rc = ogctl_call(o, "POST", "/admin/v1/tokens", body, &doc);
 		if (rc == EXIT_DONE) {
+			const char	*token = json_string_value(json_object_get(doc,
+					    "token"));
+
+			if (token == NULL) {
+				ogctl_error("the daemon sent no token");
+				rc = EXIT_REFUSED;
+				goto out;
+			}
 			/* The only time the token is shown: alone, for $(...). */
 			if (o->json)
 				ogctl_print_json(doc);
 			else
-				printf("%s\n", json_string_value(json_object_get(doc,
-				    "token")));
-			explicit_bzero((char *)json_string_value(json_object_get(
-			    doc, "token")), 46);
+				printf("%s\n", token);
+			explicit_bzero((char *)token, strlen(token));
 		}
 		goto out;
 	}

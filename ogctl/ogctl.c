@@ -28,6 +28,8 @@ ogctl_print_usage(FILE *f)
 	for (size_t i = 0; i < OGCTL_NCOMMANDS; i++) {
 		const char	*u = ogctl_commands[i]->usage;
 
+		if (*u == '\0')
+			fprintf(f, "       ogctl %s\n", ogctl_commands[i]->name);
 		while (*u != '\0') {
 			size_t	n = strcspn(u, "\n");
 
@@ -55,12 +57,11 @@ ogctl_usage(const struct cmd_entry *cmd, const char *fmt, ...)
 {
 	va_list	ap;
 
-	fputs("ogctl: ", stderr);
+	fprintf(stderr, "ogctl: %s: ", cmd->name);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (usage: ogctl %s %.*s)\n", cmd->name,
-	    (int)strcspn(cmd->usage, "\n"), cmd->usage);
+	fputs("; try 'ogctl -h'\n", stderr);
 	return EXIT_USAGE;
 }
 
@@ -100,10 +101,12 @@ ogctl_getopt(struct ogctl *o, int argc, char **argv, const char *shortopts,
 			o->host = optarg;
 			continue;
 		case ':':
-			ogctl_error("option %s needs a value", argv[optind - 1]);
+			ogctl_error("option %s needs a value; try 'ogctl -h'",
+			    argv[optind - 1]);
 			return '?';
 		case '?':
-			ogctl_error("unknown option %s", argv[optind - 1]);
+			ogctl_error("unknown option %s; try 'ogctl -h'",
+			    argv[optind - 1]);
 			return '?';
 		default:
 			return ch;
@@ -119,6 +122,10 @@ ogctl_call(struct ogctl *o, const char *method, const char *path,
 	char	*err = NULL;
 
 	if (o->client == NULL) {
+		if (o->host != NULL && o->socket != NULL) {
+			ogctl_error("-s and -H cannot be used together");
+			return EXIT_USAGE;
+		}
 		if (o->host != NULL) {
 			ogctl_error("-H %s: SSH transport is not available yet",
 			    o->host);
@@ -172,11 +179,10 @@ main(int argc, char **argv)
 			ogctl_print_usage(stdout);
 			return EXIT_DONE;
 		}
-		ogctl_print_usage(stderr);
 		return EXIT_USAGE;
 	}
 	if (optind >= argc) {
-		ogctl_print_usage(stderr);
+		ogctl_error("missing command; try 'ogctl -h'");
 		return EXIT_USAGE;
 	}
 	name = argv[optind];

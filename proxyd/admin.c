@@ -2,6 +2,9 @@
  * admin.c: the admin API on the Unix socket.
  */
 #include <ctype.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,7 +169,7 @@ admin_name_ok(const char *s)
 	if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-')
 		return 0;
 	for (; *s != '\0'; s++) {
-		if (!isalnum((unsigned char)*s) && strchr("._-@", *s) == NULL)
+		if (!isalnum((unsigned char)*s) && strchr("._-", *s) == NULL)
 			return 0;
 	}
 	return 1;
@@ -296,16 +299,21 @@ admin_commit(sqlite3 *db, struct admin_job *j, sqlite3_stmt *st,
 static int
 admin_user_fields(struct conn *c, json_t *body, struct auth_user *u)
 {
+	/* The same bounds as the config's [defaults]. */
 	static const struct {
 		const char	*name;
 		size_t		 offset;
+		json_int_t	 max;
 	} limits[] = {
-		{ "priority", offsetof(struct auth_user, priority) },
-		{ "tokens_per_day", offsetof(struct auth_user, tokens_per_day) },
-		{ "tokens_per_month", offsetof(struct auth_user, tokens_per_month) },
+		{ "priority", offsetof(struct auth_user, priority), 1000 },
+		{ "tokens_per_day", offsetof(struct auth_user, tokens_per_day),
+		    INT64_MAX },
+		{ "tokens_per_month", offsetof(struct auth_user, tokens_per_month),
+		    INT64_MAX },
 		{ "requests_per_minute",
-		    offsetof(struct auth_user, requests_per_minute) },
-		{ "max_concurrent", offsetof(struct auth_user, max_concurrent) },
+		    offsetof(struct auth_user, requests_per_minute), INT64_MAX },
+		{ "max_concurrent", offsetof(struct auth_user, max_concurrent),
+		    1000000 },
 	};
 	const char	*key;
 	json_t		*v;
@@ -370,12 +378,13 @@ admin_user_fields(struct conn *c, json_t *body, struct auth_user *u)
 		}
 		if (json_is_null(v))
 			*(int64_t *)((char *)u + limits[i].offset) = AUTH_UNSET;
-		else if (json_is_integer(v) && json_integer_value(v) >= 0)
+		else if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+		    json_integer_value(v) <= limits[i].max)
 			*(int64_t *)((char *)u + limits[i].offset) =
 			    json_integer_value(v);
 		else {
-			admin_error(c, 400, "%s must be a non-negative integer or "
-			    "null", key);
+			admin_error(c, 400, "%s must be an integer from 0 to %lld, "
+			    "or null", key, (long long)limits[i].max);
 			return -1;
 		}
 	}
@@ -518,7 +527,7 @@ admin_users(struct conn *c, json_t *body)
 
 		if (name == NULL || !admin_name_ok(name)) {
 			admin_error(c, 400, "name must be 1 to 64 letters, digits, "
-			    "'.', '_', '-' or '@'");
+			    "'.', '_' or '-', not starting with '.' or '-'");
 			return;
 		}
 		if (auth_user_find(name) != NULL) {

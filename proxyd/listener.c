@@ -169,13 +169,26 @@ listener_open_admin(const char *path, const char *group)
 		log_error("admin_socket: socket: %s", strerror(errno));
 		return -1;
 	}
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0) {
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0 ||
+	    errno == EAGAIN) {
 		log_error("admin_socket %s: another ogproxyd is running", path);
 		close(fd);
 		return -1;
 	}
 	close(fd);
-	unlink(path);
+	{
+		struct stat	st;
+
+		/* Replace a stale socket, never anything else. */
+		if (lstat(path, &st) == 0) {
+			if (!S_ISSOCK(st.st_mode)) {
+				log_error("admin_socket %s: exists and is not a "
+				    "socket", path);
+				return -1;
+			}
+			unlink(path);
+		}
+	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	old = umask(0117);
 	if (fd == -1 || bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1 ||

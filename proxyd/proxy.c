@@ -226,15 +226,17 @@ proxy_check_models(struct conn *c)
 		return 415;
 	}
 	doc = json_loadb(buf_ptr(&c->body), buf_used(&c->body),
-	    JSON_DISABLE_EOF_CHECK, &jerr);
+	    JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &jerr);
 	if (doc == NULL || !json_is_object(doc)) {
 		json_decref(doc);
 		reply_error(c, 400, r->dialect, "the request body is not a JSON "
-		    "object", NULL);
+		    "object with unique keys", NULL);
 		return 400;
 	}
 	json_object_foreach(doc, key, v) {
-		if (strcasecmp(key, "model") != 0 && strcasecmp(key, "name") != 0)
+		/* "name" is the legacy alias, read by /api/show alone. */
+		if (strcasecmp(key, "model") != 0 &&
+		    (strcasecmp(key, "name") != 0 || strcmp(r->endpoint, "show")))
 			continue;
 		if (!json_is_string(v) || ++seen > 1) {
 			json_decref(doc);

@@ -16,7 +16,8 @@ static const char *
 reply_openai_type(int status)
 {
 	switch (status) {
-	case 400: case 404: case 405: case 408: case 413: case 417: case 431:
+	case 400: case 404: case 405: case 408: case 413: case 415: case 417:
+	case 431:
 		return status == 404 ? "not_found_error" : "invalid_request_error";
 	case 401:
 		return "authentication_error";

@@ -37,7 +37,7 @@ static struct loop_io	 store_io;
 static const char *const store_migrations[] = {
 	/* 0 -> 1: identity. */
 	"CREATE TABLE users ("
-	"  id INTEGER PRIMARY KEY,"
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  name TEXT NOT NULL UNIQUE,"
 	"  role TEXT NOT NULL CHECK (role IN ('admin', 'user', 'readonly')),"
 	"  enabled INTEGER NOT NULL DEFAULT 1,"
@@ -48,8 +48,9 @@ static const char *const store_migrations[] = {
 	"  requests_per_minute INTEGER,"
 	"  max_concurrent INTEGER,"
 	"  created INTEGER NOT NULL);"
+	/* Token ids are never reused: a revoke by an old id must miss. */
 	"CREATE TABLE tokens ("
-	"  id INTEGER PRIMARY KEY,"
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,"
 	"  label TEXT NOT NULL DEFAULT '',"
 	"  hash BLOB NOT NULL UNIQUE,"

@@ -8,6 +8,7 @@ top_builddir=${top_builddir:-$(pwd)}
 top_srcdir=${top_srcdir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 OGPROXYD=${OGPROXYD:-$top_builddir/proxyd/ogproxyd}
 FAKE=${FAKE:-$top_builddir/tests/fake-ollama}
+OGCTL=${OGCTL:-$top_builddir/ogctl/ogctl}
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/ogtest.XXXXXX")
 _tap_n=0
@@ -144,6 +145,26 @@ start_proxy() {
 	fi
 	OG_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$OG_LOG" | head -1)
 	OG=http://127.0.0.1:$OG_PORT
+	OGATE_SOCKET=$(sed -n 's/.*admin API on \(.*\)$/\1/p' "$OG_LOG" | head -1)
+	export OGATE_SOCKET
+	# Every test acts as an admin unless it says otherwise; the user
+	# survives restarts with the same state directory.
+	if [ -z "${OG_NO_BOOTSTRAP:-}" ]; then
+		"$OGCTL" user show admin >/dev/null 2>&1 ||
+		    "$OGCTL" user add admin --role admin || return 1
+		OG_TOKEN=$("$OGCTL" token create admin --name tests) || return 1
+	fi
+}
+
+# ogcurl ARGS...: curl with the admin token of the test.
+ogcurl() {
+	curl -H "Authorization: Bearer $OG_TOKEN" "$@"
+}
+
+# stop_proxy: SIGTERM and wait; the exit status is returned.
+stop_proxy() {
+	kill -TERM "$OG_PID" 2>/dev/null
+	wait "$OG_PID"
 }
 
 # fake_get PATH: a control endpoint of the fake backend named FAKE.
