@@ -64,10 +64,10 @@ is() {
 	fi
 }
 
-# like GOT REGEX DESCRIPTION
+# like GOT REGEX DESCRIPTION: GOT's lines are joined with spaces first.
 like() {
 	_tap_n=$((_tap_n + 1))
-	if printf '%s' "$1" | grep -qE -- "$2"; then
+	if printf '%s' "$1" | tr '\n' ' ' | sed 's/ $//' | grep -qE -- "$2"; then
 		echo "ok $_tap_n - $3"
 	else
 		echo "not ok $_tap_n - $3"
