@@ -64,8 +64,14 @@ make -j"$jobs"
 case $what in
 run)
 	cd "$top"
-	echo "setup: starting ogproxyd with its built-in defaults: listening on"
-	echo "setup: 127.0.0.1:11435, proxying to http://127.0.0.1:11434, state in ./ogate-state"
+	sock=$top/ogate-state/ogproxyd.sock
+	cat <<-EOF
+	setup: starting ogproxyd with its built-in defaults: listening on
+	setup: 127.0.0.1:11435, proxying to http://127.0.0.1:11434, state in ./ogate-state.
+	setup: every request needs an API token. Make an admin and its token
+	setup: (printed once) from another terminal with:
+	setup:   $top/build/ogctl/ogctl -s $sock user add admin --role admin && $top/build/ogctl/ogctl -s $sock token create admin
+	EOF
 	exec ./build/proxyd/ogproxyd
 	;;
 test)

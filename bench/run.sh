@@ -30,6 +30,7 @@ SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
 
 OGPROXYD=${OGPROXYD:-proxyd/ogproxyd}
 OGPROXYD_ARGS=${OGPROXYD_ARGS:-}
+OGCTL=${OGCTL:-ogctl/ogctl}
 FAKE=${FAKE:-tests/fake-ollama}
 STREAMLOAD=${STREAMLOAD:-bench/streamload}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
@@ -58,11 +59,11 @@ CHAT_BODY='{"model":"'$BENCH_MODEL'","messages":[{"role":"user","content":"hi"}]
 #
 # Called after every start of ogproxyd, once it accepts connections and
 # before any request is sent through it.  Each start has a fresh state
-# directory, so whatever this creates does not exist yet.  A later change
-# fills it in to create a user and an API token with ogctl and to set
-# BENCH_TOKEN; until the gateway checks tokens there is nothing to do.
+# directory, so the user does not exist yet: make one and its token, so
+# that the gateway is measured with authentication on, as it runs.
 bench_gateway_setup() {
-	:
+	"$OGCTL" -s "$2" user add bench >/dev/null || return 1
+	BENCH_TOKEN=$("$OGCTL" -s "$2" token create bench) || return 1
 }
 
 # ---------------------------------------------------------------------

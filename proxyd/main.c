@@ -245,9 +245,9 @@ main(int argc, char **argv)
 	if (store_open(cfg->state_dir) != 0 || auth_load(store_db()) != 0)
 		return 1;
 	if (auth_user_count() == 0)
-		log_info("no users yet: create an admin with "
-		    "'ogctl -s %s user add NAME --role admin' and "
-		    "'ogctl -s %s token create NAME'", cfg->admin_socket,
+		log_info("no users yet; make an admin and its token with: "
+		    "ogctl -s %s user add admin --role admin && "
+		    "ogctl -s %s token create admin", cfg->admin_socket,
 		    cfg->admin_socket);
 
 	loop_init();
