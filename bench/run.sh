@@ -58,11 +58,12 @@ CHAT_BODY='{"model":"'$BENCH_MODEL'","messages":[{"role":"user","content":"hi"}]
 # bench_gateway_setup CONF ADMIN_SOCKET
 #
 # Called after every start of ogproxyd, once it accepts connections and
-# before any request is sent through it.  Each start has a fresh state
-# directory, so the user does not exist yet: make one and its token, so
-# that the gateway is measured with authentication on, as it runs.
+# before any request is sent through it.  It makes a user (unless a
+# previous round's state already has it) and a token, so that the gateway
+# is measured with authentication on, as it runs.
 bench_gateway_setup() {
-	"$OGCTL" -s "$2" user add bench >/dev/null || return 1
+	"$OGCTL" -s "$2" user show bench >/dev/null 2>&1 ||
+	    "$OGCTL" -s "$2" user add bench >/dev/null || return 1
 	BENCH_TOKEN=$("$OGCTL" -s "$2" token create bench) || return 1
 }
 

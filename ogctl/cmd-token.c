@@ -54,16 +54,8 @@ cmd_token_print_list(json_t *list)
 	size_t		 i;
 	json_t		*tok;
 
-	json_array_foreach(list, i, tok) {
-		char	*cells[8];
-
-		for (int c = 0; c < 7; c++)
-			cells[c] = table_cell(json_object_get(tok, fields[c]));
-		cells[7] = xstrdup(cmd_token_state(tok));
-		table_add(t, (const char *const *)cells);
-		for (int c = 0; c < 8; c++)
-			free(cells[c]);
-	}
+	json_array_foreach(list, i, tok)
+		table_add_json(t, tok, fields, cmd_token_state(tok));
 	table_print(t);
 	table_free(t);
 }

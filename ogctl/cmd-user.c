@@ -116,15 +116,8 @@ cmd_user_print_list(json_t *list)
 	size_t		 i;
 	json_t		*u;
 
-	json_array_foreach(list, i, u) {
-		char	*cells[9];
-
-		for (int c = 0; c < 9; c++)
-			cells[c] = table_cell(json_object_get(u, fields[c]));
-		table_add(t, (const char *const *)cells);
-		for (int c = 0; c < 9; c++)
-			free(cells[c]);
-	}
+	json_array_foreach(list, i, u)
+		table_add_json(t, u, fields, NULL);
 	table_print(t);
 	table_free(t);
 }

@@ -63,6 +63,12 @@ void	 ogctl_error(const char *, ...) __attribute__((format(printf, 1, 2)));
 struct table;
 struct table	*table_new(const char *const *headers, int ncols);
 void		 table_add(struct table *, const char *const *cells);
+/*
+ * A row from the named fields of a JSON object, and after them, if last
+ * is not NULL, one more cell.
+ */
+void		 table_add_json(struct table *, json_t *,
+		    const char *const *fields, const char *last);
 void		 table_print(struct table *);
 void		 table_free(struct table *);
 /* A JSON value as a short cell: "-" for null, dates kept as they are. */

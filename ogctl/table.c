@@ -43,6 +43,23 @@ table_add(struct table *t, const char *const *cells)
 }
 
 void
+table_add_json(struct table *t, json_t *obj, const char *const *fields,
+    const char *last)
+{
+	char	**cells = xcalloc((size_t)t->ncols, sizeof *cells);
+	int	  n = last != NULL ? t->ncols - 1 : t->ncols;
+
+	for (int c = 0; c < n; c++)
+		cells[c] = table_cell(json_object_get(obj, fields[c]));
+	if (last != NULL)
+		cells[n] = xstrdup(last);
+	table_add(t, (const char *const *)cells);
+	for (int c = 0; c < t->ncols; c++)
+		free(cells[c]);
+	free(cells);
+}
+
+void
 table_print(struct table *t)
 {
 	for (size_t r = 0; r < t->nrows; r++) {

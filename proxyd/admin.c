@@ -398,15 +398,8 @@ admin_user_copy(const struct auth_user *o)
 
 	u->id = o->id;
 	u->name = xstrdup(o->name);
-	u->role = o->role;
-	u->enabled = o->enabled;
-	auth_user_set_models(u, o->models);
-	u->priority = o->priority;
-	u->tokens_per_day = o->tokens_per_day;
-	u->tokens_per_month = o->tokens_per_month;
-	u->requests_per_minute = o->requests_per_minute;
-	u->max_concurrent = o->max_concurrent;
 	u->created = o->created;
+	auth_user_copy_fields(u, o);
 	return u;
 }
 

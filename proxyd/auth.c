@@ -49,12 +49,25 @@ auth_role_parse(const char *s, enum auth_role *r)
 	return -1;
 }
 
+/*
+ * OpenSSL 3 looks the algorithm up and allocates a context on every
+ * one-shot EVP_Digest(); that was most of the cost of checking a token.
+ * Hashing happens on the loop thread only, so one fetched algorithm and
+ * one context serve every call.
+ */
 void
 auth_hash(const char *s, size_t len, unsigned char out[AUTH_HASH_LEN])
 {
-	unsigned int	n = AUTH_HASH_LEN;
+	static EVP_MD		*md;
+	static EVP_MD_CTX	*ctx;
+	unsigned int		 n = AUTH_HASH_LEN;
 
-	if (EVP_Digest(s, len, out, &n, EVP_sha256(), NULL) != 1)
+	if (md == NULL && ((md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
+	    (ctx = EVP_MD_CTX_new()) == NULL))
+		fatal("SHA-256 is not available");
+	if (EVP_DigestInit_ex2(ctx, md, NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, s, len) != 1 ||
+	    EVP_DigestFinal_ex(ctx, out, &n) != 1)
 		fatal("SHA-256 failed");
 }
 
@@ -386,6 +399,19 @@ auth_user_unref(struct auth_user *u)
 	free(u);
 }
 
+void
+auth_user_copy_fields(struct auth_user *dst, const struct auth_user *src)
+{
+	dst->role = src->role;
+	dst->enabled = src->enabled;
+	auth_user_set_models(dst, src->models);
+	dst->priority = src->priority;
+	dst->tokens_per_day = src->tokens_per_day;
+	dst->tokens_per_month = src->tokens_per_month;
+	dst->requests_per_minute = src->requests_per_minute;
+	dst->max_concurrent = src->max_concurrent;
+}
+
 /* Add a user, or replace the fields of the one with the same id. */
 void
 auth_user_put(struct auth_user *nu)
@@ -402,14 +428,7 @@ auth_user_put(struct auth_user *nu)
 	free(u->name);
 	u->name = nu->name;
 	nu->name = NULL;
-	u->role = nu->role;
-	u->enabled = nu->enabled;
-	auth_user_set_models(u, nu->models);
-	u->priority = nu->priority;
-	u->tokens_per_day = nu->tokens_per_day;
-	u->tokens_per_month = nu->tokens_per_month;
-	u->requests_per_minute = nu->requests_per_minute;
-	u->max_concurrent = nu->max_concurrent;
+	auth_user_copy_fields(u, nu);
 	nu->refs = 1;
 	auth_user_unref(nu);
 }

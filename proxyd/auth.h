@@ -103,6 +103,9 @@ void			 auth_user_remove(struct auth_user *);
 void			 auth_user_ref(struct auth_user *);
 void			 auth_user_unref(struct auth_user *);
 void			 auth_user_set_models(struct auth_user *, const char *);
+/* Copy what an admin may change: role, enabled, models, limits. */
+void			 auth_user_copy_fields(struct auth_user *,
+			    const struct auth_user *);
 struct auth_token	*auth_token_find_id(int64_t);
 struct auth_token	*auth_token_first(void);
 struct auth_token	*auth_token_next(struct auth_token *);
