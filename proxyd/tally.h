@@ -1,0 +1,69 @@
+/*
+ * tally.h: token counts read from responses as they pass through.
+ *
+ * Counts come from what the backend reports: Ollama's final chunk
+ * ("prompt_eval_count", "eval_count", also in a non-streamed reply) and
+ * OpenAI's "usage" object. The response is never buffered or re-parsed
+ * whole: a small state machine follows the JSON syntax byte by byte, so
+ * it does not care where chunk boundaries fall, and looks only at the
+ * few keys that matter. What it keeps per response is a key name of at
+ * most 32 bytes and the number being read.
+ */
+#ifndef OG_TALLY_H
+#define OG_TALLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum tally_format {
+	TALLY_JSON,		/* one JSON document, or NDJSON */
+	TALLY_SSE,		/* "data: {...}" events */
+};
+
+#define TALLY_KEY_MAX	32
+#define TALLY_DEPTH_MAX	64
+
+struct tally {
+	enum tally_format	 format;
+	/* What was read; -1 when the backend did not say. */
+	int64_t			 prompt_tokens;
+	int64_t			 completion_tokens;
+	/* Documents (NDJSON lines, SSE events) that carried output. */
+	uint64_t		 chunks;
+	unsigned		 done:1;	/* done:true, or [DONE] */
+	unsigned		 error:1;	/* an {"error":...} document */
+
+	/* The JSON scanner. */
+	int			 depth;
+	unsigned char		 stack[TALLY_DEPTH_MAX]; /* '{' or '[' */
+	unsigned		 in_string:1;
+	unsigned		 escape:1;
+	unsigned		 want_key:1;	/* next string is a key */
+	unsigned		 in_key:1;
+	unsigned		 in_number:1;
+	unsigned		 in_usage:1;	/* inside the "usage" object */
+	unsigned		 in_choices:1;	/* inside the "choices" array */
+	unsigned		 empty:1;	/* the array just opened is empty */
+	unsigned		 doc_done:1;
+	unsigned		 doc_usage:1;
+	unsigned		 doc_content:1;
+	int			 literal;	/* 't', 'f', 'n' being read */
+	int			 target;	/* which count a number goes to */
+	int64_t			 number;
+	char			 key[TALLY_KEY_MAX];
+	size_t			 keylen;
+	char			 lastkey[TALLY_KEY_MAX];
+
+	/* SSE lines. */
+	unsigned		 in_data:1;	/* the rest of the line is data */
+	unsigned		 data_begun:1;
+	unsigned		 holding:1;	/* prefix may be "[DONE]" */
+	unsigned		 skip_line:1;
+	char			 prefix[8];
+	size_t			 plen;
+};
+
+void	tally_init(struct tally *, enum tally_format);
+void	tally_feed(struct tally *, const char *, size_t);
+
+#endif

@@ -1,0 +1,168 @@
+/*
+ * unit-tally.c: reading token counts from responses as they pass,
+ * wherever the chunk boundaries fall.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tally.h"
+#include "tap.h"
+
+struct want {
+	long long	prompt;
+	long long	completion;
+	unsigned long	chunks;
+	int		done;
+	int		error;
+};
+
+static int
+same(const struct tally *t, const struct want *w)
+{
+	return t->prompt_tokens == w->prompt &&
+	    t->completion_tokens == w->completion && t->chunks == w->chunks &&
+	    t->done == w->done && t->error == w->error;
+}
+
+static void
+show(const struct tally *t)
+{
+	printf("#   got prompt %lld completion %lld chunks %llu done %d error %d\n",
+	    (long long)t->prompt_tokens, (long long)t->completion_tokens,
+	    (unsigned long long)t->chunks, t->done, t->error);
+}
+
+/* Whole, byte by byte, and split in two at every position. */
+static void
+check(const char *what, enum tally_format f, const char *in,
+    struct want w)
+{
+	struct tally	t;
+	size_t		n = strlen(in);
+	int		split_ok = 1;
+
+	tally_init(&t, f);
+	tally_feed(&t, in, n);
+	if (!tap_ok(same(&t, &w), "%s", what))
+		show(&t);
+
+	tally_init(&t, f);
+	for (size_t i = 0; i < n; i++)
+		tally_feed(&t, in + i, 1);
+	if (!tap_ok(same(&t, &w), "%s, one byte at a time", what))
+		show(&t);
+
+	for (size_t cut = 1; cut < n && split_ok; cut++) {
+		tally_init(&t, f);
+		tally_feed(&t, in, cut);
+		tally_feed(&t, in + cut, n - cut);
+		if (!same(&t, &w)) {
+			split_ok = 0;
+			printf("# split at %zu\n", cut);
+			show(&t);
+		}
+	}
+	tap_ok(split_ok, "%s, split anywhere", what);
+}
+
+int
+main(void)
+{
+	check("Ollama generate stream", TALLY_JSON,
+	    "{\"model\":\"llama3.2\",\"created_at\":\"2026-01-01T10:00:00.1Z\","
+	    "\"response\":\"The\",\"done\":false}\n"
+	    "{\"model\":\"llama3.2\",\"created_at\":\"x\",\"response\":\" sky\","
+	    "\"done\":false}\n"
+	    "{\"model\":\"llama3.2\",\"created_at\":\"x\",\"response\":\"\","
+	    "\"done\":true,\"done_reason\":\"stop\",\"context\":[1,2,3],"
+	    "\"total_duration\":4935886791,\"load_duration\":534986708,"
+	    "\"prompt_eval_count\":26,\"prompt_eval_duration\":107345000,"
+	    "\"eval_count\":237,\"eval_duration\":4289432000}\n",
+	    (struct want){ 26, 237, 2, 1, 0 });
+	check("Ollama chat, not streamed", TALLY_JSON,
+	    "{\"model\":\"llama3.2\",\"created_at\":\"x\",\"message\":{\"role\":"
+	    "\"assistant\",\"content\":\"Hello \\\"there\\\"\"},\"done\":true,"
+	    "\"done_reason\":\"stop\",\"total_duration\":1,\"prompt_eval_count\":"
+	    "12,\"eval_count\":3}",
+	    (struct want){ 12, 3, 0, 1, 0 });
+	check("a stream cut short is counted in chunks", TALLY_JSON,
+	    "{\"message\":{\"role\":\"assistant\",\"content\":\"a\"},\"done\":false}\n"
+	    "{\"message\":{\"role\":\"assistant\",\"content\":\"b\"},\"done\":false}\n"
+	    "{\"message\":{\"role\":\"assistant\",\"content\":\"c\"},\"done\":fa",
+	    (struct want){ -1, -1, 2, 0, 0 });
+	check("a mid-stream error line", TALLY_JSON,
+	    "{\"response\":\"a\",\"done\":false}\n{\"error\":\"boom\"}\n",
+	    (struct want){ -1, -1, 1, 0, 1 });
+	check("counts inside strings and deeper objects are not counts",
+	    TALLY_JSON,
+	    "{\"done\":true,\"eval_count\":4,\"prompt_eval_count\":2,"
+	    "\"response\":\"\\\"eval_count\\\":999, prompt_eval_count: 5\","
+	    "\"options\":{\"eval_count\":7,\"prompt_eval_count\":8},"
+	    "\"tool_calls\":[{\"function\":{\"arguments\":{\"eval_count\":9}}}],"
+	    "\"usage\":[{\"prompt_tokens\":6}]}",
+	    (struct want){ 2, 4, 0, 1, 0 });
+	check("embeddings", TALLY_JSON,
+	    "{\"model\":\"nomic\",\"embeddings\":[[0.1,-0.2e-3,3],[1,2]],"
+	    "\"total_duration\":5,\"prompt_eval_count\":7}",
+	    (struct want){ 7, -1, 0, 0, 0 });
+	check("a float or negative is not a count", TALLY_JSON,
+	    "{\"done\":true,\"eval_count\":1.5,\"prompt_eval_count\":-3}",
+	    (struct want){ -1, -1, 0, 1, 0 });
+	check("a done that is false, then null", TALLY_JSON,
+	    "{\"done\":false}{\"done\":null}",
+	    (struct want){ -1, -1, 0, 0, 0 });
+	check("OpenAI chat stream with usage", TALLY_SSE,
+	    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\","
+	    "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+	    "\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n"
+	    "data: {\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"delta\":"
+	    "{\"content\":\" [DONE] there\"},\"finish_reason\":null}]}\n\n"
+	    "data: {\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"delta\":{},"
+	    "\"finish_reason\":\"stop\"}]}\n\n"
+	    "data: {\"id\":\"chatcmpl-1\",\"choices\":[],\"usage\":{"
+	    "\"prompt_tokens\":11,\"completion_tokens\":2,\"total_tokens\":13}}\n\n"
+	    "data: [DONE]\n\n",
+	    (struct want){ 11, 2, 3, 1, 0 });
+	check("OpenAI completions stream: zero usage on each chunk, then the real",
+	    TALLY_SSE,
+	    "data: {\"choices\":[{\"text\":\"a\"}],\"usage\":{\"prompt_tokens\":0,"
+	    "\"completion_tokens\":0,\"total_tokens\":0}}\r\n\r\n"
+	    ": a comment\r\nevent: message\r\n"
+	    "data:{\"choices\":[],\"usage\":{\"prompt_tokens\":5,"
+	    "\"completion_tokens\":1,\"total_tokens\":6}}\r\n\r\n"
+	    "data: [DONE]\r\n\r\n",
+	    (struct want){ 5, 1, 1, 1, 0 });
+	check("an SSE stream cut short", TALLY_SSE,
+	    "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"
+	    "data: {\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\n\n"
+	    "data: {\"choices\":[{\"delta\":{\"cont",
+	    (struct want){ -1, -1, 2, 0, 0 });
+	check("an SSE error event", TALLY_SSE,
+	    "data: {\"error\":{\"message\":\"x\",\"type\":\"api_error\"}}\n\n",
+	    (struct want){ -1, -1, 0, 0, 1 });
+	check("a data line that starts with [ but is not [DONE]", TALLY_SSE,
+	    "data: [1,2]\n\ndata: [DONX]\n\n",
+	    (struct want){ -1, -1, 0, 0, 0 });
+	check("OpenAI reply, not streamed", TALLY_JSON,
+	    "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"choices\":"
+	    "[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"x\"},"
+	    "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":9,"
+	    "\"completion_tokens\":1,\"total_tokens\":10}}\n",
+	    (struct want){ 9, 1, 1, 0, 0 });
+	check("OpenAI embeddings", TALLY_JSON,
+	    "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"embedding\":"
+	    "[0.1],\"index\":0}],\"model\":\"m\",\"usage\":{\"prompt_tokens\":4,"
+	    "\"total_tokens\":4}}",
+	    (struct want){ 4, -1, 0, 0, 0 });
+	{
+		/* A long key is skipped, not truncated into a match. */
+		char	big[200];
+
+		snprintf(big, sizeof big, "{\"%s\":5,\"eval_count\":2,"
+		    "\"done\":true}", "eval_count_and_a_key_that_is_much_longer_"
+		    "than_the_key_buffer");
+		check("a long key", TALLY_JSON, big,
+		    (struct want){ -1, 2, 0, 1, 0 });
+	}
+	return tap_done();
+}
