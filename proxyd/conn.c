@@ -17,6 +17,7 @@
 #include "reply.h"
 #include "router.h"
 #include "server.h"
+#include "usage.h"
 #include "xmalloc.h"
 
 #define CONN_READ_SIZE		16384
@@ -44,6 +45,8 @@ static void	conn_process(struct conn *);
 static void	conn_resume(void *);
 static int	conn_begin_request(struct conn *);
 static int	conn_authorise(struct conn *, const struct route *, int);
+static void	conn_account(struct conn *);
+static void	conn_acct_clear(struct conn *);
 static int	conn_read_body(struct conn *);
 static void	conn_flush(struct conn *);
 static void	conn_update_events(struct conn *, int);
@@ -249,6 +252,10 @@ conn_process(struct conn *c)
 			buf_consume(&c->in, (size_t)rc);
 			c->head_timer = 0;
 			c->requests++;
+			conn_acct_clear(c);
+			c->acct.start_ms = server_now_ms();
+			c->acct.start_mono = loop_now();
+			c->status = 0;
 			server_stats.requests++;
 			if (conn_begin_request(c) != 0)
 				return;
@@ -301,7 +308,44 @@ conn_authorise(struct conn *c, const struct route *r, int has_body)
 	c->user = res.user;
 	auth_user_ref(c->user);
 	c->token_id = res.token->id;
+	c->acct.active = 1;
 	return 0;
+}
+
+/* Write the request's usage row, once. */
+static void
+conn_account(struct conn *c)
+{
+	struct usage_row	r;
+
+	if (!c->acct.active || c->user == NULL)
+		return;
+	memset(&r, 0, sizeof r);
+	r.time_ms = c->acct.start_ms;
+	r.user_id = c->user->id;
+	r.token_id = c->token_id;
+	r.model = c->acct.model;
+	r.endpoint = c->route != NULL ? c->route->endpoint : "unknown";
+	r.backend = c->acct.backend;
+	r.status = c->status;
+	r.prompt_tokens = c->acct.prompt_tokens;
+	r.completion_tokens = c->acct.completion_tokens;
+	r.ttft_ms = c->acct.ttft_ms;
+	r.duration_ms = (int64_t)(loop_now() - c->acct.start_mono);
+	r.bytes = c->acct.bytes;
+	snprintf(r.client, sizeof r.client, "%s", c->ip);
+	r.flags = c->acct.flags;
+	usage_record(&r);
+	conn_acct_clear(c);
+}
+
+static void
+conn_acct_clear(struct conn *c)
+{
+	free(c->acct.model);
+	free(c->acct.backend);
+	memset(&c->acct, 0, sizeof c->acct);
+	c->acct.ttft_ms = -1;
 }
 
 /* Route the request; returns 0 to go on, -1 if it was answered. */
@@ -551,6 +595,7 @@ conn_response_done(struct conn *c)
 	if (c->state == CONN_CLOSED)
 		return;
 	c->pr = NULL;
+	conn_account(c);
 	c->route = NULL;
 	if (c->user != NULL) {
 		auth_user_unref(c->user);
@@ -598,6 +643,12 @@ conn_close(struct conn *c)
 		admin_client_gone(c->admin_job);
 		c->admin_job = NULL;
 	}
+	if (c->acct.active) {
+		/* The client left before its answer was complete. */
+		c->acct.flags |= USAGE_CANCELLED;
+		c->status = 499;
+		conn_account(c);
+	}
 	loop_timer_stop(&c->timer);
 	loop_io_del(&c->io);
 	c->tp->close(c);
@@ -623,6 +674,7 @@ conn_free(void *arg)
 	http_request_clear(&c->req);
 	if (c->user != NULL)
 		auth_user_unref(c->user);
+	conn_acct_clear(c);
 	free(c);
 	if (conn_draining && conn_n == 0)
 		server_drained();

@@ -47,6 +47,20 @@ enum conn_state {
 	CONN_CLOSED,
 };
 
+/* What a request's usage row is made of, filled in as it goes. */
+struct conn_acct {
+	unsigned	 active:1;	/* authenticated: a row is owed */
+	int64_t		 start_ms;	/* wall clock, for the row */
+	uint64_t	 start_mono;	/* loop time, for durations */
+	char		*model;
+	char		*backend;
+	int64_t		 prompt_tokens;
+	int64_t		 completion_tokens;
+	int64_t		 ttft_ms;
+	uint64_t	 bytes;
+	unsigned	 flags;
+};
+
 struct conn {
 	struct loop_io			 io;
 	struct loop_timer		 timer;
@@ -65,6 +79,8 @@ struct conn {
 	struct auth_user		*user;		/* who made the request */
 	int64_t				 token_id;
 	uid_t				 uid;		/* admin socket peer */
+	int				 status;	/* of the response */
+	struct conn_acct		 acct;
 	char				 addr[64];	/* client address */
 	char				 ip[48];
 	unsigned			 requests;

@@ -25,6 +25,7 @@
 #include "server.h"
 #include "store.h"
 #include "upstream.h"
+#include "usage.h"
 #include "xmalloc.h"
 
 /* How long SIGTERM waits for requests in flight before closing them. */
@@ -102,6 +103,15 @@ server_reload(void)
 	backend_sync(cfg);
 	log_info("reloaded");
 	return NULL;
+}
+
+int64_t
+server_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 long
@@ -259,6 +269,7 @@ main(int argc, char **argv)
 	    listener_open_admin(cfg->admin_socket, cfg->admin_group) != 0)
 		return 1;
 	store_start();
+	usage_init();
 	loop_timer_init(&flush_timer, flush_last_used, NULL);
 	loop_timer_arm(&flush_timer, LAST_USED_FLUSH_MS);
 	log_info("ready");
@@ -270,6 +281,8 @@ main(int argc, char **argv)
 	loop_run_deferred();
 	loop_timer_stop(&flush_timer);
 	admin_flush_last_used();
+	/* Every row of a finished request is written before exit. */
+	usage_flush();
 	store_stop();
 	auth_free_all();
 	backend_shutdown();

@@ -19,7 +19,9 @@
 #include "reply.h"
 #include "router.h"
 #include "server.h"
+#include "tally.h"
 #include "upstream.h"
+#include "usage.h"
 #include "xmalloc.h"
 
 enum proxy_stream {
@@ -54,6 +56,10 @@ struct proxy_req {
 	unsigned		 filter:1;	/* a model list to filter */
 	struct auth_user	*user;		/* for filtering */
 	struct buf		 list;		/* the list being filtered */
+	struct tally		 tally;		/* token counts as they pass */
+	int64_t			 ttft_ms;	/* -1 until the first byte */
+	unsigned		 hide_usage:1;	/* we asked for usage, not them */
+	struct buf		 event;		/* the SSE event being filtered */
 };
 
 /* A model list bigger than this is not a model list. */
@@ -256,6 +262,106 @@ proxy_check_models(struct conn *c)
 	return 0;
 }
 
+/*
+ * The model a request names, normalised for the usage row: the
+ * /v1/models/{model} parameter, or the body's "model" (or, on
+ * /api/show, "name"). NULL when there is none.
+ */
+static char *
+proxy_request_model(struct conn *c)
+{
+	const struct route	*r = c->route;
+	json_t			*doc, *v;
+	const char		*key;
+	char			*model = NULL;
+
+	if (!(r->flags & ROUTE_MODEL) || (r->flags & ROUTE_PARAM))
+		return NULL;
+	doc = json_loadb(buf_ptr(&c->body), buf_used(&c->body),
+	    JSON_DISABLE_EOF_CHECK, NULL);
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		return NULL;
+	}
+	json_object_foreach(doc, key, v) {
+		if (json_is_string(v) && *json_string_value(v) != '\0' &&
+		    (strcasecmp(key, "model") == 0 ||
+		    (strcasecmp(key, "name") == 0 &&
+		    strcmp(r->endpoint, "show") == 0))) {
+			model = auth_model_normalise(json_string_value(v));
+			break;
+		}
+	}
+	json_decref(doc);
+	return model;
+}
+
+/*
+ * OpenAI streams report usage only when asked, so the gateway asks on
+ * the client's behalf and hides the answer from a client that did not.
+ * The key is appended at the end of the client's object: Go's decoder
+ * keeps the last of keys that match without regard to case, so it wins,
+ * and nothing else in the body changes.
+ */
+static void
+proxy_ask_usage(struct proxy_req *pr)
+{
+	json_t		*doc, *v;
+	json_error_t	 jerr;
+	const char	*key;
+	int		 stream = 0, asked = 0;
+	size_t		 end;
+	struct buf	 b;
+
+	doc = json_loadb(buf_ptr(&pr->body), buf_used(&pr->body),
+	    JSON_DISABLE_EOF_CHECK, &jerr);
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		return;
+	}
+	json_object_foreach(doc, key, v) {
+		if (strcasecmp(key, "stream") == 0)
+			stream = json_is_true(v);
+		else if (strcasecmp(key, "stream_options") == 0)
+			asked = json_is_true(json_object_get(v, "include_usage"));
+	}
+	json_decref(doc);
+	/* jansson leaves the position just after the object. */
+	end = (size_t)jerr.position;
+	if (!stream || asked || end == 0 || end > buf_used(&pr->body) ||
+	    buf_ptr(&pr->body)[end - 1] != '}')
+		return;
+	buf_init(&b);
+	buf_add(&b, buf_ptr(&pr->body), end - 1);
+	buf_add_str(&b, ",\"stream_options\":{\"include_usage\":true}}");
+	buf_free(&pr->body);
+	pr->body = b;
+	pr->hide_usage = 1;
+}
+
+/* Hand the request's figures to its connection for the usage row. */
+static void
+proxy_collect(struct proxy_req *pr, struct conn *c)
+{
+	const struct tally	*t = &pr->tally;
+
+	free(c->acct.backend);
+	c->acct.backend = xstrdup(pr->be->name);
+	c->acct.bytes = pr->bytes;
+	c->acct.ttft_ms = pr->ttft_ms;
+	c->acct.prompt_tokens = t->prompt_tokens > 0 ? t->prompt_tokens : 0;
+	c->acct.completion_tokens = t->completion_tokens > 0 ?
+	    t->completion_tokens : 0;
+	/*
+	 * A stream that ended without its final figures is charged for the
+	 * output that did pass: one chunk is one token.
+	 */
+	if (t->completion_tokens < 0 && !t->done && t->chunks > 0) {
+		c->acct.completion_tokens = (int64_t)t->chunks;
+		c->acct.flags |= USAGE_PARTIAL;
+	}
+}
+
 void
 proxy_start(struct conn *c)
 {
@@ -267,6 +373,8 @@ proxy_start(struct conn *c)
 	if (c->user != NULL && c->user->nglobs > 0 &&
 	    (c->route->flags & ROUTE_MODEL) && proxy_check_models(c) != 0)
 		return;
+	if (c->acct.active && c->acct.model == NULL)
+		c->acct.model = proxy_request_model(c);
 	if ((be = backend_pick(NULL)) == NULL) {
 		reply_error(c, 503, c->route->dialect, "no backend available",
 		    "Retry-After: 5\r\n");
@@ -278,6 +386,8 @@ proxy_start(struct conn *c)
 	pr->be = be;
 	pr->route = c->route;
 	pr->started = pr->last_activity = loop_now();
+	pr->ttft_ms = -1;
+	tally_init(&pr->tally, TALLY_JSON);
 	backend_ref(be);
 	be->active++;
 	be->requests++;
@@ -288,6 +398,10 @@ proxy_start(struct conn *c)
 	buf_init(&c->body);
 	buf_init(&pr->head);
 	buf_init(&pr->list);
+	buf_init(&pr->event);
+	if (strcmp(c->route->endpoint, "v1/chat/completions") == 0 ||
+	    strcmp(c->route->endpoint, "v1/completions") == 0)
+		proxy_ask_usage(pr);
 	if (c->user != NULL && c->user->nglobs > 0 &&
 	    (c->route->flags & ROUTE_LIST) && c->req.method == HTTP_GET) {
 		/* The list is rewritten, so it is held until complete. */
@@ -377,6 +491,8 @@ proxy_header_cb(char *p, size_t size, size_t n, void *arg)
 		if (pr->status >= 100 && pr->status < 200)
 			return len;
 		pr->head_done = 1;
+		tally_init(&pr->tally, pr->stream == STREAM_SSE ? TALLY_SSE :
+		    TALLY_JSON);
 		/* A list to filter is answered whole, once it is complete. */
 		if (pr->filter && pr->status == 200)
 			return len;
@@ -431,6 +547,7 @@ proxy_send_head_length(struct proxy_req *pr, size_t length)
 	if (pr->head_sent)
 		return;
 	pr->head_sent = 1;
+	c->status = pr->status;
 	bodyless = pr->no_body || pr->status == 204 || pr->status == 304;
 	conn_printf(c, "HTTP/1.1 %d %s\r\n", pr->status,
 	    http_status_text(pr->status));
@@ -450,13 +567,103 @@ proxy_send_head_length(struct proxy_req *pr, size_t length)
 	buf_free(&pr->head);
 }
 
+/* Queue body bytes for the client, framed as the client needs. */
+static void
+proxy_emit(struct proxy_req *pr, const char *p, size_t len)
+{
+	struct conn	*c = pr->c;
+	char		 hex[24];
+
+	if (len == 0)
+		return;
+	if (pr->chunked) {
+		int	hl = snprintf(hex, sizeof hex, "%zx\r\n", len);
+
+		conn_write(c, hex, (size_t)hl);
+		conn_write(c, p, len);
+		conn_write(c, "\r\n", 2);
+	} else
+		conn_write(c, p, len);
+	pr->bytes += len;
+	if (len >= 2) {
+		pr->tail[0] = p[len - 2];
+		pr->tail[1] = p[len - 1];
+	} else {
+		pr->tail[0] = pr->tail[1];
+		pr->tail[1] = p[0];
+	}
+}
+
+/*
+ * One whole SSE event, when the client did not ask for usage: the
+ * usage-only chunk is dropped, and a chunk that carries usage as well as
+ * output (every chunk of /v1/completions) loses its "usage". Every other
+ * event goes through byte for byte.
+ */
+static void
+proxy_sse_event(struct proxy_req *pr, const char *ev, size_t len)
+{
+	struct tally	 t;
+	const char	*data;
+	json_t		*doc;
+	char		*out;
+
+	tally_init(&t, TALLY_SSE);
+	tally_feed(&t, ev, len);
+	if (t.prompt_tokens < 0 && t.completion_tokens < 0) {
+		proxy_emit(pr, ev, len);
+		return;
+	}
+	if (t.chunks == 0)
+		return;		/* the usage chunk we asked for */
+	data = memmem(ev, len, "data:", 5);
+	doc = data != NULL ? json_loadb(data + 5, len - (size_t)(data + 5 - ev),
+	    JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		proxy_emit(pr, ev, len);
+		return;
+	}
+	json_object_del(doc, "usage");
+	out = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	if (out == NULL) {
+		proxy_emit(pr, ev, len);
+		return;
+	}
+	proxy_emit(pr, "data: ", 6);
+	proxy_emit(pr, out, strlen(out));
+	proxy_emit(pr, "\n\n", 2);
+	free(out);
+}
+
+/* Gather SSE events (they end at a blank line) and filter each. */
+static void
+proxy_sse_filter(struct proxy_req *pr, const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		buf_add(&pr->event, p + i, 1);
+		if (p[i] != '\n')
+			continue;
+		{
+			size_t		 n = buf_used(&pr->event);
+			const char	*e = buf_ptr(&pr->event);
+
+			if ((n >= 2 && e[n - 2] == '\n') ||
+			    (n >= 3 && e[n - 2] == '\r' && e[n - 3] == '\n')) {
+				proxy_sse_event(pr, e, n);
+				buf_reset(&pr->event);
+			}
+		}
+	}
+}
+
 static size_t
 proxy_write_cb(char *p, size_t size, size_t n, void *arg)
 {
 	struct proxy_req	*pr = arg;
 	struct conn		*c = pr->c;
 	size_t			 len = size * n;
-	char			 hex[24];
 
 	if (c == NULL)
 		return 0;
@@ -477,22 +684,13 @@ proxy_write_cb(char *p, size_t size, size_t n, void *arg)
 	if (!pr->head_sent)
 		proxy_send_head(pr);
 	pr->last_activity = loop_now();
-	if (pr->chunked) {
-		int	hl = snprintf(hex, sizeof hex, "%zx\r\n", len);
-
-		conn_write(c, hex, (size_t)hl);
-		conn_write(c, p, len);
-		conn_write(c, "\r\n", 2);
-	} else
-		conn_write(c, p, len);
-	pr->bytes += len;
-	if (len >= 2) {
-		pr->tail[0] = p[len - 2];
-		pr->tail[1] = p[len - 1];
-	} else {
-		pr->tail[0] = pr->tail[1];
-		pr->tail[1] = p[0];
-	}
+	if (pr->ttft_ms < 0)
+		pr->ttft_ms = (int64_t)(pr->last_activity - pr->started);
+	tally_feed(&pr->tally, p, len);
+	if (pr->hide_usage && pr->stream == STREAM_SSE && pr->status == 200)
+		proxy_sse_filter(pr, p, len);
+	else
+		proxy_emit(pr, p, len);
 	return len;
 }
 
@@ -539,6 +737,9 @@ proxy_done_cb(struct upstream_xfer *x, CURLcode rc)
 	} else if (pr->c != NULL) {
 		if (!pr->head_sent)
 			proxy_send_head(pr);
+		/* An unterminated last event goes as it is. */
+		proxy_emit(pr, buf_ptr(&pr->event), buf_used(&pr->event));
+		buf_reset(&pr->event);
 		if (pr->chunked)
 			conn_write(pr->c, "0\r\n\r\n", 5);
 	}
@@ -625,12 +826,17 @@ proxy_fail(struct proxy_req *pr, int timed_out, CURLcode rc)
 		proxy_free(pr);
 		return;
 	}
+	c->acct.flags |= USAGE_FAILED;
 	if (!pr->head_sent) {
 		c->pr = NULL;
+		proxy_collect(pr, c);
 		proxy_free(pr);
 		reply_error(c, status, c->route->dialect, msg, NULL);
 		return;
 	}
+	/* What was held of an unfinished SSE event goes first. */
+	proxy_emit(pr, buf_ptr(&pr->event), buf_used(&pr->event));
+	buf_reset(&pr->event);
 	if (pr->stream != STREAM_NONE && !pr->no_body) {
 		struct buf	 line;
 		char		*json;
@@ -676,6 +882,7 @@ proxy_finish(struct proxy_req *pr)
 	}
 	if (c != NULL) {
 		c->pr = NULL;
+		proxy_collect(pr, c);
 		proxy_free(pr);
 		conn_response_done(c);
 	} else
@@ -687,6 +894,8 @@ proxy_client_gone(struct proxy_req *pr)
 {
 	log_debug("request %llu: client went away, cancelling",
 	    (unsigned long long)pr->id);
+	if (pr->c != NULL)
+		proxy_collect(pr, pr->c);
 	pr->c = NULL;
 	upstream_abort(&pr->x);
 	proxy_free(pr);
@@ -710,6 +919,7 @@ proxy_free(struct proxy_req *pr)
 	buf_free(&pr->body);
 	buf_free(&pr->head);
 	buf_free(&pr->list);
+	buf_free(&pr->event);
 	if (pr->user != NULL)
 		auth_user_unref(pr->user);
 	pr->be->active--;

@@ -72,6 +72,7 @@ reply_error(struct conn *c, int status, enum dialect dialect, const char *msg,
 	size_t	 len = strlen(body);
 	int	 head = c->req.method == HTTP_HEAD;
 
+	c->status = status;
 	/* OpenAI's writer ends bodies with a newline; Ollama's does not. */
 	conn_printf(c, "HTTP/1.1 %d %s\r\n%s"
 	    "Content-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",

@@ -27,5 +27,7 @@ void	server_drained(void);
 char	*server_reload(void);
 /* Seconds since start. */
 long	 server_uptime(void);
+/* The wall clock in Unix milliseconds. */
+int64_t	 server_now_ms(void);
 
 #endif

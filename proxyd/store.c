@@ -67,6 +67,25 @@ static const char *const store_migrations[] = {
 	"  action TEXT NOT NULL,"
 	"  target TEXT NOT NULL,"
 	"  detail TEXT NOT NULL DEFAULT '');",
+	/* 1 -> 2: accounting. Times are Unix milliseconds. */
+	"CREATE TABLE usage ("
+	"  id INTEGER PRIMARY KEY,"
+	"  time_ms INTEGER NOT NULL,"
+	"  user_id INTEGER NOT NULL,"
+	"  token_id INTEGER NOT NULL,"
+	"  model TEXT,"
+	"  endpoint TEXT NOT NULL,"
+	"  backend TEXT,"
+	"  status INTEGER NOT NULL,"
+	"  prompt_tokens INTEGER NOT NULL,"
+	"  completion_tokens INTEGER NOT NULL,"
+	"  ttft_ms INTEGER,"
+	"  duration_ms INTEGER NOT NULL,"
+	"  bytes INTEGER NOT NULL,"
+	"  client TEXT NOT NULL,"
+	"  flags INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX usage_time ON usage (time_ms);"
+	"CREATE INDEX usage_user_time ON usage (user_id, time_ms);",
 };
 
 #define STORE_SCHEMA_VERSION \
