@@ -34,6 +34,18 @@ enum auth_role {
 /* A per-user limit that is not set falls back to [defaults]. */
 #define AUTH_UNSET	(-1)
 
+/* A user's spending, kept in memory (quota.c). */
+struct auth_quota {
+	int64_t			 day;		/* UTC day of day_used */
+	int64_t			 day_used;
+	int64_t			 month;		/* year * 12 + month */
+	int64_t			 month_used;
+	int64_t			 reserved;	/* by requests in flight */
+	int64_t			 active;	/* requests in flight */
+	double			 bucket;	/* requests-per-minute allowance */
+	uint64_t		 bucket_ms;	/* when it was last filled */
+};
+
 struct auth_user {
 	int64_t			 id;
 	char			*name;
@@ -48,6 +60,7 @@ struct auth_user {
 	int64_t			 requests_per_minute;
 	int64_t			 max_concurrent;
 	int64_t			 created;
+	struct auth_quota	 quota;
 	int			 refs;
 	int			 deleted;
 	TAILQ_ENTRY(auth_user)	 entry;

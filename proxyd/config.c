@@ -88,6 +88,8 @@ static const struct config_key config_keys[] = {
 	{ SECTION_DEFAULTS, "max_concurrent", TYPE_UINT, DEF(max_concurrent),
 	    0, 1000000 },
 	{ SECTION_DEFAULTS, "priority", TYPE_UINT, DEF(priority), 0, 1000 },
+	{ SECTION_DEFAULTS, "reserve_tokens", TYPE_UINT, DEF(reserve_tokens), 0,
+	    UINT64_C(1) << 32 },
 	{ SECTION_BACKEND, "url", TYPE_STRING, BE(url), 0, 0 },
 	{ SECTION_BACKEND, "max_concurrent", TYPE_UINT, BE(max_concurrent), 0,
 	    1000000 },
@@ -371,6 +373,7 @@ config_fill_defaults(struct config *c)
 	c->max_header_size = 16 * 1024;
 	c->max_body_size = 64 * 1024 * 1024;
 	c->max_connections = 4096;
+	c->defaults.reserve_tokens = 2048;
 }
 
 static int

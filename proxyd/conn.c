@@ -16,6 +16,7 @@
 #include "proxy.h"
 #include "reply.h"
 #include "router.h"
+#include "quota.h"
 #include "server.h"
 #include "usage.h"
 #include "xmalloc.h"
@@ -336,6 +337,11 @@ conn_account(struct conn *c)
 	snprintf(r.client, sizeof r.client, "%s", c->ip);
 	r.flags = c->acct.flags;
 	usage_record(&r);
+	if (c->acct.admitted)
+		quota_settle(c->user, c->acct.reserved,
+		    r.prompt_tokens + r.completion_tokens);
+	else
+		quota_count(c->user, r.prompt_tokens + r.completion_tokens);
 	conn_acct_clear(c);
 }
 
@@ -346,6 +352,7 @@ conn_acct_clear(struct conn *c)
 	free(c->acct.backend);
 	memset(&c->acct, 0, sizeof c->acct);
 	c->acct.ttft_ms = -1;
+	c->acct.asked = -1;
 }
 
 /* Route the request; returns 0 to go on, -1 if it was answered. */

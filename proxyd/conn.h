@@ -59,6 +59,9 @@ struct conn_acct {
 	int64_t		 ttft_ms;
 	uint64_t	 bytes;
 	unsigned	 flags;
+	unsigned	 admitted:1;	/* holds a quota reservation */
+	int64_t		 reserved;
+	int64_t		 asked;		/* num_predict or max_tokens; -1 */
 };
 
 struct conn {

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "loop.h"
 #include "proxy.h"
+#include "quota.h"
 #include "server.h"
 #include "store.h"
 #include "upstream.h"
@@ -252,7 +253,8 @@ main(int argc, char **argv)
 	/* State is private whoever created the directory. */
 	if (chmod(cfg->state_dir, 0700) == -1)
 		fatal("state_dir %s: %s", cfg->state_dir, strerror(errno));
-	if (store_open(cfg->state_dir) != 0 || auth_load(store_db()) != 0)
+	if (store_open(cfg->state_dir) != 0 || auth_load(store_db()) != 0 ||
+	    quota_load(store_db()) != 0)
 		return 1;
 	if (auth_user_count() == 0)
 		log_info("no users yet; make an admin and its token with: "

@@ -18,6 +18,7 @@
 #include "proxy.h"
 #include "reply.h"
 #include "router.h"
+#include "quota.h"
 #include "server.h"
 #include "tally.h"
 #include "upstream.h"
@@ -262,10 +263,19 @@ proxy_check_models(struct conn *c)
 	return 0;
 }
 
+/* The integer value of a key, or -1. */
+static int64_t
+proxy_json_count(json_t *v)
+{
+	return json_is_integer(v) && json_integer_value(v) >= 0 ?
+	    (int64_t)json_integer_value(v) : -1;
+}
+
 /*
  * The model a request names, normalised for the usage row: the
  * /v1/models/{model} parameter, or the body's "model" (or, on
- * /api/show, "name"). NULL when there is none.
+ * /api/show, "name"). NULL when there is none. Also notes how many
+ * tokens the request asks for at most, for its quota reservation.
  */
 static char *
 proxy_request_model(struct conn *c)
@@ -285,12 +295,15 @@ proxy_request_model(struct conn *c)
 	}
 	json_object_foreach(doc, key, v) {
 		if (json_is_string(v) && *json_string_value(v) != '\0' &&
-		    (strcasecmp(key, "model") == 0 ||
+		    model == NULL && (strcasecmp(key, "model") == 0 ||
 		    (strcasecmp(key, "name") == 0 &&
-		    strcmp(r->endpoint, "show") == 0))) {
+		    strcmp(r->endpoint, "show") == 0)))
 			model = auth_model_normalise(json_string_value(v));
-			break;
-		}
+		else if (strcasecmp(key, "max_tokens") == 0)
+			c->acct.asked = proxy_json_count(v);
+		else if (strcasecmp(key, "options") == 0)
+			c->acct.asked = proxy_json_count(json_object_get(v,
+			    "num_predict"));
 	}
 	json_decref(doc);
 	return model;
@@ -375,6 +388,25 @@ proxy_start(struct conn *c)
 		return;
 	if (c->acct.active && c->acct.model == NULL)
 		c->acct.model = proxy_request_model(c);
+	if (c->user != NULL && (c->route->flags & ROUTE_INFER)) {
+		struct quota_verdict	v;
+		int64_t			reserve = quota_reservation(c->acct.asked);
+
+		quota_admit(c->user, reserve, &v);
+		if (v.status != 0) {
+			struct buf	hdrs;
+
+			buf_init(&hdrs);
+			buf_printf(&hdrs, "Retry-After: %ld\r\n", v.retry_after);
+			quota_headers(c->user, &hdrs);
+			reply_error(c, v.status, c->route->dialect, v.message,
+			    buf_cstr(&hdrs));
+			buf_free(&hdrs);
+			return;
+		}
+		c->acct.admitted = 1;
+		c->acct.reserved = reserve;
+	}
 	if ((be = backend_pick(NULL)) == NULL) {
 		reply_error(c, 503, c->route->dialect, "no backend available",
 		    "Retry-After: 5\r\n");
@@ -552,6 +584,14 @@ proxy_send_head_length(struct proxy_req *pr, size_t length)
 	conn_printf(c, "HTTP/1.1 %d %s\r\n", pr->status,
 	    http_status_text(pr->status));
 	conn_write(c, buf_ptr(&pr->head), buf_used(&pr->head));
+	if (c->acct.admitted) {
+		struct buf	rl;
+
+		buf_init(&rl);
+		quota_headers(c->user, &rl);
+		conn_write(c, buf_ptr(&rl), buf_used(&rl));
+		buf_free(&rl);
+	}
 	if (length != (size_t)-1)
 		conn_printf(c, "Content-Length: %zu\r\n", length);
 	if (!bodyless && !pr->has_length) {

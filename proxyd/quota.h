@@ -1,0 +1,40 @@
+/*
+ * quota.h: per-user limits: requests per minute, requests at once, and
+ * tokens per day and per month (calendar, UTC).
+ *
+ * Counters live in memory, rebuilt from the usage rows at start, so a
+ * check costs no I/O. A request reserves its worst case (num_predict or
+ * max_tokens, else [defaults] reserve_tokens) when it is admitted and
+ * settles to what it really used when it ends, so that streams running
+ * at the same time cannot all spend the same remaining budget.
+ */
+#ifndef OG_QUOTA_H
+#define OG_QUOTA_H
+
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+struct auth_user;
+struct buf;
+
+struct quota_verdict {
+	int		 status;	/* 0: admitted; 429 */
+	const char	*message;
+	long		 retry_after;	/* seconds */
+};
+
+int	 quota_load(sqlite3 *);
+/* Admit an inference request and reserve tokens for it, or refuse. */
+void	 quota_admit(struct auth_user *, int64_t reserve,
+	    struct quota_verdict *);
+/* The request has ended: free its reservation, count what it used. */
+void	 quota_settle(struct auth_user *, int64_t reserved, int64_t used);
+/* Count tokens of a request that was not admitted (not inference). */
+void	 quota_count(struct auth_user *, int64_t used);
+/* The x-ratelimit-* header lines that apply to this user. */
+void	 quota_headers(struct auth_user *, struct buf *);
+/* The reservation for a request asking for this many tokens (-1: unsaid). */
+int64_t	 quota_reservation(int64_t asked);
+
+#endif
