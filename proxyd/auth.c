@@ -156,6 +156,22 @@ auth_user_set_models(struct auth_user *u, const char *models)
 }
 
 int
+auth_model_match(const char *pattern, const char *model)
+{
+	char	*p;
+	int	 ok;
+
+	/* The same reading of patterns as allowlists use. */
+	if (strpbrk(pattern, "*?[") == NULL)
+		p = auth_model_normalise(pattern);
+	else
+		p = auth_model_base(pattern);
+	ok = fnmatch(p, model, 0) == 0;
+	free(p);
+	return ok;
+}
+
+int
 auth_model_allowed(const struct auth_user *u, const char *model)
 {
 	char	*name;

@@ -102,6 +102,8 @@ int			 auth_model_allowed(const struct auth_user *,
 			    const char *model);
 /* Normalise a model name as Ollama does: "llama3.2" -> "llama3.2:latest". */
 char			*auth_model_normalise(const char *);
+/* Does a pattern (a name, or a glob) match a normalised model name? */
+int			 auth_model_match(const char *pattern, const char *model);
 
 const char		*auth_role_name(enum auth_role);
 int			 auth_role_parse(const char *, enum auth_role *);

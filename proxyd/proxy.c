@@ -352,6 +352,88 @@ proxy_ask_usage(struct proxy_req *pr)
 	pr->hide_usage = 1;
 }
 
+/*
+ * [model PATTERN] max_num_ctx and max_num_predict: requests are clamped,
+ * not refused. Where several sections match, the smallest bound holds.
+ * A request that sets no num_predict (or -1, unlimited) gets the bound,
+ * and so does one that sets no num_ctx, since Ollama's default context
+ * may be larger than the operator allows. On /v1 the bound applies to
+ * max_tokens (num_ctx cannot be set there). The body is rewritten only
+ * when a bound applies.
+ */
+static int
+proxy_clamp(struct conn *c)
+{
+	const struct config	*cfg = server_cfg;
+	uint64_t		 max_ctx = 0, max_predict = 0;
+	json_t			*doc, *opts, *v;
+	char			*out;
+	int			 v1 = c->route->dialect == DIALECT_OPENAI, changed = 0;
+
+	if (c->acct.model == NULL || !(c->route->flags & ROUTE_INFER))
+		return 0;
+	for (size_t i = 0; i < cfg->nmodels; i++) {
+		const struct config_model	*m = &cfg->models[i];
+
+		if (!auth_model_match(m->pattern, c->acct.model))
+			continue;
+		if (m->max_num_ctx != 0 && (max_ctx == 0 || m->max_num_ctx < max_ctx))
+			max_ctx = m->max_num_ctx;
+		if (m->max_num_predict != 0 &&
+		    (max_predict == 0 || m->max_num_predict < max_predict))
+			max_predict = m->max_num_predict;
+	}
+	if (max_ctx == 0 && max_predict == 0)
+		return 0;
+	doc = json_loadb(buf_ptr(&c->body), buf_used(&c->body),
+	    JSON_DISABLE_EOF_CHECK, NULL);
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		return 0;	/* the backend will refuse it anyway */
+	}
+	if (v1) {
+		v = json_object_get(doc, "max_tokens");
+		if (max_predict != 0 && (!json_is_integer(v) ||
+		    json_integer_value(v) < 0 ||
+		    (uint64_t)json_integer_value(v) > max_predict)) {
+			json_object_set_new(doc, "max_tokens",
+			    json_integer((json_int_t)max_predict));
+			changed = 1;
+		}
+	} else {
+		if (!json_is_object(opts = json_object_get(doc, "options"))) {
+			opts = json_object();
+			json_object_set_new(doc, "options", opts);
+		}
+		v = json_object_get(opts, "num_predict");
+		if (max_predict != 0 && (!json_is_integer(v) ||
+		    json_integer_value(v) < 0 ||
+		    (uint64_t)json_integer_value(v) > max_predict)) {
+			json_object_set_new(opts, "num_predict",
+			    json_integer((json_int_t)max_predict));
+			changed = 1;
+		}
+		v = json_object_get(opts, "num_ctx");
+		if (max_ctx != 0 && (!json_is_integer(v) ||
+		    json_integer_value(v) <= 0 ||
+		    (uint64_t)json_integer_value(v) > max_ctx)) {
+			json_object_set_new(opts, "num_ctx",
+			    json_integer((json_int_t)max_ctx));
+			changed = 1;
+		}
+	}
+	if (changed && (out = json_dumps(doc, JSON_COMPACT)) != NULL) {
+		buf_reset(&c->body);
+		buf_add_str(&c->body, out);
+		free(out);
+		if (max_predict != 0 && (c->acct.asked < 0 ||
+		    (uint64_t)c->acct.asked > max_predict))
+			c->acct.asked = (int64_t)max_predict;
+	}
+	json_decref(doc);
+	return changed;
+}
+
 /* Hand the request's figures to its connection for the usage row. */
 static void
 proxy_collect(struct proxy_req *pr, struct conn *c)
@@ -388,6 +470,7 @@ proxy_start(struct conn *c)
 		return;
 	if (c->acct.active && c->acct.model == NULL)
 		c->acct.model = proxy_request_model(c);
+	proxy_clamp(c);
 	if (c->user != NULL && (c->route->flags & ROUTE_INFER)) {
 		struct quota_verdict	v;
 		int64_t			reserve = quota_reservation(c->acct.asked);
