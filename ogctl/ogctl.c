@@ -15,6 +15,7 @@ static const struct cmd_entry *const ogctl_commands[] = {
 	&cmd_status_entry,
 	&cmd_user_entry,
 	&cmd_token_entry,
+	&cmd_usage_entry,
 	&cmd_reload_entry,
 };
 

@@ -37,6 +37,7 @@ extern const struct cmd_entry	cmd_status_entry;
 extern const struct cmd_entry	cmd_user_entry;
 extern const struct cmd_entry	cmd_token_entry;
 extern const struct cmd_entry	cmd_reload_entry;
+extern const struct cmd_entry	cmd_usage_entry;
 
 /*
  * getopt_long over a command's arguments, with the global options

@@ -35,6 +35,7 @@ enum admin_op {
 	OP_TOKENS,
 	OP_TOKEN,
 	OP_RELOAD,
+	OP_USAGE,
 };
 
 static const struct route admin_routes[] = {
@@ -50,6 +51,8 @@ static const struct route admin_routes[] = {
 	    ROUTE_PARAM, "admin/token" },
 	[OP_RELOAD] = { "/admin/v1/reload", M(HTTP_POST), DIALECT_OLLAMA, 0,
 	    "admin/reload" },
+	[OP_USAGE] = { "/admin/v1/usage", M(HTTP_GET), DIALECT_OLLAMA, 0,
+	    "admin/usage" },
 };
 
 struct admin_job {
@@ -66,9 +69,16 @@ struct admin_job {
 	/* Token last-used times to store. */
 	int64_t			*used;
 	size_t			 nused;
+	/* A usage report. */
+	int			 group;		/* 'u', 'm' or 'd' */
+	int64_t			 since_ms, until_ms;
+	int64_t			 user_id;	/* 0: all */
+	char			*model;
+	json_t			*report;
 };
 
 static void	admin_reply(struct conn *, int, json_t *);
+static void	admin_usage(struct conn *);
 static void	admin_error(struct conn *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 
@@ -189,6 +199,8 @@ admin_job_free(struct admin_job *j)
 	explicit_bzero(j->clear, sizeof j->clear);
 	free(j->target);
 	free(j->used);
+	free(j->model);
+	json_decref(j->report);
 	free(j->sj.error);
 	free(j);
 }
@@ -558,9 +570,24 @@ admin_user(struct conn *c, const char *name, json_t *body)
 		return;
 	}
 	switch (c->req.method) {
-	case HTTP_GET:
-		admin_reply(c, 200, admin_user_json(u));
+	case HTTP_GET: {
+		json_t	*doc = admin_user_json(u);
+		int64_t	 day = (int64_t)(time(NULL) / 86400);
+		struct tm tm;
+		time_t	 now = time(NULL);
+
+		/* Use against quota, from the in-memory counters. */
+		gmtime_r(&now, &tm);
+		json_object_set_new(doc, "tokens_today", json_integer(
+		    u->quota.day == day ? u->quota.day_used : 0));
+		json_object_set_new(doc, "tokens_this_month", json_integer(
+		    u->quota.month == (int64_t)(tm.tm_year + 1900) * 12 +
+		    tm.tm_mon ? u->quota.month_used : 0));
+		json_object_set_new(doc, "requests_active",
+		    json_integer(u->quota.active));
+		admin_reply(c, 200, doc);
 		return;
+	}
 	case HTTP_PATCH: {
 		struct auth_user	*nu = admin_user_copy(u);
 		json_t			*n = json_object_get(body, "name");
@@ -848,6 +875,9 @@ admin_start(struct conn *c)
 		admin_token(c, id);
 		break;
 	}
+	case OP_USAGE:
+		admin_usage(c);
+		break;
 	case OP_RELOAD: {
 		char	*err = server_reload();
 
@@ -860,6 +890,141 @@ admin_start(struct conn *c)
 	}
 	}
 	json_decref(body);
+}
+
+/*
+ * A usage report, on the store thread: the loop never waits for it.
+ * The rows are found by the (user_id, time_ms) or (time_ms) index.
+ */
+static int
+admin_usage_run(sqlite3 *db, struct store_job *sj)
+{
+	struct admin_job	*j = sj->arg;
+	sqlite3_stmt		*st;
+	const char		*key;
+	char			*sql;
+	int			 rc;
+
+	key = j->group == 'm' ? "coalesce(u.model, '')" : j->group == 'd' ?
+	    "strftime('%Y-%m-%d', u.time_ms / 1000, 'unixepoch')" :
+	    "coalesce(users.name, '#' || u.user_id)";
+	sql = xasprintf("SELECT %s AS k, count(*), sum(u.prompt_tokens), "
+	    "sum(u.completion_tokens) FROM usage u LEFT JOIN users ON "
+	    "users.id = u.user_id WHERE u.time_ms >= ?1 AND u.time_ms < ?2 "
+	    "AND (?3 = 0 OR u.user_id = ?3) AND (?4 IS NULL OR u.model = ?4) "
+	    "GROUP BY k ORDER BY k", key);
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	free(sql);
+	if (rc != SQLITE_OK) {
+		store_job_fail(sj, 500, "database: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, j->since_ms);
+	sqlite3_bind_int64(st, 2, j->until_ms);
+	sqlite3_bind_int64(st, 3, j->user_id);
+	if (j->model != NULL)
+		sqlite3_bind_text(st, 4, j->model, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 4);
+	j->report = json_array();
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t	p = sqlite3_column_int64(st, 2);
+		int64_t	c = sqlite3_column_int64(st, 3);
+
+		json_array_append_new(j->report, json_pack(
+		    "{s:s, s:I, s:I, s:I, s:I}",
+		    j->group == 'm' ? "model" : j->group == 'd' ? "day" : "user",
+		    (const char *)sqlite3_column_text(st, 0),
+		    "requests", (json_int_t)sqlite3_column_int64(st, 1),
+		    "prompt_tokens", (json_int_t)p,
+		    "completion_tokens", (json_int_t)c,
+		    "total_tokens", (json_int_t)(p + c)));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		store_job_fail(sj, 500, "database: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+admin_usage_done(struct store_job *sj)
+{
+	struct admin_job	*j = sj->arg;
+	struct conn		*c = admin_job_conn(j);
+
+	if (c != NULL && sj->error == NULL) {
+		admin_reply(c, 200, j->report);
+		j->report = NULL;
+	} else if (c != NULL)
+		admin_error(c, sj->status, "%s", sj->error);
+	admin_job_free(j);
+}
+
+/* The value of NAME in a query string, copied into out; 0 if absent. */
+static int
+admin_query(const char *q, const char *name, char *out, size_t size)
+{
+	size_t	n = strlen(name);
+
+	while (q != NULL && *q != '\0') {
+		size_t	len = strcspn(q, "&");
+
+		if (len > n && strncmp(q, name, n) == 0 && q[n] == '=') {
+			snprintf(out, size, "%.*s", (int)(len - n - 1), q + n + 1);
+			return 1;
+		}
+		q += len + (q[len] == '&');
+	}
+	return 0;
+}
+
+static void
+admin_usage(struct conn *c)
+{
+	struct admin_job	*j;
+	struct auth_user	*u = NULL;
+	char			 v[160];
+	int			 group = 'u';
+	int64_t			 since = 0, until = INT64_MAX, model_set;
+	char			 model[160];
+
+	if (admin_query(c->req.query, "group_by", v, sizeof v)) {
+		if (strcmp(v, "user") != 0 && strcmp(v, "model") != 0 &&
+		    strcmp(v, "day") != 0) {
+			admin_error(c, 400, "group_by must be user, model or day");
+			return;
+		}
+		group = v[0];
+	}
+	if (admin_query(c->req.query, "user", v, sizeof v) &&
+	    (u = auth_user_find(v)) == NULL) {
+		admin_error(c, 404, "no user %s", v);
+		return;
+	}
+	if (admin_query(c->req.query, "since", v, sizeof v))
+		since = strtoll(v, NULL, 10);
+	if (admin_query(c->req.query, "until", v, sizeof v))
+		until = strtoll(v, NULL, 10);
+	model_set = admin_query(c->req.query, "model", model, sizeof model);
+	j = admin_job_new(c, admin_usage_run, admin_usage_done);
+	j->group = group;
+	j->since_ms = since;
+	j->until_ms = until;
+	j->user_id = u != NULL ? u->id : 0;
+	/* Rows hold normalised names: "llama3.2" means llama3.2:latest. */
+	if (model_set) {
+		for (char *p = model; *p != '\0'; p++) {
+			if (p[0] == '%' && p[1] == '3' &&
+			    (p[2] == 'A' || p[2] == 'a')) {
+				*p = ':';
+				memmove(p + 1, p + 3, strlen(p + 3) + 1);
+			}
+		}
+		j->model = auth_model_normalise(model);
+	}
+	store_submit(&j->sj);
 }
 
 static int

@@ -79,6 +79,8 @@ static const struct config_key config_keys[] = {
 	{ SECTION_SERVER, "max_connections", TYPE_UINT, SRV(max_connections),
 	    0, 1000000 },
 	{ SECTION_SERVER, "user", TYPE_STRING, SRV(user), 0, 0 },
+	{ SECTION_SERVER, "usage_retention", TYPE_DURATION, SRV(usage_retention),
+	    0, 0 },
 	{ SECTION_DEFAULTS, "tokens_per_day", TYPE_UINT, DEF(tokens_per_day),
 	    0, UINT64_MAX },
 	{ SECTION_DEFAULTS, "tokens_per_month", TYPE_UINT, DEF(tokens_per_month),

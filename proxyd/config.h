@@ -61,6 +61,7 @@ struct config {
 	uint64_t		 max_header_size;	/* bytes */
 	uint64_t		 max_body_size;
 	uint64_t		 max_connections;
+	uint64_t		 usage_retention;	/* ms; 0: forever */
 	struct config_limits	 defaults;
 	struct config_backend	*backends;
 	size_t			 nbackends;

@@ -102,6 +102,8 @@ server_reload(void)
 	config_free(server_cfg);
 	server_cfg = cfg;
 	backend_sync(cfg);
+	/* A shorter usage_retention takes effect now. */
+	usage_prune();
 	log_info("reloaded");
 	return NULL;
 }

@@ -4,13 +4,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "log.h"
 #include "loop.h"
+#include "server.h"
 #include "store.h"
 #include "usage.h"
 #include "xmalloc.h"
 
 #define USAGE_FLUSH_MS	250
+#define USAGE_PRUNE_MS	(60 * 60 * 1000)
 
 struct usage_batch {
 	struct store_job	 job;
@@ -21,6 +24,7 @@ struct usage_batch {
 static struct usage_row	*usage_pending;
 static size_t		 usage_npending, usage_cap;
 static struct loop_timer usage_timer;
+static struct loop_timer usage_prune_timer;
 static uint64_t		 usage_written;
 
 static void
@@ -29,10 +33,74 @@ usage_timer_fire(struct loop_timer *t)
 	usage_flush();
 }
 
+static void
+usage_prune_fire(struct loop_timer *t)
+{
+	usage_prune();
+	loop_timer_arm(t, USAGE_PRUNE_MS);
+}
+
 void
 usage_init(void)
 {
 	loop_timer_init(&usage_timer, usage_timer_fire, NULL);
+	loop_timer_init(&usage_prune_timer, usage_prune_fire, NULL);
+	usage_prune_fire(&usage_prune_timer);
+}
+
+struct usage_prune_job {
+	struct store_job	job;
+	int64_t			before_ms;
+	int			deleted;
+};
+
+static int
+usage_prune_run(sqlite3 *db, struct store_job *job)
+{
+	struct usage_prune_job	*p = job->arg;
+	sqlite3_stmt		*st;
+
+	if (sqlite3_prepare_v2(db, "DELETE FROM usage WHERE time_ms < ?", -1,
+	    &st, NULL) != SQLITE_OK) {
+		store_job_fail(job, 500, "%s", sqlite3_errmsg(db));
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, p->before_ms);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		store_job_fail(job, 500, "%s", sqlite3_errmsg(db));
+	else
+		p->deleted = sqlite3_changes(db);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static void
+usage_prune_done(struct store_job *job)
+{
+	struct usage_prune_job	*p = job->arg;
+
+	if (job->error != NULL)
+		log_error("usage: pruning old rows: %s", job->error);
+	else if (p->deleted > 0)
+		log_info("usage: %d rows older than usage_retention deleted",
+		    p->deleted);
+	free(job->error);
+	free(p);
+}
+
+void
+usage_prune(void)
+{
+	struct usage_prune_job	*p;
+
+	if (server_cfg->usage_retention == 0)
+		return;
+	p = xcalloc(1, sizeof *p);
+	p->before_ms = server_now_ms() - (int64_t)server_cfg->usage_retention;
+	p->job.run = usage_prune_run;
+	p->job.done = usage_prune_done;
+	p->job.arg = p;
+	store_submit(&p->job);
 }
 
 uint64_t

@@ -42,5 +42,7 @@ void	usage_record(const struct usage_row *);
 /* Hand what is queued to the store thread now. */
 void	usage_flush(void);
 uint64_t usage_rows_written(void);
+/* Delete rows older than usage_retention (on the store thread). */
+void	usage_prune(void);
 
 #endif
