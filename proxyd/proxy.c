@@ -764,19 +764,23 @@ proxy_sse_event(struct proxy_req *pr, const char *ev, size_t len)
 static void
 proxy_sse_filter(struct proxy_req *pr, const char *p, size_t len)
 {
-	for (size_t i = 0; i < len; i++) {
-		buf_add(&pr->event, p + i, 1);
-		if (p[i] != '\n')
-			continue;
-		{
-			size_t		 n = buf_used(&pr->event);
-			const char	*e = buf_ptr(&pr->event);
+	while (len > 0) {
+		const char	*nl = memchr(p, '\n', len);
+		size_t		 span = nl != NULL ? (size_t)(nl - p) + 1 : len;
+		size_t		 n;
+		const char	*e;
 
-			if ((n >= 2 && e[n - 2] == '\n') ||
-			    (n >= 3 && e[n - 2] == '\r' && e[n - 3] == '\n')) {
-				proxy_sse_event(pr, e, n);
-				buf_reset(&pr->event);
-			}
+		buf_add(&pr->event, p, span);
+		p += span;
+		len -= span;
+		if (nl == NULL)
+			break;
+		n = buf_used(&pr->event);
+		e = buf_ptr(&pr->event);
+		if ((n >= 2 && e[n - 2] == '\n') ||
+		    (n >= 3 && e[n - 2] == '\r' && e[n - 3] == '\n')) {
+			proxy_sse_event(pr, e, n);
+			buf_reset(&pr->event);
 		}
 	}
 }

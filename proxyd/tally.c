@@ -289,16 +289,62 @@ tally_sse(struct tally *t, unsigned char c)
 	tally_json(t, c);
 }
 
+/*
+ * Most of a chunk is the inside of string values ("created_at", the
+ * text itself). Nothing there matters until the closing quote, so the
+ * scanner jumps to the next byte that does: a quote, a backslash, or,
+ * in SSE, the end of the line.
+ */
+static size_t
+tally_skip(const unsigned char *s, size_t n, int sse)
+{
+	const unsigned char	*end = s + n, *q, *b;
+
+	q = memchr(s, '"', n);
+	if (q != NULL)
+		end = q;
+	b = memchr(s, '\\', (size_t)(end - s));
+	if (b != NULL)
+		end = b;
+	if (sse && (b = memchr(s, '\n', (size_t)(end - s))) != NULL)
+		end = b;
+	return (size_t)(end - s);
+}
+
 void
 tally_feed(struct tally *t, const char *p, size_t n)
 {
 	const unsigned char	*s = (const unsigned char *)p;
+	int			 sse = t->format == TALLY_SSE;
+	size_t			 i = 0;
 
-	if (t->format == TALLY_SSE) {
-		for (size_t i = 0; i < n; i++)
+	while (i < n) {
+		if (sse && t->skip_line) {
+			const unsigned char	*nl = memchr(s + i, '\n', n - i);
+
+			if (nl == NULL)
+				return;
+			i = (size_t)(nl - s);
+		} else if (t->in_string && !t->escape &&
+		    (!sse || (t->in_data && !t->holding))) {
+			size_t	span = tally_skip(s + i, n - i, sse);
+
+			/* A key's characters are kept; a value's are not. */
+			if (t->in_key && span > 0) {
+				if (t->keylen + span < TALLY_KEY_MAX) {
+					memcpy(t->key + t->keylen, s + i, span);
+					t->keylen += span;
+				} else
+					t->keylen = TALLY_KEY_MAX;
+			}
+			i += span;
+			if (i == n)
+				return;
+		}
+		if (sse)
 			tally_sse(t, s[i]);
-	} else {
-		for (size_t i = 0; i < n; i++)
+		else
 			tally_json(t, s[i]);
+		i++;
 	}
 }
