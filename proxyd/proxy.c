@@ -65,6 +65,8 @@ struct proxy_req {
 
 /* A model list bigger than this is not a model list. */
 #define PROXY_LIST_MAX	(16 * 1024 * 1024)
+/* An SSE event bigger than this is not one we filter. */
+#define PROXY_EVENT_MAX	(1024 * 1024)
 
 static uint64_t	proxy_next_id;
 static unsigned	proxy_n;
@@ -293,12 +295,15 @@ proxy_request_model(struct conn *c)
 		json_decref(doc);
 		return NULL;
 	}
+	/* Go's decoder keeps the last of keys that match regardless of case. */
 	json_object_foreach(doc, key, v) {
 		if (json_is_string(v) && *json_string_value(v) != '\0' &&
-		    model == NULL && (strcasecmp(key, "model") == 0 ||
+		    (strcasecmp(key, "model") == 0 ||
 		    (strcasecmp(key, "name") == 0 &&
-		    strcmp(r->endpoint, "show") == 0)))
+		    strcmp(r->endpoint, "show") == 0))) {
+			free(model);
 			model = auth_model_normalise(json_string_value(v));
+		}
 		else if (strcasecmp(key, "max_tokens") == 0)
 			c->acct.asked = proxy_json_count(v);
 		else if (strcasecmp(key, "options") == 0)
@@ -361,6 +366,44 @@ proxy_ask_usage(struct proxy_req *pr)
  * max_tokens (num_ctx cannot be set there). The body is rewritten only
  * when a bound applies.
  */
+/* Does this route generate tokens (and so take generation bounds)? */
+static int
+proxy_generates(const struct route *r)
+{
+	return (r->flags & ROUTE_INFER) && strstr(r->endpoint, "embed") == NULL;
+}
+
+/*
+ * Replace every key equal to name without regard to case by one key
+ * spelled name: the last value, or for objects all of them merged in
+ * order, as Go's decoder reads them. Returns whether anything changed.
+ */
+static int
+proxy_fold_key(json_t *doc, const char *name)
+{
+	json_t		*merged = NULL, *v;
+	const char	*key;
+	void		*tmp;
+	int		 n = 0;
+
+	json_object_foreach_safe(doc, tmp, key, v) {
+		if (strcasecmp(key, name) != 0)
+			continue;
+		n++;
+		if (json_is_object(v) && json_is_object(merged))
+			json_object_update(merged, v);
+		else {
+			json_decref(merged);
+			merged = json_is_object(v) ? json_deep_copy(v) :
+			    json_incref(v);
+		}
+		json_object_del(doc, key);
+	}
+	if (merged != NULL)
+		json_object_set_new(doc, name, merged);
+	return n > 1;
+}
+
 static int
 proxy_clamp(struct conn *c)
 {
@@ -370,7 +413,7 @@ proxy_clamp(struct conn *c)
 	char			*out;
 	int			 v1 = c->route->dialect == DIALECT_OPENAI, changed = 0;
 
-	if (c->acct.model == NULL || !(c->route->flags & ROUTE_INFER))
+	if (c->acct.model == NULL || !proxy_generates(c->route))
 		return 0;
 	for (size_t i = 0; i < cfg->nmodels; i++) {
 		const struct config_model	*m = &cfg->models[i];
@@ -391,6 +434,12 @@ proxy_clamp(struct conn *c)
 		json_decref(doc);
 		return 0;	/* the backend will refuse it anyway */
 	}
+	/*
+	 * Go matches keys without regard to case, keeps the last of a plain
+	 * value and merges objects into one map, so variants are folded
+	 * into one key before the bounds are applied.
+	 */
+	proxy_fold_key(doc, v1 ? "max_tokens" : "options");
 	if (v1) {
 		v = json_object_get(doc, "max_tokens");
 		if (max_predict != 0 && (!json_is_integer(v) ||
@@ -473,7 +522,8 @@ proxy_start(struct conn *c)
 	proxy_clamp(c);
 	if (c->user != NULL && (c->route->flags & ROUTE_INFER)) {
 		struct quota_verdict	v;
-		int64_t			reserve = quota_reservation(c->acct.asked);
+		int64_t			reserve = proxy_generates(c->route) ?
+					    quota_reservation(c->acct.asked) : 0;
 
 		quota_admit(c->user, reserve, &v);
 		if (v.status != 0) {
@@ -770,6 +820,17 @@ proxy_sse_filter(struct proxy_req *pr, const char *p, size_t len)
 		size_t		 n;
 		const char	*e;
 
+		if (buf_used(&pr->event) + span > PROXY_EVENT_MAX) {
+			/*
+			 * Not SSE as Ollama writes it: stop filtering rather than
+			 * hold an unbounded event.
+			 */
+			proxy_emit(pr, buf_ptr(&pr->event), buf_used(&pr->event));
+			buf_reset(&pr->event);
+			pr->hide_usage = 0;
+			proxy_emit(pr, p, len);
+			return;
+		}
 		buf_add(&pr->event, p, span);
 		p += span;
 		len -= span;

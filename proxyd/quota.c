@@ -156,12 +156,21 @@ quota_admit(struct auth_user *u, int64_t reserve, struct quota_verdict *v)
 			return;
 		}
 	}
-	if (per_day > 0 && q->day_used + q->reserved >= per_day) {
+	/*
+	 * Spent is spent until the calendar moves on; a budget held only by
+	 * reservations of requests in flight frees up as they settle.
+	 */
+	if (per_day > 0 && q->day_used >= per_day) {
 		quota_refuse(v, "daily token quota exhausted", to_day);
 		return;
 	}
-	if (per_month > 0 && q->month_used + q->reserved >= per_month) {
+	if (per_month > 0 && q->month_used >= per_month) {
 		quota_refuse(v, "monthly token quota exhausted", to_month);
+		return;
+	}
+	if ((per_day > 0 && q->day_used + q->reserved >= per_day) ||
+	    (per_month > 0 && q->month_used + q->reserved >= per_month)) {
+		quota_refuse(v, "token quota held by requests in flight", 1);
 		return;
 	}
 	if (rpm > 0)
