@@ -261,15 +261,6 @@ admin_audit(sqlite3 *db, struct admin_job *j, const char *action,
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static void
-admin_bind_limit(sqlite3_stmt *st, int col, int64_t v)
-{
-	if (v == AUTH_UNSET)
-		sqlite3_bind_null(st, col);
-	else
-		sqlite3_bind_int64(st, col, v);
-}
-
 /*
  * Run one statement and its audit entry in a transaction. The statement
  * is prepared by the caller; it is finalised here.
@@ -438,11 +429,11 @@ admin_user_save_run(sqlite3 *db, struct store_job *sj)
 	sqlite3_bind_text(st, 1, auth_role_name(u->role), -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, u->enabled);
 	sqlite3_bind_text(st, 3, u->models, -1, SQLITE_STATIC);
-	admin_bind_limit(st, 4, u->priority);
-	admin_bind_limit(st, 5, u->tokens_per_day);
-	admin_bind_limit(st, 6, u->tokens_per_month);
-	admin_bind_limit(st, 7, u->requests_per_minute);
-	admin_bind_limit(st, 8, u->max_concurrent);
+	store_bind_int(st, 4, u->priority, AUTH_UNSET);
+	store_bind_int(st, 5, u->tokens_per_day, AUTH_UNSET);
+	store_bind_int(st, 6, u->tokens_per_month, AUTH_UNSET);
+	store_bind_int(st, 7, u->requests_per_minute, AUTH_UNSET);
+	store_bind_int(st, 8, u->max_concurrent, AUTH_UNSET);
 	sqlite3_bind_int64(st, 9, u->created);
 	sqlite3_bind_text(st, 10, u->name, -1, SQLITE_STATIC);
 	j->id = u->id;
@@ -638,10 +629,7 @@ admin_token_create_run(sqlite3 *db, struct store_job *sj)
 	sqlite3_bind_blob(st, 3, t->hash, AUTH_HASH_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, t->prefix, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, t->created);
-	if (t->expires != 0)
-		sqlite3_bind_int64(st, 6, t->expires);
-	else
-		sqlite3_bind_null(st, 6);
+	store_bind_int(st, 6, t->expires, 0);
 	if (admin_commit(db, j, st, "token create", t->label) != 0)
 		return -1;
 	t->id = j->id;

@@ -108,6 +108,24 @@ store_exec(sqlite3 *db, const char *sql)
 }
 
 void
+store_bind_text(sqlite3_stmt *st, int col, const char *s)
+{
+	if (s != NULL)
+		sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, col);
+}
+
+void
+store_bind_int(sqlite3_stmt *st, int col, int64_t v, int64_t unset)
+{
+	if (v == unset)
+		sqlite3_bind_null(st, col);
+	else
+		sqlite3_bind_int64(st, col, v);
+}
+
+void
 store_job_fail(struct store_job *job, int status, const char *fmt, ...)
 {
 	va_list	ap;

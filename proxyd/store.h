@@ -38,6 +38,10 @@ int	 store_schema_version(void);
 
 /* Helpers for job code. */
 int	 store_exec(sqlite3 *, const char *sql);
+/* Bind a string, or NULL for a NULL pointer (kept until the step). */
+void	 store_bind_text(sqlite3_stmt *, int, const char *);
+/* Bind an integer, or NULL when it equals unset. */
+void	 store_bind_int(sqlite3_stmt *, int, int64_t v, int64_t unset);
 void	 store_job_fail(struct store_job *, int status, const char *, ...)
 	    __attribute__((format(printf, 3, 4)));
 

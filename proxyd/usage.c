@@ -127,15 +127,6 @@ usage_record(const struct usage_row *r)
 		loop_timer_arm(&usage_timer, USAGE_FLUSH_MS);
 }
 
-static void
-usage_bind_text(sqlite3_stmt *st, int col, const char *s)
-{
-	if (s != NULL)
-		sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, col);
-}
-
 static int
 usage_write(sqlite3 *db, struct store_job *job)
 {
@@ -156,16 +147,13 @@ usage_write(sqlite3 *db, struct store_job *job)
 		sqlite3_bind_int64(st, 1, r->time_ms);
 		sqlite3_bind_int64(st, 2, r->user_id);
 		sqlite3_bind_int64(st, 3, r->token_id);
-		usage_bind_text(st, 4, r->model);
-		sqlite3_bind_text(st, 5, r->endpoint, -1, SQLITE_STATIC);
-		usage_bind_text(st, 6, r->backend);
+		store_bind_text(st, 4, r->model);
+		store_bind_text(st, 5, r->endpoint);
+		store_bind_text(st, 6, r->backend);
 		sqlite3_bind_int(st, 7, r->status);
 		sqlite3_bind_int64(st, 8, r->prompt_tokens);
 		sqlite3_bind_int64(st, 9, r->completion_tokens);
-		if (r->ttft_ms >= 0)
-			sqlite3_bind_int64(st, 10, r->ttft_ms);
-		else
-			sqlite3_bind_null(st, 10);
+		store_bind_int(st, 10, r->ttft_ms, -1);
 		sqlite3_bind_int64(st, 11, r->duration_ms);
 		sqlite3_bind_int64(st, 12, (sqlite3_int64)r->bytes);
 		sqlite3_bind_text(st, 13, r->client, -1, SQLITE_STATIC);

@@ -16,7 +16,13 @@ _tap_failed=0
 _pids=()
 
 cleanup() {
-	local pid
+	local pid rc=$1
+	# A script that gave up part-way (exit 1 after a failed start) must
+	# not pass on the checks it ran before.
+	if [ "$rc" -ne 0 ]; then
+		echo "not ok $((++_tap_n)) - the test script stopped early (exit $rc)"
+		_tap_failed=$((_tap_failed + 1))
+	fi
 	for pid in "${_pids[@]}"; do
 		kill "$pid" 2>/dev/null
 	done
@@ -39,7 +45,7 @@ cleanup() {
 	fi
 	[ "$_tap_failed" -eq 0 ]
 }
-trap 'cleanup; exit $?' EXIT
+trap 'cleanup $?; exit $?' EXIT
 
 # ok CONDITION-EXIT-STATUS DESCRIPTION: usage `cmd; ok $? "it works"`.
 ok() {
