@@ -16,6 +16,8 @@ static const struct cmd_entry *const ogctl_commands[] = {
 	&cmd_user_entry,
 	&cmd_token_entry,
 	&cmd_usage_entry,
+	&cmd_requests_entry,
+	&cmd_kill_entry,
 	&cmd_reload_entry,
 };
 

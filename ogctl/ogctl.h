@@ -38,6 +38,8 @@ extern const struct cmd_entry	cmd_user_entry;
 extern const struct cmd_entry	cmd_token_entry;
 extern const struct cmd_entry	cmd_reload_entry;
 extern const struct cmd_entry	cmd_usage_entry;
+extern const struct cmd_entry	cmd_requests_entry;
+extern const struct cmd_entry	cmd_kill_entry;
 
 /*
  * getopt_long over a command's arguments, with the global options

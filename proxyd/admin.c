@@ -36,6 +36,8 @@ enum admin_op {
 	OP_TOKEN,
 	OP_RELOAD,
 	OP_USAGE,
+	OP_REQUESTS,
+	OP_REQUEST,
 };
 
 static const struct route admin_routes[] = {
@@ -53,6 +55,10 @@ static const struct route admin_routes[] = {
 	    "admin/reload" },
 	[OP_USAGE] = { "/admin/v1/usage", M(HTTP_GET), DIALECT_OLLAMA, 0,
 	    "admin/usage" },
+	[OP_REQUESTS] = { "/admin/v1/requests", M(HTTP_GET), DIALECT_OLLAMA, 0,
+	    "admin/requests" },
+	[OP_REQUEST] = { "/admin/v1/requests/", M(HTTP_DELETE), DIALECT_OLLAMA,
+	    ROUTE_PARAM, "admin/request" },
 };
 
 struct admin_job {
@@ -866,6 +872,23 @@ admin_start(struct conn *c)
 	case OP_USAGE:
 		admin_usage(c);
 		break;
+	case OP_REQUESTS:
+		admin_reply(c, 200, proxy_list_json());
+		break;
+	case OP_REQUEST: {
+		char		 id[32], *end;
+		unsigned long long n;
+
+		snprintf(id, sizeof id, "%.*s", (int)(c->req.path_len - plen),
+		    param);
+		n = strtoull(id, &end, 10);
+		if (*end != '\0' || n == 0 || proxy_cancel(n) != 0)
+			admin_error(c, 404, "no request %s in flight", id);
+		else
+			admin_reply(c, 200, json_pack("{s:I}", "cancelled",
+			    (json_int_t)n));
+		break;
+	}
 	case OP_RELOAD: {
 		char	*err = server_reload();
 

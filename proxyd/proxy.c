@@ -61,7 +61,10 @@ struct proxy_req {
 	int64_t			 ttft_ms;	/* -1 until the first byte */
 	unsigned		 hide_usage:1;	/* we asked for usage, not them */
 	struct buf		 event;		/* the SSE event being filtered */
+	TAILQ_ENTRY(proxy_req)	 entry;		/* the live view */
 };
+
+static TAILQ_HEAD(, proxy_req)	proxy_live = TAILQ_HEAD_INITIALIZER(proxy_live);
 
 /* A model list bigger than this is not a model list. */
 #define PROXY_LIST_MAX	(16 * 1024 * 1024)
@@ -557,6 +560,7 @@ proxy_start(struct conn *c)
 	be->active++;
 	be->requests++;
 	proxy_n++;
+	TAILQ_INSERT_TAIL(&proxy_live, pr, entry);
 	c->pr = pr;
 	/* The body moves to the request; libcurl sends it from there. */
 	pr->body = c->body;
@@ -989,7 +993,8 @@ proxy_send_filtered(struct proxy_req *pr)
  * 502 or 504 in its dialect. After, the status is already sent, so the
  * stream ends with one last line in its own format, as Ollama itself
  * ends a stream that fails: an {"error":...} line for NDJSON, an error
- * event for SSE. Then the connection is closed.
+ * event for SSE. Then the connection is closed. timed_out is -1 when
+ * an administrator cancelled the request.
  */
 static void
 proxy_fail(struct proxy_req *pr, int timed_out, CURLcode rc)
@@ -998,23 +1003,32 @@ proxy_fail(struct proxy_req *pr, int timed_out, CURLcode rc)
 	char		 msg[256];
 	int		 status = timed_out ? 504 : 502;
 
-	server_stats.upstream_errors++;
-	pr->be->failures++;
-	if (timed_out)
-		snprintf(msg, sizeof msg, "backend %s timed out", pr->be->name);
-	else if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
-		snprintf(msg, sizeof msg, "backend %s is unreachable",
-		    pr->be->name);
-	else
-		snprintf(msg, sizeof msg, "backend %s failed: %s", pr->be->name,
-		    curl_easy_strerror(rc));
+	if (timed_out < 0) {
+		/* Not the backend's fault: an administrator stopped it. */
+		status = 503;
+		snprintf(msg, sizeof msg, "request cancelled by an administrator");
+	} else {
+		server_stats.upstream_errors++;
+		pr->be->failures++;
+		if (timed_out)
+			snprintf(msg, sizeof msg, "backend %s timed out",
+			    pr->be->name);
+		else if (rc == CURLE_COULDNT_CONNECT ||
+		    rc == CURLE_COULDNT_RESOLVE_HOST)
+			snprintf(msg, sizeof msg, "backend %s is unreachable",
+			    pr->be->name);
+		else
+			snprintf(msg, sizeof msg, "backend %s failed: %s",
+			    pr->be->name, curl_easy_strerror(rc));
+	}
 	log_warn("request %llu %s %s: %s", (unsigned long long)pr->id,
 	    c != NULL ? c->req.method_str : "-", pr->route->endpoint, msg);
 	if (c == NULL) {
 		proxy_free(pr);
 		return;
 	}
-	c->acct.flags |= USAGE_FAILED;
+	if (timed_out >= 0)
+		c->acct.flags |= USAGE_FAILED;
 	if (!pr->head_sent) {
 		c->pr = NULL;
 		proxy_collect(pr, c);
@@ -1054,6 +1068,69 @@ proxy_fail(struct proxy_req *pr, int timed_out, CURLcode rc)
 	}
 	c->close_after = 1;
 	proxy_finish(pr);
+}
+
+json_t *
+proxy_list_json(void)
+{
+	struct proxy_req	*pr;
+	json_t			*list = json_array();
+	uint64_t		 now = loop_now();
+
+	TAILQ_FOREACH(pr, &proxy_live, entry) {
+		struct conn	*c = pr->c;
+		uint64_t	 elapsed = now - pr->started;
+		/* Output chunks are tokens, until the final figures say. */
+		int64_t		 out = pr->tally.completion_tokens >= 0 ?
+				    pr->tally.completion_tokens :
+				    (int64_t)pr->tally.chunks;
+		double		 rate = 0;
+
+		if (c == NULL)
+			continue;
+		if (pr->ttft_ms >= 0 && elapsed > (uint64_t)pr->ttft_ms)
+			rate = (double)out * 1000.0 /
+			    (double)(elapsed - (uint64_t)pr->ttft_ms);
+		json_array_append_new(list, json_pack(
+		    "{s:I, s:s?, s:s?, s:s, s:s, s:s, s:s, s:I, s:o, s:I, s:f}",
+		    "id", (json_int_t)pr->id,
+		    "user", c->user != NULL ? c->user->name : NULL,
+		    "model", c->acct.model,
+		    "backend", pr->be->name,
+		    "endpoint", pr->route->endpoint,
+		    "client", c->ip,
+		    "state", pr->ttft_ms < 0 ? "waiting" : "streaming",
+		    "elapsed_ms", (json_int_t)elapsed,
+		    "ttft_ms", pr->ttft_ms >= 0 ? json_integer(pr->ttft_ms) :
+		    json_null(),
+		    "tokens_out", (json_int_t)out,
+		    "tokens_per_s", rate));
+	}
+	return list;
+}
+
+/*
+ * An administrator stops a request: the upstream transfer is aborted,
+ * so the backend stops generating, and the client is told in its
+ * dialect, as for a backend failure, with a message that says why.
+ */
+int
+proxy_cancel(uint64_t id)
+{
+	struct proxy_req	*pr;
+
+	TAILQ_FOREACH(pr, &proxy_live, entry) {
+		if (pr->id == id && pr->c != NULL)
+			break;
+	}
+	if (pr == NULL)
+		return -1;
+	log_info("request %llu cancelled by an administrator",
+	    (unsigned long long)id);
+	upstream_abort(&pr->x);
+	pr->c->acct.flags |= USAGE_CANCELLED;
+	proxy_fail(pr, -1, CURLE_ABORTED_BY_CALLBACK);
+	return 0;
 }
 
 static void
@@ -1113,5 +1190,6 @@ proxy_free(struct proxy_req *pr)
 	pr->be->active--;
 	backend_unref(pr->be);
 	proxy_n--;
+	TAILQ_REMOVE(&proxy_live, pr, entry);
 	free(pr);
 }

@@ -11,6 +11,8 @@
 #ifndef OG_PROXY_H
 #define OG_PROXY_H
 
+#include <stdint.h>
+
 struct conn;
 struct proxy_req;
 
@@ -21,5 +23,14 @@ void	proxy_client_gone(struct proxy_req *);
 /* The client's output buffer has drained (below the low mark if low). */
 void	proxy_client_drained(struct proxy_req *, int low);
 unsigned proxy_active(void);
+/*
+ * The live view: every request being forwarded, as JSON objects (id,
+ * user, model, backend, endpoint, client, state, elapsed_ms, ttft_ms,
+ * tokens_out, tokens_per_s), oldest first.
+ */
+struct json_t;
+struct json_t	*proxy_list_json(void);
+/* Cancel a request as an administrator; -1 if there is no such id. */
+int	 proxy_cancel(uint64_t);
 
 #endif

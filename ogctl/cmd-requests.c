@@ -1,0 +1,95 @@
+/*
+ * cmd-requests.c: ogctl requests and ogctl kill: the requests being
+ * served right now, and stopping one.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ogctl.h"
+#include "parse.h"
+#include "xmalloc.h"
+
+static int	cmd_requests_exec(struct ogctl *, int, char **);
+static int	cmd_kill_exec(struct ogctl *, int, char **);
+
+const struct cmd_entry cmd_requests_entry = {
+	.name = "requests",
+	.usage = "",
+	.exec = cmd_requests_exec,
+};
+
+const struct cmd_entry cmd_kill_entry = {
+	.name = "kill",
+	.usage = "REQUEST_ID",
+	.exec = cmd_kill_exec,
+};
+
+static int
+cmd_requests_exec(struct ogctl *o, int argc, char **argv)
+{
+	static const char *const headers[] = { "ID", "USER", "MODEL",
+	    "BACKEND", "ENDPOINT", "STATE", "ELAPSED", "TOKENS", "TOK/S" };
+	static const char *const fields[] = { "id", "user", "model", "backend",
+	    "endpoint", "state" };
+	struct table	*t;
+	json_t		*doc, *r;
+	size_t		 i;
+	int		 ch, rc;
+
+	optind = 0;	/* 0 makes GNU getopt start afresh */
+	while ((ch = ogctl_getopt(o, argc, argv, "", NULL)) != -1)
+		return EXIT_USAGE;
+	if (optind != argc)
+		return ogctl_usage(&cmd_requests_entry, "takes no arguments");
+	if ((rc = ogctl_call(o, "GET", "/admin/v1/requests", NULL, &doc)) !=
+	    EXIT_DONE)
+		return rc;
+	if (o->json) {
+		ogctl_print_json(doc);
+		json_decref(doc);
+		return EXIT_DONE;
+	}
+	t = table_new(headers, 9);
+	json_array_foreach(doc, i, r) {
+		char	*cells[9];
+
+		for (int k = 0; k < 6; k++)
+			cells[k] = table_cell(json_object_get(r, fields[k]));
+		cells[6] = xasprintf("%.1fs", (double)json_integer_value(
+		    json_object_get(r, "elapsed_ms")) / 1000.0);
+		cells[7] = table_cell(json_object_get(r, "tokens_out"));
+		cells[8] = xasprintf("%.1f", json_real_value(json_object_get(r,
+		    "tokens_per_s")));
+		table_add(t, (const char *const *)cells);
+		for (int k = 0; k < 9; k++)
+			free(cells[k]);
+	}
+	table_print(t);
+	table_free(t);
+	json_decref(doc);
+	return EXIT_DONE;
+}
+
+static int
+cmd_kill_exec(struct ogctl *o, int argc, char **argv)
+{
+	json_t		*doc = NULL;
+	char		*path;
+	uint64_t	 id;
+	int		 ch, rc;
+
+	optind = 0;
+	while ((ch = ogctl_getopt(o, argc, argv, "", NULL)) != -1)
+		return EXIT_USAGE;
+	if (optind != argc - 1 || parse_uint(argv[optind], INT64_MAX, &id) != 0)
+		return ogctl_usage(&cmd_kill_entry, "needs one request ID (a "
+		    "number, from 'ogctl requests')");
+	path = xasprintf("/admin/v1/requests/%llu", (unsigned long long)id);
+	rc = ogctl_call(o, "DELETE", path, NULL, &doc);
+	free(path);
+	if (rc == EXIT_DONE && o->json)
+		ogctl_print_json(doc);
+	json_decref(doc);
+	return rc;
+}
