@@ -19,6 +19,7 @@
 #include "config.h"
 #include "conn.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "reply.h"
 #include "router.h"
@@ -38,6 +39,7 @@ enum admin_op {
 	OP_USAGE,
 	OP_REQUESTS,
 	OP_REQUEST,
+	OP_METRICS,
 };
 
 static const struct route admin_routes[] = {
@@ -59,6 +61,7 @@ static const struct route admin_routes[] = {
 	    "admin/requests" },
 	[OP_REQUEST] = { "/admin/v1/requests/", M(HTTP_DELETE), DIALECT_OLLAMA,
 	    ROUTE_PARAM, "admin/request" },
+	[OP_METRICS] = { "/metrics", M(HTTP_GET), DIALECT_OLLAMA, 0, "metrics" },
 };
 
 struct admin_job {
@@ -875,6 +878,20 @@ admin_start(struct conn *c)
 	case OP_REQUESTS:
 		admin_reply(c, 200, proxy_list_json());
 		break;
+	case OP_METRICS: {
+		struct buf	page;
+
+		buf_init(&page);
+		metrics_render(&page);
+		conn_printf(c, "HTTP/1.1 200 OK\r\n%sContent-Type: text/plain; "
+		    "version=0.0.4; charset=utf-8\r\nContent-Length: %zu\r\n%s"
+		    "\r\n", reply_date(), buf_used(&page), c->req.keep_alive ? "" :
+		    "Connection: close\r\n");
+		conn_write(c, buf_ptr(&page), buf_used(&page));
+		buf_free(&page);
+		conn_response_done(c);
+		break;
+	}
 	case OP_REQUEST: {
 		char		 id[32], *end;
 		unsigned long long n;

@@ -26,6 +26,7 @@ struct backend {
 	uint64_t		 active;
 	uint64_t		 requests;
 	uint64_t		 failures;
+	int			 unreachable;	/* the last connect failed */
 	TAILQ_ENTRY(backend)	 entry;
 };
 

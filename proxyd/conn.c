@@ -16,6 +16,7 @@
 #include "proxy.h"
 #include "reply.h"
 #include "router.h"
+#include "metrics.h"
 #include "quota.h"
 #include "server.h"
 #include "usage.h"
@@ -337,6 +338,7 @@ conn_account(struct conn *c)
 	snprintf(r.client, sizeof r.client, "%s", c->ip);
 	r.flags = c->acct.flags;
 	usage_record(&r);
+	metrics_observe(&r, c->user->name);
 	if (c->acct.admitted)
 		quota_settle(c->user, c->acct.reserved,
 		    r.prompt_tokens + r.completion_tokens);

@@ -21,6 +21,7 @@
 #include "listener.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "quota.h"
 #include "server.h"
@@ -289,6 +290,7 @@ main(int argc, char **argv)
 	usage_flush();
 	store_stop();
 	auth_free_all();
+	metrics_free();
 	backend_shutdown();
 	upstream_shutdown();
 	loop_run_deferred();

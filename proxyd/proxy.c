@@ -660,6 +660,7 @@ proxy_header_cb(char *p, size_t size, size_t n, void *arg)
 		if (pr->status >= 100 && pr->status < 200)
 			return len;
 		pr->head_done = 1;
+		pr->be->unreachable = 0;
 		tally_init(&pr->tally, pr->stream == STREAM_SSE ? TALLY_SSE :
 		    TALLY_JSON);
 		/* A list to filter is answered whole, once it is complete. */
@@ -1014,9 +1015,11 @@ proxy_fail(struct proxy_req *pr, int timed_out, CURLcode rc)
 			snprintf(msg, sizeof msg, "backend %s timed out",
 			    pr->be->name);
 		else if (rc == CURLE_COULDNT_CONNECT ||
-		    rc == CURLE_COULDNT_RESOLVE_HOST)
+		    rc == CURLE_COULDNT_RESOLVE_HOST) {
+			pr->be->unreachable = 1;
 			snprintf(msg, sizeof msg, "backend %s is unreachable",
 			    pr->be->name);
+		}
 		else
 			snprintf(msg, sizeof msg, "backend %s failed: %s",
 			    pr->be->name, curl_easy_strerror(rc));

@@ -1,0 +1,240 @@
+/*
+ * metrics.c: Prometheus text on GET /metrics.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "buf.h"
+#include "conn.h"
+#include "metrics.h"
+#include "proxy.h"
+#include "server.h"
+#include "usage.h"
+#include "xmalloc.h"
+
+#define METRICS_BUCKETS	256	/* hash buckets, a power of two */
+
+static const double metrics_bounds[] = {
+	0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
+};
+#define METRICS_NBOUNDS	(sizeof metrics_bounds / sizeof metrics_bounds[0])
+
+/* One labelled series: its label text and its counters. */
+struct metrics_series {
+	char			*labels;	/* name="value",... */
+	uint64_t		 a, b, c;	/* meaning depends on the table */
+	struct metrics_series	*next;
+};
+
+struct metrics_histogram {
+	uint64_t	buckets[METRICS_NBOUNDS];
+	uint64_t	count;
+	double		sum;
+};
+
+/* requests: a = count; tokens: a = prompt, b = completion, c = requests. */
+static struct metrics_series	*metrics_requests[METRICS_BUCKETS];
+static struct metrics_series	*metrics_tokens[METRICS_BUCKETS];
+static struct metrics_histogram	 metrics_ttft, metrics_duration;
+
+static unsigned
+metrics_hash(const char *s)
+{
+	uint32_t	h = 2166136261u;
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 16777619u;
+	}
+	return h & (METRICS_BUCKETS - 1);
+}
+
+/* A label value, escaped as the text format wants. */
+static void
+metrics_escape(struct buf *b, const char *v)
+{
+	for (; v != NULL && *v != '\0'; v++) {
+		if (*v == '\\' || *v == '"')
+			buf_printf(b, "\\%c", *v);
+		else if (*v == '\n')
+			buf_add_str(b, "\\n");
+		else
+			buf_add(b, v, 1);
+	}
+}
+
+static struct metrics_series *
+metrics_get(struct metrics_series **table, const char *labels)
+{
+	unsigned		 h = metrics_hash(labels);
+	struct metrics_series	*s;
+
+	for (s = table[h]; s != NULL; s = s->next) {
+		if (strcmp(s->labels, labels) == 0)
+			return s;
+	}
+	s = xcalloc(1, sizeof *s);
+	s->labels = xstrdup(labels);
+	s->next = table[h];
+	table[h] = s;
+	return s;
+}
+
+static void
+metrics_histogram_add(struct metrics_histogram *h, double v)
+{
+	for (size_t i = 0; i < METRICS_NBOUNDS; i++) {
+		if (v <= metrics_bounds[i])
+			h->buckets[i]++;
+	}
+	h->count++;
+	h->sum += v;
+}
+
+void
+metrics_observe(const struct usage_row *r, const char *user)
+{
+	struct buf	l;
+
+	buf_init(&l);
+	buf_add_str(&l, "endpoint=\"");
+	metrics_escape(&l, r->endpoint);
+	buf_printf(&l, "\",code=\"%d\"", r->status);
+	metrics_get(metrics_requests, buf_cstr(&l))->a++;
+	buf_reset(&l);
+	buf_add_str(&l, "user=\"");
+	metrics_escape(&l, user);
+	buf_add_str(&l, "\",model=\"");
+	metrics_escape(&l, r->model);
+	buf_add_str(&l, "\"");
+	{
+		struct metrics_series	*s = metrics_get(metrics_tokens,
+					    buf_cstr(&l));
+
+		s->a += (uint64_t)r->prompt_tokens;
+		s->b += (uint64_t)r->completion_tokens;
+		s->c++;
+	}
+	buf_free(&l);
+	if (r->ttft_ms >= 0)
+		metrics_histogram_add(&metrics_ttft, (double)r->ttft_ms / 1000.0);
+	metrics_histogram_add(&metrics_duration, (double)r->duration_ms / 1000.0);
+}
+
+static void
+metrics_head(struct buf *b, const char *name, const char *type,
+    const char *help)
+{
+	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void
+metrics_histogram_render(struct buf *b, const char *name, const char *help,
+    const struct metrics_histogram *h)
+{
+	metrics_head(b, name, "histogram", help);
+	for (size_t i = 0; i < METRICS_NBOUNDS; i++)
+		buf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name,
+		    metrics_bounds[i], (unsigned long long)h->buckets[i]);
+	buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n",
+	    name, (unsigned long long)h->count, name, h->sum, name,
+	    (unsigned long long)h->count);
+}
+
+void
+metrics_render(struct buf *b)
+{
+	struct backend	*be;
+
+	metrics_head(b, "ogate_requests_total", "counter",
+	    "Requests finished, by endpoint and HTTP status.");
+	for (size_t i = 0; i < METRICS_BUCKETS; i++) {
+		for (struct metrics_series *s = metrics_requests[i]; s != NULL;
+		    s = s->next)
+			buf_printf(b, "ogate_requests_total{%s} %llu\n", s->labels,
+			    (unsigned long long)s->a);
+	}
+	metrics_head(b, "ogate_tokens_total", "counter",
+	    "Tokens counted, by user, model and direction.");
+	for (size_t i = 0; i < METRICS_BUCKETS; i++) {
+		for (struct metrics_series *s = metrics_tokens[i]; s != NULL;
+		    s = s->next) {
+			buf_printf(b, "ogate_tokens_total{%s,direction=\"prompt\"} "
+			    "%llu\n", s->labels, (unsigned long long)s->a);
+			buf_printf(b, "ogate_tokens_total{%s,direction=\"completion\"}"
+			    " %llu\n", s->labels, (unsigned long long)s->b);
+		}
+	}
+	metrics_head(b, "ogate_user_requests_total", "counter",
+	    "Requests finished, by user and model.");
+	for (size_t i = 0; i < METRICS_BUCKETS; i++) {
+		for (struct metrics_series *s = metrics_tokens[i]; s != NULL;
+		    s = s->next)
+			buf_printf(b, "ogate_user_requests_total{%s} %llu\n",
+			    s->labels, (unsigned long long)s->c);
+	}
+	metrics_head(b, "ogate_requests_active", "gauge",
+	    "Requests being forwarded now.");
+	buf_printf(b, "ogate_requests_active %u\n", proxy_active());
+	metrics_head(b, "ogate_requests_queued", "gauge",
+	    "Requests waiting for a backend slot.");
+	buf_printf(b, "ogate_requests_queued 0\n");
+	metrics_head(b, "ogate_connections", "gauge", "Open client connections.");
+	buf_printf(b, "ogate_connections %u\n", conn_count());
+	metrics_histogram_render(b, "ogate_time_to_first_token_seconds",
+	    "Time from a request to the first byte of its answer.",
+	    &metrics_ttft);
+	metrics_histogram_render(b, "ogate_request_duration_seconds",
+	    "Time from a request to the end of its answer.", &metrics_duration);
+	metrics_head(b, "ogate_backend_up", "gauge",
+	    "1 unless the last attempt to reach the backend failed.");
+	for (be = backend_first(); be != NULL; be = backend_next(be)) {
+		buf_add_str(b, "ogate_backend_up{backend=\"");
+		metrics_escape(b, be->name);
+		buf_printf(b, "\"} %d\n", be->unreachable ? 0 : 1);
+	}
+	metrics_head(b, "ogate_backend_requests_active", "gauge",
+	    "Requests in flight to each backend.");
+	for (be = backend_first(); be != NULL; be = backend_next(be)) {
+		buf_add_str(b, "ogate_backend_requests_active{backend=\"");
+		metrics_escape(b, be->name);
+		buf_printf(b, "\"} %llu\n", (unsigned long long)be->active);
+	}
+	metrics_head(b, "ogate_backend_failures_total", "counter",
+	    "Transfers to each backend that failed.");
+	for (be = backend_first(); be != NULL; be = backend_next(be)) {
+		buf_add_str(b, "ogate_backend_failures_total{backend=\"");
+		metrics_escape(b, be->name);
+		buf_printf(b, "\"} %llu\n", (unsigned long long)be->failures);
+	}
+	metrics_head(b, "ogate_unauthorised_total", "counter",
+	    "Requests refused for a missing or bad token.");
+	buf_printf(b, "ogate_unauthorised_total %llu\n",
+	    (unsigned long long)server_stats.unauthorised);
+	metrics_head(b, "ogate_usage_rows_written_total", "counter",
+	    "Usage rows committed to the database.");
+	buf_printf(b, "ogate_usage_rows_written_total %llu\n",
+	    (unsigned long long)usage_rows_written());
+}
+
+void
+metrics_free(void)
+{
+	struct metrics_series	**tables[] = { metrics_requests, metrics_tokens };
+
+	for (size_t t = 0; t < 2; t++) {
+		for (size_t i = 0; i < METRICS_BUCKETS; i++) {
+			struct metrics_series	*s, *next;
+
+			for (s = tables[t][i]; s != NULL; s = next) {
+				next = s->next;
+				free(s->labels);
+				free(s);
+			}
+			tables[t][i] = NULL;
+		}
+	}
+}
