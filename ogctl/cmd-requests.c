@@ -35,13 +35,10 @@ cmd_requests_exec(struct ogctl *o, int argc, char **argv)
 	struct table	*t;
 	json_t		*doc, *r;
 	size_t		 i;
-	int		 ch, rc;
+	int		 rc;
 
-	optind = 0;	/* 0 makes GNU getopt start afresh */
-	while ((ch = ogctl_getopt(o, argc, argv, "", NULL)) != -1)
-		return EXIT_USAGE;
-	if (optind != argc)
-		return ogctl_usage(&cmd_requests_entry, "takes no arguments");
+	if ((rc = ogctl_noargs(&cmd_requests_entry, o, argc, argv)) != EXIT_DONE)
+		return rc;
 	if ((rc = ogctl_call(o, "GET", "/admin/v1/requests", NULL, &doc)) !=
 	    EXIT_DONE)
 		return rc;

@@ -23,19 +23,6 @@ const struct cmd_entry cmd_reload_entry = {
 };
 
 static int
-cmd_noargs(const struct cmd_entry *cmd, struct ogctl *o, int argc, char **argv)
-{
-	int	ch;
-
-	optind = 0;	/* 0 makes GNU getopt start afresh */
-	while ((ch = ogctl_getopt(o, argc, argv, "", NULL)) != -1)
-		return EXIT_USAGE;
-	if (optind != argc)
-		return ogctl_usage(cmd, "%s takes no arguments", cmd->name);
-	return EXIT_DONE;
-}
-
-static int
 cmd_status_exec(struct ogctl *o, int argc, char **argv)
 {
 	json_t		*doc, *v, *b;
@@ -43,7 +30,7 @@ cmd_status_exec(struct ogctl *o, int argc, char **argv)
 	size_t		 i;
 	int		 rc;
 
-	if ((rc = cmd_noargs(&cmd_status_entry, o, argc, argv)) != EXIT_DONE)
+	if ((rc = ogctl_noargs(&cmd_status_entry, o, argc, argv)) != EXIT_DONE)
 		return rc;
 	if ((rc = ogctl_call(o, "GET", "/admin/v1/status", NULL, &doc)) !=
 	    EXIT_DONE)
@@ -83,7 +70,7 @@ cmd_reload_exec(struct ogctl *o, int argc, char **argv)
 	json_t	*doc;
 	int	 rc;
 
-	if ((rc = cmd_noargs(&cmd_reload_entry, o, argc, argv)) != EXIT_DONE)
+	if ((rc = ogctl_noargs(&cmd_reload_entry, o, argc, argv)) != EXIT_DONE)
 		return rc;
 	if ((rc = ogctl_call(o, "POST", "/admin/v1/reload", NULL, &doc)) ==
 	    EXIT_DONE && o->json)

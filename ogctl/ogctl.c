@@ -118,6 +118,18 @@ ogctl_getopt(struct ogctl *o, int argc, char **argv, const char *shortopts,
 }
 
 int
+ogctl_noargs(const struct cmd_entry *cmd, struct ogctl *o, int argc,
+    char **argv)
+{
+	optind = 0;	/* 0 makes GNU getopt start afresh */
+	if (ogctl_getopt(o, argc, argv, "", NULL) != -1)
+		return EXIT_USAGE;
+	if (optind != argc)
+		return ogctl_usage(cmd, "%s takes no arguments", cmd->name);
+	return EXIT_DONE;
+}
+
+int
 ogctl_call(struct ogctl *o, const char *method, const char *path,
     json_t *body, json_t **doc)
 {

@@ -48,6 +48,8 @@ extern const struct cmd_entry	cmd_kill_entry;
  */
 int	 ogctl_getopt(struct ogctl *, int, char **, const char *,
 	    const struct option *);
+/* For commands without arguments: EXIT_DONE, or the usage error. */
+int	 ogctl_noargs(const struct cmd_entry *, struct ogctl *, int, char **);
 /* Report a usage error for a command and return EXIT_USAGE. */
 int	 ogctl_usage(const struct cmd_entry *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "quota.h"
 #include "reply.h"
 #include "router.h"
 #include "server.h"
@@ -572,17 +573,13 @@ admin_user(struct conn *c, const char *name, json_t *body)
 	switch (c->req.method) {
 	case HTTP_GET: {
 		json_t	*doc = admin_user_json(u);
-		int64_t	 day = (int64_t)(time(NULL) / 86400);
-		struct tm tm;
-		time_t	 now = time(NULL);
+		int64_t	 today, month;
 
 		/* Use against quota, from the in-memory counters. */
-		gmtime_r(&now, &tm);
-		json_object_set_new(doc, "tokens_today", json_integer(
-		    u->quota.day == day ? u->quota.day_used : 0));
-		json_object_set_new(doc, "tokens_this_month", json_integer(
-		    u->quota.month == (int64_t)(tm.tm_year + 1900) * 12 +
-		    tm.tm_mon ? u->quota.month_used : 0));
+		quota_spent(u, &today, &month);
+		json_object_set_new(doc, "tokens_today", json_integer(today));
+		json_object_set_new(doc, "tokens_this_month",
+		    json_integer(month));
 		json_object_set_new(doc, "requests_active",
 		    json_integer(u->quota.active));
 		admin_reply(c, 200, doc);

@@ -144,10 +144,42 @@ metrics_histogram_render(struct buf *b, const char *name, const char *help,
 	    (unsigned long long)h->count);
 }
 
+static uint64_t
+metrics_backend_up(const struct backend *be)
+{
+	return be->unreachable ? 0 : 1;
+}
+
+static uint64_t
+metrics_backend_active(const struct backend *be)
+{
+	return be->active;
+}
+
+static uint64_t
+metrics_backend_failures(const struct backend *be)
+{
+	return be->failures;
+}
+
+/* One series a backend, labelled with its name. */
+static void
+metrics_backends(struct buf *b, const char *name, const char *type,
+    const char *help, uint64_t (*value)(const struct backend *))
+{
+	struct backend	*be;
+
+	metrics_head(b, name, type, help);
+	for (be = backend_first(); be != NULL; be = backend_next(be)) {
+		buf_printf(b, "%s{backend=\"", name);
+		metrics_escape(b, be->name);
+		buf_printf(b, "\"} %llu\n", (unsigned long long)value(be));
+	}
+}
+
 void
 metrics_render(struct buf *b)
 {
-	struct backend	*be;
 
 	metrics_head(b, "ogate_requests_total", "counter",
 	    "Requests finished, by endpoint and HTTP status.");
@@ -189,27 +221,13 @@ metrics_render(struct buf *b)
 	    &metrics_ttft);
 	metrics_histogram_render(b, "ogate_request_duration_seconds",
 	    "Time from a request to the end of its answer.", &metrics_duration);
-	metrics_head(b, "ogate_backend_up", "gauge",
-	    "1 unless the last attempt to reach the backend failed.");
-	for (be = backend_first(); be != NULL; be = backend_next(be)) {
-		buf_add_str(b, "ogate_backend_up{backend=\"");
-		metrics_escape(b, be->name);
-		buf_printf(b, "\"} %d\n", be->unreachable ? 0 : 1);
-	}
-	metrics_head(b, "ogate_backend_requests_active", "gauge",
-	    "Requests in flight to each backend.");
-	for (be = backend_first(); be != NULL; be = backend_next(be)) {
-		buf_add_str(b, "ogate_backend_requests_active{backend=\"");
-		metrics_escape(b, be->name);
-		buf_printf(b, "\"} %llu\n", (unsigned long long)be->active);
-	}
-	metrics_head(b, "ogate_backend_failures_total", "counter",
-	    "Transfers to each backend that failed.");
-	for (be = backend_first(); be != NULL; be = backend_next(be)) {
-		buf_add_str(b, "ogate_backend_failures_total{backend=\"");
-		metrics_escape(b, be->name);
-		buf_printf(b, "\"} %llu\n", (unsigned long long)be->failures);
-	}
+	metrics_backends(b, "ogate_backend_up", "gauge",
+	    "1 unless the last attempt to reach the backend failed.",
+	    metrics_backend_up);
+	metrics_backends(b, "ogate_backend_requests_active", "gauge",
+	    "Requests in flight to each backend.", metrics_backend_active);
+	metrics_backends(b, "ogate_backend_failures_total", "counter",
+	    "Transfers to each backend that failed.", metrics_backend_failures);
 	metrics_head(b, "ogate_unauthorised_total", "counter",
 	    "Requests refused for a missing or bad token.");
 	buf_printf(b, "ogate_unauthorised_total %llu\n",

@@ -191,6 +191,17 @@ quota_count(struct auth_user *u, int64_t used)
 }
 
 void
+quota_spent(struct auth_user *u, int64_t *today, int64_t *month)
+{
+	int64_t	day, mon;
+
+	quota_calendar(time(NULL), &day, &mon, NULL, NULL);
+	quota_roll(&u->quota, day, mon);
+	*today = u->quota.day_used;
+	*month = u->quota.month_used;
+}
+
+void
 quota_settle(struct auth_user *u, int64_t reserved, int64_t used)
 {
 	u->quota.active--;

@@ -32,6 +32,8 @@ void	 quota_admit(struct auth_user *, int64_t reserve,
 void	 quota_settle(struct auth_user *, int64_t reserved, int64_t used);
 /* Count tokens of a request that was not admitted (not inference). */
 void	 quota_count(struct auth_user *, int64_t used);
+/* Tokens a user has spent today and this month (calendar, UTC). */
+void	 quota_spent(struct auth_user *, int64_t *today, int64_t *month);
 /* The x-ratelimit-* header lines that apply to this user. */
 void	 quota_headers(struct auth_user *, struct buf *);
 /* The reservation for a request asking for this many tokens (-1: unsaid). */
