@@ -49,7 +49,7 @@ client_unix_request(struct client *cl, const char *method, const char *path,
 	curl_easy_setopt(u->easy, CURLOPT_ERRORBUFFER, u->error);
 	curl_easy_setopt(u->easy, CURLOPT_WRITEFUNCTION, client_collect);
 	curl_easy_setopt(u->easy, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(u->easy, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(u->easy, CURLOPT_TIMEOUT_MS, cl->timeout_ms);
 	if (body != NULL) {
 		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 		curl_easy_setopt(u->easy, CURLOPT_HTTPHEADER, hdrs);
@@ -136,7 +136,14 @@ client_open_unix(const char *path)
 	cl->tp = &client_unix;
 	cl->data = u;
 	cl->where = xstrdup(path);
+	cl->timeout_ms = CLIENT_DEFAULT_TIMEOUT_MS;
 	return cl;
+}
+
+void
+client_set_timeout(struct client *cl, long ms)
+{
+	cl->timeout_ms = ms;
 }
 
 void

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #define CLIENT_DEFAULT_SOCKET	"/run/ogate/ogproxyd.sock"
+#define CLIENT_DEFAULT_TIMEOUT_MS 60000L
 
 struct client;
 
@@ -32,6 +33,7 @@ struct client_transport {
 struct client {
 	const struct client_transport	*tp;
 	char				*where;	/* for messages */
+	long				 timeout_ms;	/* per call */
 	void				*data;
 };
 
@@ -39,6 +41,11 @@ struct client {
 const char	*client_socket_path(const char *);
 struct client	*client_open_unix(const char *path);
 void		 client_close(struct client *);
+/*
+ * How long one call may take, in milliseconds (60 s unless set): a
+ * screen that redraws every second cannot wait a minute for an answer.
+ */
+void		 client_set_timeout(struct client *, long ms);
 
 /*
  * Call the API. body may be NULL. Returns 0 and sets *status and *doc

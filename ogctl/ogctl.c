@@ -18,6 +18,8 @@ static const struct cmd_entry *const ogctl_commands[] = {
 	&cmd_usage_entry,
 	&cmd_requests_entry,
 	&cmd_kill_entry,
+	&cmd_backend_entry,
+	&cmd_gpu_entry,
 	&cmd_reload_entry,
 };
 
@@ -175,7 +177,8 @@ ogctl_call(struct ogctl *o, const char *method, const char *path,
 void
 ogctl_print_json(json_t *doc)
 {
-	json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY |
+	    JSON_REAL_PRECISION(10));
 	fputc('\n', stdout);
 }
 

@@ -40,6 +40,8 @@ extern const struct cmd_entry	cmd_reload_entry;
 extern const struct cmd_entry	cmd_usage_entry;
 extern const struct cmd_entry	cmd_requests_entry;
 extern const struct cmd_entry	cmd_kill_entry;
+extern const struct cmd_entry	cmd_backend_entry;
+extern const struct cmd_entry	cmd_gpu_entry;
 
 /*
  * getopt_long over a command's arguments, with the global options

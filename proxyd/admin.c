@@ -18,13 +18,16 @@
 #include "backend.h"
 #include "config.h"
 #include "conn.h"
+#include "gpu.h"
 #include "log.h"
 #include "metrics.h"
+#include "probe.h"
 #include "proxy.h"
 #include "quota.h"
 #include "reply.h"
 #include "router.h"
 #include "server.h"
+#include "snapshot.h"
 #include "store.h"
 #include "xmalloc.h"
 
@@ -41,6 +44,10 @@ enum admin_op {
 	OP_REQUESTS,
 	OP_REQUEST,
 	OP_METRICS,
+	OP_SNAPSHOT,
+	OP_BACKENDS,
+	OP_BACKEND,
+	OP_GPU,
 };
 
 static const struct route admin_routes[] = {
@@ -63,7 +70,18 @@ static const struct route admin_routes[] = {
 	[OP_REQUEST] = { "/admin/v1/requests/", M(HTTP_DELETE), DIALECT_OLLAMA,
 	    ROUTE_PARAM, "admin/request" },
 	[OP_METRICS] = { "/metrics", M(HTTP_GET), DIALECT_OLLAMA, 0, "metrics" },
+	[OP_SNAPSHOT] = { "/admin/v1/snapshot", M(HTTP_GET), DIALECT_OLLAMA, 0,
+	    "admin/snapshot" },
+	[OP_BACKENDS] = { "/admin/v1/backends", M(HTTP_GET), DIALECT_OLLAMA, 0,
+	    "admin/backends" },
+	[OP_BACKEND] = { "/admin/v1/backends/", M(HTTP_PATCH), DIALECT_OLLAMA,
+	    ROUTE_PARAM, "admin/backend" },
+	[OP_GPU] = { "/admin/v1/gpu", M(HTTP_GET), DIALECT_OLLAMA, 0,
+	    "admin/gpu" },
 };
+
+/* How old the backends' probes may be when they are listed. */
+#define ADMIN_PROBE_AGE_MS	1000
 
 struct admin_job {
 	struct store_job	 sj;
@@ -75,6 +93,7 @@ struct admin_job {
 	char			 clear[AUTH_TOKEN_LEN + 1];
 	int64_t			 id;		/* user or token acted on */
 	char			*target;	/* for the audit log */
+	char			*action;	/* an audit entry alone */
 	int64_t			 now;
 	/* Token last-used times to store. */
 	int64_t			*used;
@@ -85,6 +104,8 @@ struct admin_job {
 	int64_t			 user_id;	/* 0: all */
 	char			*model;
 	json_t			*report;
+	/* A reply built once the backends' probes are in. */
+	json_t			*(*build)(void);
 };
 
 static void	admin_reply(struct conn *, int, json_t *);
@@ -94,8 +115,12 @@ static void	admin_error(struct conn *, int, const char *, ...)
 
 const struct route *
 admin_match(enum http_method m, const char *path, size_t len, int *status,
-    unsigned *allow)
+    unsigned *allow, int metrics_only)
 {
+	/* The metrics address serves the one page and nothing else. */
+	if (metrics_only)
+		return router_match_table(&admin_routes[OP_METRICS], 1, m, path,
+		    len, status, allow);
 	return router_match_table(admin_routes,
 	    sizeof admin_routes / sizeof admin_routes[0], m, path, len, status,
 	    allow);
@@ -105,7 +130,8 @@ admin_match(enum http_method m, const char *path, size_t len, int *status,
 static void
 admin_reply(struct conn *c, int status, json_t *doc)
 {
-	char	*s = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
+	char	*s = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY |
+	    JSON_REAL_PRECISION(10));
 	size_t	 len = s != NULL ? strlen(s) : 0;
 
 	json_decref(doc);
@@ -208,6 +234,7 @@ admin_job_free(struct admin_job *j)
 	}
 	explicit_bzero(j->clear, sizeof j->clear);
 	free(j->target);
+	free(j->action);
 	free(j->used);
 	free(j->model);
 	json_decref(j->report);
@@ -799,16 +826,8 @@ admin_token(struct conn *c, const char *idstr)
 static void
 admin_status(struct conn *c)
 {
-	json_t		*doc, *backends = json_array();
-	struct backend	*b;
+	json_t	*doc;
 
-	for (b = backend_first(); b != NULL; b = backend_next(b)) {
-		json_array_append_new(backends, json_pack(
-		    "{s:s, s:s, s:I, s:I, s:I, s:b}", "name", b->name, "url",
-		    b->url, "active", (json_int_t)b->active, "requests",
-		    (json_int_t)b->requests, "failures", (json_int_t)b->failures,
-		    "draining", b->draining));
-	}
 	doc = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:o}",
 	    "version", PACKAGE_VERSION,
 	    "uptime_s", (json_int_t)server_uptime(),
@@ -818,8 +837,104 @@ admin_status(struct conn *c)
 	    "users", (json_int_t)auth_user_count(),
 	    "tokens", (json_int_t)auth_token_count(),
 	    "config", server_cfg->path ? server_cfg->path : "built-in defaults",
-	    "backends", backends);
+	    "backends", snapshot_backends());
 	admin_reply(c, 200, doc);
+}
+
+/* An action that changes no table is still written to the audit log. */
+static int
+admin_audit_run(sqlite3 *db, struct store_job *sj)
+{
+	struct admin_job	*j = sj->arg;
+
+	if (admin_audit(db, j, j->action, NULL) != 0)
+		store_job_fail(sj, 500, "database: %s", sqlite3_errmsg(db));
+	return 0;
+}
+
+static void
+admin_audit_done(struct store_job *sj)
+{
+	struct admin_job	*j = sj->arg;
+
+	if (sj->error != NULL)
+		log_warn("audit log: %s", sj->error);
+	admin_job_free(j);
+}
+
+static void
+admin_audit_later(struct conn *c, const char *action, const char *target)
+{
+	struct admin_job	*j = admin_job_new(NULL, admin_audit_run,
+				    admin_audit_done);
+
+	j->uid = c->uid;
+	j->action = xstrdup(action);
+	j->target = xstrdup(target);
+	store_submit(&j->sj);
+}
+
+static void
+admin_probed(void *arg)
+{
+	struct admin_job	*j = arg;
+	struct conn		*c = admin_job_conn(j);
+
+	if (c != NULL)
+		admin_reply(c, 200, j->build());
+	admin_job_free(j);
+}
+
+/* Reply with build() once no backend's probe is older than max_age_ms. */
+static void
+admin_after_probes(struct conn *c, uint64_t max_age_ms, json_t *(*build)(void))
+{
+	struct admin_job	*j = admin_job_new(c, NULL, NULL);
+
+	j->build = build;
+	if (probe_refresh(max_age_ms, admin_probed, j))
+		admin_probed(j);
+}
+
+/*
+ * The snapshot does not wait for probes it starts: ogtop asks often and
+ * draws what the last probe saw. Only a backend never probed holds the
+ * answer, so that the first screen already shows loaded models.
+ */
+static void
+admin_snapshot(struct conn *c)
+{
+	probe_refresh(ADMIN_PROBE_AGE_MS, NULL, NULL);
+	if (probe_missing())
+		admin_after_probes(c, UINT64_MAX, snapshot_json);
+	else
+		admin_reply(c, 200, snapshot_json());
+}
+
+/* PATCH a backend: {"draining": true} stops new requests going to it. */
+static void
+admin_backend(struct conn *c, const char *name, json_t *body)
+{
+	struct backend	*b = backend_find(name);
+	json_t		*d = json_object_get(body, "draining");
+
+	if (b == NULL) {
+		admin_error(c, 404, "no backend %s", name);
+		return;
+	}
+	if (!json_is_boolean(d) || json_object_size(body) != 1) {
+		admin_error(c, 400, "the body must be {\"draining\": true|false}");
+		return;
+	}
+	if (b->draining != json_is_true(d)) {
+		b->draining = json_is_true(d);
+		log_info("backend %s: %s by an administrator", b->name,
+		    b->draining ? "draining" : "back in service");
+		admin_audit_later(c, b->draining ? "backend drain" :
+		    "backend undrain", b->name);
+	}
+	admin_reply(c, 200, json_pack("{s:s, s:b, s:I}", "name", b->name,
+	    "draining", b->draining, "active", (json_int_t)b->active));
 }
 
 void
@@ -875,6 +990,23 @@ admin_start(struct conn *c)
 	case OP_REQUESTS:
 		admin_reply(c, 200, proxy_list_json());
 		break;
+	case OP_SNAPSHOT:
+		admin_snapshot(c);
+		break;
+	case OP_BACKENDS:
+		admin_after_probes(c, ADMIN_PROBE_AGE_MS, snapshot_backends);
+		break;
+	case OP_BACKEND: {
+		char	name[128];
+
+		snprintf(name, sizeof name, "%.*s",
+		    (int)(c->req.path_len - plen), param);
+		admin_backend(c, name, body);
+		break;
+	}
+	case OP_GPU:
+		admin_reply(c, 200, gpu_json());
+		break;
 	case OP_METRICS: {
 		struct buf	page;
 
@@ -898,9 +1030,11 @@ admin_start(struct conn *c)
 		n = strtoull(id, &end, 10);
 		if (*end != '\0' || n == 0 || proxy_cancel(n) != 0)
 			admin_error(c, 404, "no request %s in flight", id);
-		else
+		else {
+			admin_audit_later(c, "request cancel", id);
 			admin_reply(c, 200, json_pack("{s:I}", "cancelled",
 			    (json_int_t)n));
+		}
 		break;
 	}
 	case OP_RELOAD: {

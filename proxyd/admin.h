@@ -17,8 +17,9 @@ struct conn;
 struct admin_job;
 
 /* Route a request on the admin socket; 0 if it is an admin route. */
+/* Match a request on the admin socket, or on metrics_listen. */
 const struct route	*admin_match(enum http_method, const char *, size_t,
-			    int *status, unsigned *allow);
+			    int *status, unsigned *allow, int metrics_only);
 /* Serve the request the connection has read (c->req, c->body). */
 void			 admin_start(struct conn *);
 /* The connection is gone; the job must not answer it. */

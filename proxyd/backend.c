@@ -28,14 +28,11 @@ backend_sync(const struct config *cfg)
 	for (size_t i = 0; i < cfg->nbackends; i++) {
 		const struct config_backend	*cb = &cfg->backends[i];
 
-		TAILQ_FOREACH(b, &backends, entry) {
-			if (strcmp(b->name, cb->name) == 0)
-				break;
-		}
-		if (b == NULL) {
+		if ((b = backend_find(cb->name)) == NULL) {
 			b = xcalloc(1, sizeof *b);
 			b->name = xstrdup(cb->name);
 			b->refs = 1;
+			b->latency_ms = -1;
 			TAILQ_INSERT_TAIL(&backends, b, entry);
 			log_info("backend %s: %s", cb->name, cb->url);
 		} else if (strcmp(b->url, cb->url) != 0)
@@ -97,6 +94,18 @@ backend_pick(const char *model)
 }
 
 struct backend *
+backend_find(const char *name)
+{
+	struct backend	*b;
+
+	TAILQ_FOREACH(b, &backends, entry) {
+		if (strcmp(b->name, name) == 0)
+			return b;
+	}
+	return NULL;
+}
+
+struct backend *
 backend_first(void)
 {
 	return TAILQ_FIRST(&backends);
@@ -122,5 +131,6 @@ backend_unref(struct backend *b)
 	free(b->name);
 	free(b->url);
 	xfree_secret(b->api_key);
+	json_decref(b->models);
 	free(b);
 }

@@ -12,7 +12,10 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include <jansson.h>
+
 struct config;
+struct probe;
 
 struct backend {
 	char			*name;
@@ -27,6 +30,11 @@ struct backend {
 	uint64_t		 requests;
 	uint64_t		 failures;
 	int			 unreachable;	/* the last connect failed */
+	/* What the last probe of /api/ps saw (probe.c). */
+	int64_t			 latency_ms;	/* -1: not probed yet */
+	uint64_t		 probed_at;	/* loop time; 0: never */
+	json_t			*models;	/* loaded models; NULL: unknown */
+	struct probe		*probe;		/* in flight, or NULL */
 	TAILQ_ENTRY(backend)	 entry;
 };
 
@@ -34,6 +42,7 @@ void		 backend_sync(const struct config *);
 void		 backend_shutdown(void);
 /* Choose a backend for a new request, or NULL if none can take it. */
 struct backend	*backend_pick(const char *model);
+struct backend	*backend_find(const char *name);
 struct backend	*backend_first(void);
 struct backend	*backend_next(struct backend *);
 void		 backend_ref(struct backend *);

@@ -38,6 +38,7 @@ enum config_type {
 	TYPE_SIZE,
 	TYPE_UINT,
 	TYPE_ADDR,		/* ADDR:PORT, repeatable */
+	TYPE_ADDR_ONCE,		/* ADDR:PORT, a single one */
 };
 
 struct config_key {
@@ -63,7 +64,7 @@ static const struct config_key config_keys[] = {
 	{ SECTION_SERVER, "admin_socket", TYPE_STRING, SRV(admin_socket), 0, 0 },
 	{ SECTION_SERVER, "admin_group", TYPE_STRING, SRV(admin_group), 0, 0 },
 	{ SECTION_SERVER, "state_dir", TYPE_STRING, SRV(state_dir), 0, 0 },
-	{ SECTION_SERVER, "metrics_listen", TYPE_STRING, SRV(metrics_listen),
+	{ SECTION_SERVER, "metrics_listen", TYPE_ADDR_ONCE, SRV(metrics_listen),
 	    0, 0 },
 	{ SECTION_SERVER, "header_timeout", TYPE_DURATION, SRV(header_timeout),
 	    0, 0 },
@@ -279,17 +280,18 @@ config_value(struct config_parser *p, struct config *c, char *key, char *value)
 		return config_error(p, "%s needs a value", key);
 	field = (char *)p->target + k->offset;
 
+	if ((k->type == TYPE_ADDR || k->type == TYPE_ADDR_ONCE) &&
+	    config_check_addr(value) != 0)
+		return config_error(p, "%s: '%s' is not ADDR:PORT with a "
+		    "numeric address", key, value);
 	switch (k->type) {
 	case TYPE_STRING:
 	case TYPE_SECRET:
+	case TYPE_ADDR_ONCE:
 		free(*(char **)field);
 		*(char **)field = xstrdup(value);
 		return 0;
 	case TYPE_ADDR:
-		if (config_check_addr(value) != 0)
-			return config_error(p, "%s: '%s' is not ADDR:PORT with a "
-			    "numeric address", key, value);
-		/* FALLTHROUGH */
 	case TYPE_LIST: {
 		char	***list = (char ***)field;
 		size_t	 *count = (size_t *)((char *)c + k->count_offset);

@@ -110,7 +110,8 @@ conn_count(void)
 }
 
 void
-conn_accept(int fd, const char *addr, const char *ip, int admin, uid_t uid)
+conn_accept(int fd, const char *addr, const char *ip, enum conn_kind kind,
+    uid_t uid)
 {
 	struct conn	*c;
 
@@ -127,7 +128,8 @@ conn_accept(int fd, const char *addr, const char *ip, int admin, uid_t uid)
 	c->id = ++conn_next_id;
 	c->tp = &conn_plain;
 	c->state = CONN_READ_HEAD;
-	c->admin = admin != 0;
+	c->admin = kind != CONN_PUBLIC;
+	c->metrics_only = kind == CONN_METRICS;
 	c->uid = uid;
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	snprintf(c->ip, sizeof c->ip, "%s", ip);
@@ -368,7 +370,7 @@ conn_begin_request(struct conn *c)
 
 	if (c->admin)
 		r = admin_match(c->req.method, c->req.path, c->req.path_len,
-		    &status, &allow);
+		    &status, &allow, c->metrics_only);
 	else
 		r = router_match(c->req.method, c->req.path, c->req.path_len,
 		    &status, &allow);

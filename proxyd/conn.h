@@ -93,14 +93,21 @@ struct conn {
 	unsigned			 read_stopped:1;
 	unsigned			 head_timer:1;	/* timer is header_timeout */
 	unsigned			 admin:1;	/* on the admin socket */
+	unsigned			 metrics_only:1; /* on metrics_listen */
 	TAILQ_ENTRY(conn)		 flush_entry;
 	TAILQ_ENTRY(conn)		 entry;
 };
 
 void	 conn_init(void);
-/* A new client; admin connections come from the Unix socket. */
-void	 conn_accept(int fd, const char *addr, const char *ip, int admin,
-	    uid_t uid);
+/* Where a client came in: it decides what it may ask for. */
+enum conn_kind {
+	CONN_PUBLIC,		/* the gateway: tokens, the Ollama API */
+	CONN_ADMIN,		/* the admin socket: the admin API */
+	CONN_METRICS,		/* metrics_listen: GET /metrics alone */
+};
+
+void	 conn_accept(int fd, const char *addr, const char *ip,
+	    enum conn_kind, uid_t uid);
 /* Queue bytes of the response. */
 void	 conn_write(struct conn *, const void *, size_t);
 void	 conn_printf(struct conn *, const char *, ...)

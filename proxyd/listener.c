@@ -30,6 +30,7 @@ struct listener {
 	struct loop_timer	 backoff;
 	char			*addr;
 	int			 unix_path;	/* addr is a socket file */
+	enum conn_kind		 kind;
 	struct listener		*next;
 };
 
@@ -86,7 +87,7 @@ listener_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 }
 
 static int
-listener_open(const char *addr)
+listener_open(const char *addr, enum conn_kind kind)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
@@ -119,8 +120,10 @@ listener_open(const char *addr)
 		char	bound[80], ip[INET6_ADDRSTRLEN];
 
 		listener_format(&ss, bound, sizeof bound, ip, sizeof ip);
-		log_info("listening on %s", bound);
+		log_info("%s on %s", kind == CONN_METRICS ? "metrics" :
+		    "listening", bound);
 	}
+	l->kind = kind;
 	loop_io_init(&l->io, fd, listener_accept, l);
 	loop_timer_init(&l->backoff, listener_resume, l);
 	loop_io_set(&l->io, EPOLLIN);
@@ -133,9 +136,12 @@ int
 listener_open_all(const struct config *cfg)
 {
 	for (size_t i = 0; i < cfg->nlisten; i++) {
-		if (listener_open(cfg->listen[i]) != 0)
+		if (listener_open(cfg->listen[i], CONN_PUBLIC) != 0)
 			return -1;
 	}
+	if (cfg->metrics_listen != NULL &&
+	    listener_open(cfg->metrics_listen, CONN_METRICS) != 0)
+		return -1;
 	return 0;
 }
 
@@ -210,6 +216,7 @@ listener_open_admin(const char *path, const char *group)
 	l = xcalloc(1, sizeof *l);
 	l->addr = xstrdup(path);
 	l->unix_path = 1;
+	l->kind = CONN_ADMIN;
 	loop_io_init(&l->io, fd, listener_accept, l);
 	loop_timer_init(&l->backoff, listener_resume, l);
 	loop_io_set(&l->io, EPOLLIN);
@@ -241,11 +248,20 @@ listener_check_reload(const struct config *cfg)
 {
 	struct listener	*l;
 	size_t		 n = 0;
+	const char	*metrics = NULL;
 
+	for (l = listeners; l != NULL; l = l->next) {
+		if (l->kind == CONN_METRICS)
+			metrics = l->addr;
+	}
+	if ((metrics == NULL) != (cfg->metrics_listen == NULL) ||
+	    (metrics != NULL && strcmp(metrics, cfg->metrics_listen) != 0))
+		log_warn("reload: metrics_listen changed; it takes effect at "
+		    "the next restart");
 	for (l = listeners; l != NULL; l = l->next) {
 		int	found = 0;
 
-		if (l->unix_path)
+		if (l->kind != CONN_PUBLIC)
 			continue;
 		n++;
 		for (size_t i = 0; i < cfg->nlisten; i++)
@@ -320,11 +336,11 @@ listener_accept(struct loop_io *io, uint32_t events)
 				continue;
 			}
 			snprintf(addr, sizeof addr, "uid %u", (unsigned)cred.uid);
-			conn_accept(fd, addr, "local", 1, cred.uid);
+			conn_accept(fd, addr, "local", CONN_ADMIN, cred.uid);
 			continue;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		listener_format(&ss, addr, sizeof addr, ip, sizeof ip);
-		conn_accept(fd, addr, ip, 0, 0);
+		conn_accept(fd, addr, ip, l->kind, 0);
 	}
 }

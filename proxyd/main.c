@@ -18,10 +18,12 @@
 #include "backend.h"
 #include "config.h"
 #include "conn.h"
+#include "gpu.h"
 #include "listener.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "probe.h"
 #include "proxy.h"
 #include "quota.h"
 #include "server.h"
@@ -275,6 +277,7 @@ main(int argc, char **argv)
 		return 1;
 	store_start();
 	usage_init();
+	gpu_start();
 	loop_timer_init(&flush_timer, flush_last_used, NULL);
 	loop_timer_arm(&flush_timer, LAST_USED_FLUSH_MS);
 	log_info("ready");
@@ -291,6 +294,8 @@ main(int argc, char **argv)
 	store_stop();
 	auth_free_all();
 	metrics_free();
+	probe_shutdown();
+	gpu_stop();
 	backend_shutdown();
 	upstream_shutdown();
 	loop_run_deferred();

@@ -9,6 +9,7 @@
 #include "backend.h"
 #include "buf.h"
 #include "conn.h"
+#include "gpu.h"
 #include "metrics.h"
 #include "proxy.h"
 #include "server.h"
@@ -35,9 +36,14 @@ struct metrics_histogram {
 	double		sum;
 };
 
-/* requests: a = count; tokens: a = prompt, b = completion, c = requests. */
+/*
+ * requests: a = count; tokens: a = prompt, b = completion, c = requests;
+ * models (keyed by the bare model name, for the live view): the same.
+ */
 static struct metrics_series	*metrics_requests[METRICS_BUCKETS];
 static struct metrics_series	*metrics_tokens[METRICS_BUCKETS];
+static struct metrics_series	*metrics_by_model[METRICS_BUCKETS];
+static struct metrics_totals	 metrics_total;
 static struct metrics_histogram	 metrics_ttft, metrics_duration;
 
 static unsigned
@@ -94,11 +100,27 @@ metrics_histogram_add(struct metrics_histogram *h, double v)
 	h->sum += v;
 }
 
+/* a, b, c of a series take a request's prompt, completion and count. */
+static void
+metrics_tokens_add(struct metrics_series *s, const struct usage_row *r)
+{
+	s->a += (uint64_t)r->prompt_tokens;
+	s->b += (uint64_t)r->completion_tokens;
+	s->c++;
+}
+
 void
 metrics_observe(const struct usage_row *r, const char *user)
 {
 	struct buf	l;
 
+	metrics_total.requests++;
+	if (r->status >= 400)
+		metrics_total.errors++;
+	metrics_total.prompt_tokens += (uint64_t)r->prompt_tokens;
+	metrics_total.completion_tokens += (uint64_t)r->completion_tokens;
+	if (r->model != NULL)
+		metrics_tokens_add(metrics_get(metrics_by_model, r->model), r);
 	buf_init(&l);
 	buf_add_str(&l, "endpoint=\"");
 	metrics_escape(&l, r->endpoint);
@@ -110,14 +132,7 @@ metrics_observe(const struct usage_row *r, const char *user)
 	buf_add_str(&l, "\",model=\"");
 	metrics_escape(&l, r->model);
 	buf_add_str(&l, "\"");
-	{
-		struct metrics_series	*s = metrics_get(metrics_tokens,
-					    buf_cstr(&l));
-
-		s->a += (uint64_t)r->prompt_tokens;
-		s->b += (uint64_t)r->completion_tokens;
-		s->c++;
-	}
+	metrics_tokens_add(metrics_get(metrics_tokens, buf_cstr(&l)), r);
 	buf_free(&l);
 	if (r->ttft_ms >= 0)
 		metrics_histogram_add(&metrics_ttft, (double)r->ttft_ms / 1000.0);
@@ -236,14 +251,38 @@ metrics_render(struct buf *b)
 	    "Usage rows committed to the database.");
 	buf_printf(b, "ogate_usage_rows_written_total %llu\n",
 	    (unsigned long long)usage_rows_written());
+	gpu_metrics(b);
+}
+
+const struct metrics_totals *
+metrics_totals(void)
+{
+	return &metrics_total;
+}
+
+void
+metrics_models(void (*f)(const char *, const struct metrics_totals *,
+    void *), void *arg)
+{
+	for (size_t i = 0; i < METRICS_BUCKETS; i++) {
+		for (struct metrics_series *s = metrics_by_model[i]; s != NULL;
+		    s = s->next) {
+			struct metrics_totals	t = { .requests = s->c,
+						    .prompt_tokens = s->a,
+						    .completion_tokens = s->b };
+
+			f(s->labels, &t, arg);
+		}
+	}
 }
 
 void
 metrics_free(void)
 {
-	struct metrics_series	**tables[] = { metrics_requests, metrics_tokens };
+	struct metrics_series	**tables[] = { metrics_requests, metrics_tokens,
+				    metrics_by_model };
 
-	for (size_t t = 0; t < 2; t++) {
+	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
 		for (size_t i = 0; i < METRICS_BUCKETS; i++) {
 			struct metrics_series	*s, *next;
 

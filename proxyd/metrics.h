@@ -11,10 +11,22 @@
 struct buf;
 struct usage_row;
 
+/* What every finished request adds up to, since start. */
+struct metrics_totals {
+	uint64_t	requests;
+	uint64_t	errors;		/* status 400 and above */
+	uint64_t	prompt_tokens;
+	uint64_t	completion_tokens;
+};
+
 /* Count a finished request; user may be NULL. */
 void	metrics_observe(const struct usage_row *, const char *user);
 /* The whole page, in the Prometheus text format 0.0.4. */
 void	metrics_render(struct buf *);
 void	metrics_free(void);
+const struct metrics_totals *metrics_totals(void);
+/* Call f for each model that has finished requests, with its totals. */
+void	metrics_models(void (*f)(const char *model,
+	    const struct metrics_totals *, void *), void *);
 
 #endif

@@ -21,6 +21,19 @@ quota_limit(int64_t own, uint64_t dflt)
 	return own != AUTH_UNSET ? own : (int64_t)dflt;
 }
 
+void
+quota_limits(const struct auth_user *u, struct quota_limits *l)
+{
+	const struct config_limits	*d = &server_cfg->defaults;
+
+	l->tokens_per_day = quota_limit(u->tokens_per_day, d->tokens_per_day);
+	l->tokens_per_month = quota_limit(u->tokens_per_month,
+	    d->tokens_per_month);
+	l->requests_per_minute = quota_limit(u->requests_per_minute,
+	    d->requests_per_minute);
+	l->max_concurrent = quota_limit(u->max_concurrent, d->max_concurrent);
+}
+
 static void
 quota_calendar(time_t now, int64_t *day, int64_t *month, long *to_day,
     long *to_month)
@@ -122,19 +135,20 @@ quota_refuse(struct quota_verdict *v, const char *msg, long retry)
 void
 quota_admit(struct auth_user *u, int64_t reserve, struct quota_verdict *v)
 {
-	const struct config_limits	*d = &server_cfg->defaults;
-	struct auth_quota		*q = &u->quota;
-	int64_t				 rpm, conc, per_day, per_month, day, month;
-	long				 to_day, to_month;
-	uint64_t			 now = loop_now();
+	struct auth_quota	*q = &u->quota;
+	struct quota_limits	 l;
+	int64_t			 rpm, conc, per_day, per_month, day, month;
+	long			 to_day, to_month;
+	uint64_t		 now = loop_now();
 
 	memset(v, 0, sizeof *v);
 	quota_calendar(time(NULL), &day, &month, &to_day, &to_month);
 	quota_roll(q, day, month);
-	conc = quota_limit(u->max_concurrent, d->max_concurrent);
-	rpm = quota_limit(u->requests_per_minute, d->requests_per_minute);
-	per_day = quota_limit(u->tokens_per_day, d->tokens_per_day);
-	per_month = quota_limit(u->tokens_per_month, d->tokens_per_month);
+	quota_limits(u, &l);
+	conc = l.max_concurrent;
+	rpm = l.requests_per_minute;
+	per_day = l.tokens_per_day;
+	per_month = l.tokens_per_month;
 
 	if (conc > 0 && q->active >= conc) {
 		quota_refuse(v, "too many requests at once for this user", 1);
@@ -212,20 +226,21 @@ quota_settle(struct auth_user *u, int64_t reserved, int64_t used)
 void
 quota_headers(struct auth_user *u, struct buf *b)
 {
-	const struct config_limits	*d = &server_cfg->defaults;
-	const struct auth_quota		*q = &u->quota;
-	int64_t				 rpm, per_day, per_month, left;
-	int64_t				 limit = 0, remaining = 0;
+	const struct auth_quota	*q = &u->quota;
+	struct quota_limits	 l;
+	int64_t			 rpm, per_day, per_month, left;
+	int64_t			 limit = 0, remaining = 0;
 
-	rpm = quota_limit(u->requests_per_minute, d->requests_per_minute);
+	quota_limits(u, &l);
+	rpm = l.requests_per_minute;
 	if (rpm > 0)
 		buf_printf(b, "x-ratelimit-limit-requests: %lld\r\n"
 		    "x-ratelimit-remaining-requests: %lld\r\n", (long long)rpm,
 		    (long long)(q->bucket_ms == 0 ? rpm : q->bucket < 0 ? 0 :
 		    (int64_t)q->bucket));
 	/* Of the token limits, the one with the least left is reported. */
-	per_day = quota_limit(u->tokens_per_day, d->tokens_per_day);
-	per_month = quota_limit(u->tokens_per_month, d->tokens_per_month);
+	per_day = l.tokens_per_day;
+	per_month = l.tokens_per_month;
 	if (per_day > 0) {
 		limit = per_day;
 		remaining = per_day - q->day_used - q->reserved;

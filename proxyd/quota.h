@@ -24,7 +24,16 @@ struct quota_verdict {
 	long		 retry_after;	/* seconds */
 };
 
+/* The limits that apply to a user: its own, else [defaults]; 0: none. */
+struct quota_limits {
+	int64_t		 tokens_per_day;
+	int64_t		 tokens_per_month;
+	int64_t		 requests_per_minute;
+	int64_t		 max_concurrent;
+};
+
 int	 quota_load(sqlite3 *);
+void	 quota_limits(const struct auth_user *, struct quota_limits *);
 /* Admit an inference request and reserve tokens for it, or refuse. */
 void	 quota_admit(struct auth_user *, int64_t reserve,
 	    struct quota_verdict *);

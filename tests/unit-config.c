@@ -97,6 +97,11 @@ main(void)
 	    "listen needs a numeric address (no DNS at start)");
 	expect_error("[server]\nlisten = 1.2.3.4:99999\n", "ADDR:PORT",
 	    "port out of range");
+	expect_error("[server]\nmetrics_listen = localhost:9100\n",
+	    "numeric address", "metrics_listen needs a numeric address");
+	expect_error("[server]\nmetrics_listen = 127.0.0.1:9100\n"
+	    "metrics_listen = 127.0.0.1:9101\n", "duplicate key metrics_listen",
+	    "metrics_listen is a single address");
 	expect_error("[backend a]\nweight = 1\n", "backend a has no url",
 	    "backend without url");
 	expect_error("[backend a]\nurl = ftp://x\n", "http:// or https://",

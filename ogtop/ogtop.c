@@ -1,0 +1,150 @@
+/*
+ * ogtop.c: the monitor's entry point: options, the terminal, and the
+ * loop that fetches a snapshot every interval, reads keys in between
+ * and redraws after either.
+ */
+#include <curses.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "ogtop.h"
+#include "parse.h"
+
+#define OGTOP_USAGE	"usage: ogtop [-C] [-d tenths] " \
+			"[-s socket | -H ssh://[user@]host[:port]]"
+
+static int	ogtop_usage_error(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
+static void	ogtop_loop(struct ogtop *);
+
+/* One line: what is wrong, then how it is used. */
+static int
+ogtop_usage_error(const char *fmt, ...)
+{
+	va_list	ap;
+
+	fputs("ogtop: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "; %s\n", OGTOP_USAGE);
+	return OGTOP_EXIT_USAGE;
+}
+
+void
+ogtop_message(struct ogtop *o, int error, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(o->message, sizeof o->message, fmt, ap);
+	va_end(ap);
+	o->message_error = error;
+	o->message_time = data_now();
+}
+
+/*
+ * Fetch when the interval is up (or a key asked for it), redraw, and
+ * wait for a key no longer than until the next fetch: a key redraws at
+ * once, and the screen never waits on more than one call.
+ */
+static void
+ogtop_loop(struct ogtop *o)
+{
+	double	next = 0.0, now;
+	int	key, wait;
+
+	while (!o->quit) {
+		now = data_now();
+		if (o->fetch_now || now >= next) {
+			data_fetch(o->data);
+			next = now + o->interval_ms / 1000.0;
+			o->fetch_now = 0;
+		}
+		view_build(o);
+		screen_draw(o);
+		wait = (int)((next - data_now()) * 1000.0);
+		timeout(wait > 0 ? wait : 0);
+		if ((key = getch()) != ERR)
+			keys_handle(o, key);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ogtop	 o;
+	const char	*socket = NULL, *host = NULL;
+	uint64_t	 tenths = 10;
+	int		 ch, colour = 1;
+
+	setlocale(LC_ALL, "");
+	opterr = 0;
+	while ((ch = getopt(argc, argv, ":Cd:hH:s:")) != -1) {
+		switch (ch) {
+		case 'C':
+			colour = 0;
+			break;
+		case 'd':
+			if (parse_uint(optarg, 100, &tenths) != 0 || tenths < 1)
+				return ogtop_usage_error("-d %s: the interval "
+				    "is in tenths of a second, 1 to 100", optarg);
+			break;
+		case 'h':
+			printf("%s\n", OGTOP_USAGE);
+			return OGTOP_EXIT_DONE;
+		case 'H':
+			host = optarg;
+			break;
+		case 's':
+			socket = optarg;
+			break;
+		case ':':
+			return ogtop_usage_error("option -%c needs a value",
+			    optopt);
+		default:
+			return ogtop_usage_error("unknown option -%c", optopt);
+		}
+	}
+	if (optind < argc)
+		return ogtop_usage_error("unexpected argument %s", argv[optind]);
+	if (host != NULL && socket != NULL)
+		return ogtop_usage_error("-s and -H cannot be used together");
+	if (host != NULL) {
+		fprintf(stderr, "ogtop: the SSH transport is not available "
+		    "yet\n");
+		return OGTOP_EXIT_UNREACHABLE;
+	}
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "ogtop: needs a terminal\n");
+		return OGTOP_EXIT_FAILED;
+	}
+
+	memset(&o, 0, sizeof o);
+	o.interval_ms = (int)tenths * 100;
+	if ((o.data = data_new(client_socket_path(socket), o.interval_ms)) ==
+	    NULL) {
+		fprintf(stderr, "ogtop: cannot start libcurl\n");
+		return OGTOP_EXIT_FAILED;
+	}
+	view_init(&o);
+	/* The daemon closing the socket must not end the screen. */
+	signal(SIGPIPE, SIG_IGN);
+	if (screen_init(colour) != 0) {
+		fprintf(stderr, "ogtop: cannot use the terminal (TERM=%s)\n",
+		    getenv("TERM") != NULL ? getenv("TERM") : "unset");
+		data_free(o.data);
+		return OGTOP_EXIT_FAILED;
+	}
+	ogtop_loop(&o);
+	screen_end();
+	view_free_rows(&o);
+	data_free(o.data);
+	return OGTOP_EXIT_DONE;
+}

@@ -1,0 +1,228 @@
+/*
+ * probe.c: on-demand probes of each backend's /api/ps.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "backend.h"
+#include "buf.h"
+#include "log.h"
+#include "loop.h"
+#include "probe.h"
+#include "upstream.h"
+#include "xmalloc.h"
+
+#define PROBE_MAX_BODY	(1024 * 1024)
+
+struct probe {
+	struct upstream_xfer	 x;
+	struct backend		*be;
+	struct curl_slist	*hdrs;	/* may hold the backend's key */
+	struct buf		 body;
+	TAILQ_ENTRY(probe)	 entry;
+};
+
+struct probe_waiter {
+	void				(*done)(void *);
+	void				*arg;
+	TAILQ_ENTRY(probe_waiter)	 entry;
+};
+
+static TAILQ_HEAD(, probe)		probes = TAILQ_HEAD_INITIALIZER(probes);
+static TAILQ_HEAD(, probe_waiter)	probe_waiters =
+    TAILQ_HEAD_INITIALIZER(probe_waiters);
+
+static size_t
+probe_write_cb(char *data, size_t size, size_t n, void *arg)
+{
+	struct probe	*p = arg;
+
+	if (buf_used(&p->body) + n > PROBE_MAX_BODY)
+		return 0;	/* libcurl ends the transfer with an error */
+	buf_add(&p->body, data, n);
+	return n;
+}
+
+/* The loaded models from an /api/ps answer, in our own field names. */
+static json_t *
+probe_models(struct buf *body)
+{
+	json_t	*doc, *list, *m, *out;
+	size_t	 i;
+
+	doc = json_loadb(buf_ptr(body), buf_used(body), 0, NULL);
+	list = json_object_get(doc, "models");
+	if (!json_is_array(list)) {
+		json_decref(doc);
+		return NULL;
+	}
+	out = json_array();
+	json_array_foreach(list, i, m) {
+		json_t	*name = json_object_get(m, "name");
+
+		if (!json_is_string(name))
+			name = json_object_get(m, "model");
+		if (!json_is_string(name))
+			continue;
+		json_array_append_new(out, json_pack("{s:O, s:I, s:I, s:O?}",
+		    "name", name,
+		    "size_bytes", json_integer_value(json_object_get(m, "size")),
+		    "vram_bytes", json_integer_value(json_object_get(m,
+		    "size_vram")),
+		    "expires_at", json_object_get(m, "expires_at")));
+	}
+	json_decref(doc);
+	return out;
+}
+
+static void
+probe_free(struct probe *p)
+{
+	struct curl_slist	*h;
+
+	TAILQ_REMOVE(&probes, p, entry);
+	if (p->x.easy != NULL)
+		upstream_easy_release(p->x.easy);
+	for (h = p->hdrs; h != NULL; h = h->next)
+		explicit_bzero(h->data, strlen(h->data));
+	curl_slist_free_all(p->hdrs);
+	buf_free(&p->body);
+	p->be->probe = NULL;
+	backend_unref(p->be);
+	free(p);
+}
+
+/* Answer everyone who was waiting, once nothing is in flight. */
+static void
+probe_wake(void)
+{
+	struct probe_waiter	*w;
+
+	if (!TAILQ_EMPTY(&probes))
+		return;
+	while ((w = TAILQ_FIRST(&probe_waiters)) != NULL) {
+		TAILQ_REMOVE(&probe_waiters, w, entry);
+		w->done(w->arg);
+		free(w);
+	}
+}
+
+static void
+probe_done_cb(struct upstream_xfer *x, CURLcode rc)
+{
+	struct probe	*p = x->arg;
+	struct backend	*b = p->be;
+	curl_off_t	 us = 0;
+	long		 code = 0;
+	int		 was = b->unreachable;
+
+	curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &us);
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+	b->probed_at = loop_now();
+	json_decref(b->models);
+	b->models = NULL;
+	if (rc == CURLE_OK) {
+		b->unreachable = 0;
+		b->latency_ms = (int64_t)(us / 1000);
+		/* An OpenAI-style upstream has no /api/ps: up, models unknown. */
+		if (code == 200)
+			b->models = probe_models(&p->body);
+		if (was)
+			log_info("backend %s: reachable again", b->name);
+	} else {
+		b->unreachable = 1;
+		b->latency_ms = -1;
+		if (!was)
+			log_warn("backend %s: %s", b->name,
+			    curl_easy_strerror(rc));
+	}
+	probe_free(p);
+	probe_wake();
+}
+
+static void
+probe_start(struct backend *b)
+{
+	struct probe	*p = xcalloc(1, sizeof *p);
+	CURL		*e;
+	char		*s;
+
+	p->be = b;
+	backend_ref(b);
+	b->probe = p;
+	buf_init(&p->body);
+	TAILQ_INSERT_TAIL(&probes, p, entry);
+
+	e = p->x.easy = upstream_easy();
+	p->x.on_done = probe_done_cb;
+	p->x.arg = p;
+	s = xasprintf("%s/api/ps", b->url);
+	curl_easy_setopt(e, CURLOPT_URL, s);
+	free(s);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)PROBE_TIMEOUT_MS);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, probe_write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, p);
+	p->hdrs = curl_slist_append(NULL, "User-Agent: ogproxyd-probe");
+	if (b->api_key != NULL) {
+		s = xasprintf("Authorization: Bearer %s", b->api_key);
+		p->hdrs = curl_slist_append(p->hdrs, s);
+		xfree_secret(s);
+	}
+	if (p->hdrs == NULL)
+		fatal("out of memory building probe headers");
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->hdrs);
+	upstream_start(&p->x);
+}
+
+int
+probe_refresh(uint64_t max_age_ms, void (*done)(void *), void *arg)
+{
+	struct backend		*b;
+	struct probe_waiter	*w;
+	uint64_t		 now = loop_now();
+
+	for (b = backend_first(); b != NULL; b = backend_next(b)) {
+		if (b->probe == NULL && (b->probed_at == 0 ||
+		    now - b->probed_at > max_age_ms))
+			probe_start(b);
+	}
+	if (TAILQ_EMPTY(&probes))
+		return 1;
+	if (done == NULL)
+		return 0;
+	w = xcalloc(1, sizeof *w);
+	w->done = done;
+	w->arg = arg;
+	TAILQ_INSERT_TAIL(&probe_waiters, w, entry);
+	return 0;
+}
+
+int
+probe_missing(void)
+{
+	struct backend	*b;
+
+	for (b = backend_first(); b != NULL; b = backend_next(b)) {
+		if (b->probed_at == 0)
+			return 1;
+	}
+	return 0;
+}
+
+void
+probe_shutdown(void)
+{
+	struct probe	*p;
+
+	while ((p = TAILQ_FIRST(&probes)) != NULL) {
+		upstream_abort(&p->x);
+		probe_free(p);
+	}
+	probe_wake();
+}

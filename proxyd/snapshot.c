@@ -1,0 +1,176 @@
+/*
+ * snapshot.c: the live state of the gateway as JSON.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "auth.h"
+#include "backend.h"
+#include "conn.h"
+#include "gpu.h"
+#include "metrics.h"
+#include "proxy.h"
+#include "quota.h"
+#include "server.h"
+#include "snapshot.h"
+
+static const char *
+snapshot_backend_state(const struct backend *b)
+{
+	if (b->draining)
+		return "draining";
+	return b->unreachable ? "down" : "up";
+}
+
+json_t *
+snapshot_backends(void)
+{
+	json_t		*list = json_array();
+	struct backend	*b;
+
+	for (b = backend_first(); b != NULL; b = backend_next(b)) {
+		json_array_append_new(list, json_pack(
+		    "{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:o, s:o}",
+		    "name", b->name, "url", b->url,
+		    "state", snapshot_backend_state(b),
+		    "draining", b->draining,
+		    "active", (json_int_t)b->active,
+		    "max_concurrent", (json_int_t)b->max_concurrent,
+		    "requests", (json_int_t)b->requests,
+		    "failures", (json_int_t)b->failures,
+		    "latency_ms", b->latency_ms >= 0 ?
+		    json_integer(b->latency_ms) : json_null(),
+		    "models", b->models != NULL ? json_deep_copy(b->models) :
+		    json_null()));
+	}
+	return list;
+}
+
+json_t *
+snapshot_user(struct auth_user *u)
+{
+	struct quota_limits	l;
+	int64_t			today, month;
+
+	quota_limits(u, &l);
+	quota_spent(u, &today, &month);
+	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "name", u->name, "role", auth_role_name(u->role),
+	    "enabled", u->enabled,
+	    "requests_active", (json_int_t)u->quota.active,
+	    "tokens_today", (json_int_t)today,
+	    "tokens_this_month", (json_int_t)month,
+	    "tokens_per_day", (json_int_t)l.tokens_per_day,
+	    "tokens_per_month", (json_int_t)l.tokens_per_month,
+	    "requests_per_minute", (json_int_t)l.requests_per_minute,
+	    "max_concurrent", (json_int_t)l.max_concurrent);
+}
+
+/* The entry for a model in the models object, made on first sight. */
+static json_t *
+snapshot_model(json_t *models, const char *name)
+{
+	json_t	*m = json_object_get(models, name);
+
+	if (m == NULL) {
+		m = json_pack("{s:s, s:I, s:I, s:I, s:I, s:[], s:I}",
+		    "name", name, "requests_active", (json_int_t)0,
+		    "requests_total", (json_int_t)0, "prompt_tokens",
+		    (json_int_t)0, "completion_tokens", (json_int_t)0,
+		    "loaded_on", "vram_bytes", (json_int_t)0);
+		json_object_set_new(models, name, m);
+	}
+	return m;
+}
+
+static void
+snapshot_add(json_t *m, const char *key, json_int_t n)
+{
+	json_object_set_new(m, key, json_integer(json_integer_value(
+	    json_object_get(m, key)) + n));
+}
+
+static void
+snapshot_model_totals(const char *name, const struct metrics_totals *t,
+    void *arg)
+{
+	json_t	*m = snapshot_model(arg, name);
+
+	snapshot_add(m, "requests_total", (json_int_t)t->requests);
+	snapshot_add(m, "prompt_tokens", (json_int_t)t->prompt_tokens);
+	snapshot_add(m, "completion_tokens", (json_int_t)t->completion_tokens);
+}
+
+/*
+ * Models: what finished requests used, what is running now, and where
+ * each is loaded, in order of first sight (ogtop sorts them).
+ */
+static json_t *
+snapshot_models(json_t *requests)
+{
+	json_t		*models = json_object(), *r, *m, *list;
+	struct backend	*b;
+	const char	*name;
+	size_t		 i;
+
+	metrics_models(snapshot_model_totals, models);
+	json_array_foreach(requests, i, r) {
+		if ((name = json_string_value(json_object_get(r, "model"))) !=
+		    NULL)
+			snapshot_add(snapshot_model(models, name),
+			    "requests_active", 1);
+	}
+	for (b = backend_first(); b != NULL; b = backend_next(b)) {
+		json_array_foreach(b->models, i, r) {
+			if ((name = json_string_value(json_object_get(r,
+			    "name"))) == NULL)
+				continue;
+			m = snapshot_model(models, name);
+			json_array_append_new(json_object_get(m, "loaded_on"),
+			    json_string(b->name));
+			snapshot_add(m, "vram_bytes", json_integer_value(
+			    json_object_get(r, "vram_bytes")));
+		}
+	}
+	list = json_array();
+	json_object_foreach(models, name, m)
+		json_array_append(list, m);
+	json_decref(models);
+	return list;
+}
+
+json_t *
+snapshot_json(void)
+{
+	const struct metrics_totals	*t = metrics_totals();
+	json_t				*requests = proxy_list_json();
+	json_t				*users = json_array(), *r;
+	struct auth_user		*u;
+	json_int_t			 out = (json_int_t)t->completion_tokens;
+	size_t				 i;
+
+	/* Tokens so far of requests in flight count as they arrive. */
+	json_array_foreach(requests, i, r)
+		out += json_integer_value(json_object_get(r, "tokens_out"));
+	for (u = auth_user_first(); u != NULL; u = auth_user_next(u))
+		json_array_append_new(users, snapshot_user(u));
+	return json_pack("{s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
+	    "s:o, s:o, s:o, s:o, s:o}",
+	    "version", PACKAGE_VERSION,
+	    "uptime_s", (json_int_t)server_uptime(),
+	    "totals",
+	    "connections", (json_int_t)conn_count(),
+	    "requests_active", (json_int_t)proxy_active(),
+	    "requests_queued", (json_int_t)0,
+	    "requests_total", (json_int_t)t->requests,
+	    "errors_total", (json_int_t)t->errors,
+	    "prompt_tokens_total", (json_int_t)t->prompt_tokens,
+	    "tokens_out_total", out,
+	    "requests", requests,
+	    "users", users,
+	    "backends", snapshot_backends(),
+	    "models", snapshot_models(requests),
+	    "gpus", gpu_json());
+}
