@@ -270,6 +270,16 @@ auth_check(const struct http_request *req, struct auth_result *res)
 	time_t				 now;
 
 	memset(res, 0, sizeof *res);
+	/* Two credentials leave it unclear who asks: refuse, never choose. */
+	for (int i = 0, n = 0; i < req->nheaders; i++) {
+		if ((strcasecmp(req->headers[i].name, "authorization") == 0 ||
+		    strcasecmp(req->headers[i].name, "x-api-key") == 0) &&
+		    ++n > 1) {
+			auth_refuse(res, 401, "more than one credential in the "
+			    "request; send one API token");
+			return;
+		}
+	}
 	if ((h = http_find_header(req, "authorization")) != NULL) {
 		if (h->value_len > 7 && strncasecmp(h->value, "Bearer ", 7) == 0) {
 			cred = h->value + 7;

@@ -389,9 +389,8 @@ config_check(struct config_parser *p, struct config *c)
 		c->listen = xcalloc(1, sizeof *c->listen);
 		c->listen[c->nlisten++] = xstrdup(CONFIG_DEFAULT_LISTEN);
 	}
-	if (c->ntls_listen > 0)
-		return config_error(p, "tls_listen: TLS is not available in "
-		    "this version of ogproxyd");
+	if (c->ntls_listen > 0 && (c->tls_cert == NULL || c->tls_key == NULL))
+		return config_error(p, "tls_listen needs tls_cert and tls_key");
 	if (c->state_dir == NULL)
 		c->state_dir = xstrdup("ogate-state");
 	if (c->admin_socket == NULL)

@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "quota.h"
 #include "server.h"
+#include "tls.h"
 #include "usage.h"
 #include "xmalloc.h"
 
@@ -111,7 +112,7 @@ conn_count(void)
 
 void
 conn_accept(int fd, const char *addr, const char *ip, enum conn_kind kind,
-    uid_t uid)
+    int tls, uid_t uid)
 {
 	struct conn	*c;
 
@@ -138,6 +139,14 @@ conn_accept(int fd, const char *addr, const char *ip, enum conn_kind kind,
 	buf_init(&c->body);
 	http_request_clear(&c->req);
 	loop_io_init(&c->io, fd, conn_event, c);
+	if (tls && tls_accept(c) != 0) {
+		close(fd);
+		buf_free(&c->in);
+		buf_free(&c->out);
+		buf_free(&c->body);
+		free(c);
+		return;
+	}
 	loop_timer_init(&c->timer, conn_timeout, c);
 	loop_timer_arm(&c->timer, server_cfg->header_timeout);
 	c->head_timer = 1;
@@ -156,9 +165,9 @@ conn_update_events(struct conn *c, int want_write)
 {
 	uint32_t	ev = EPOLLRDHUP;
 
-	if (!c->read_stopped)
+	if (!c->read_stopped || c->tp_want_in)
 		ev |= EPOLLIN;
-	if (want_write)
+	if (want_write || c->tp_want_out)
 		ev |= EPOLLOUT;
 	loop_io_set(&c->io, ev);
 }
@@ -172,13 +181,21 @@ conn_event(struct loop_io *io, uint32_t events)
 		conn_close(c);
 		return;
 	}
+	/* A TLS handshake may make a read wait to write, or the reverse. */
+	if ((events & EPOLLOUT) && c->tp_want_out)
+		conn_read(c);
+	if ((events & (EPOLLIN | EPOLLHUP)) && c->tp_want_in &&
+	    c->state != CONN_CLOSED)
+		conn_flush(c);
+	if (c->state == CONN_CLOSED)
+		return;
 	if (events & EPOLLOUT)
 		conn_flush(c);
 	if (c->state == CONN_CLOSED)
 		return;
-	if (events & (EPOLLIN | EPOLLHUP))
+	if ((events & (EPOLLIN | EPOLLHUP)) && !c->read_stopped)
 		conn_read(c);
-	else if (events & EPOLLRDHUP)
+	else if (events & (EPOLLRDHUP | EPOLLHUP))
 		conn_close(c);	/* peer gone while reading was stopped */
 }
 
@@ -187,19 +204,26 @@ conn_read(struct conn *c)
 {
 	ssize_t	n;
 
-	buf_reserve(&c->in, CONN_READ_SIZE);
-	n = c->tp->read(c, buf_tail(&c->in), c->in.cap - c->in.len);
-	if (n == CONN_IO_AGAIN)
-		return;
-	if (n == CONN_IO_EOF || n == CONN_IO_ERROR) {
-		/*
-		 * A client that goes away mid-request cancels it: closing
-		 * aborts the upstream transfer, which stops generation.
-		 */
-		conn_close(c);
-		return;
-	}
-	c->in.len += (size_t)n;
+	do {
+		buf_reserve(&c->in, CONN_READ_SIZE);
+		n = c->tp->read(c, buf_tail(&c->in), c->in.cap - c->in.len);
+		if (n == CONN_IO_AGAIN) {
+			if (c->tp_want_out)
+				conn_update_events(c, c->io.events & EPOLLOUT);
+			return;
+		}
+		if (n == CONN_IO_EOF || n == CONN_IO_ERROR) {
+			/*
+			 * A client that goes away mid-request cancels it:
+			 * closing aborts the upstream transfer, which stops
+			 * generation.
+			 */
+			conn_close(c);
+			return;
+		}
+		c->in.len += (size_t)n;
+		/* TLS may hold decrypted bytes the socket will not signal. */
+	} while (c->tp->pending != NULL && c->tp->pending(c) > 0);
 	if (c->state == CONN_BUSY || c->close_after) {
 		/* Hold at most one pipelined head while we are busy. */
 		if (buf_used(&c->in) > server_cfg->max_header_size) {
@@ -563,7 +587,8 @@ conn_flush(struct conn *c)
 		progress = 1;
 	}
 	if (buf_used(&c->out) > 0) {
-		conn_update_events(c, 1);
+		/* A write that waits for input must not spin on EPOLLOUT. */
+		conn_update_events(c, !c->tp_want_in);
 		/* A client that takes nothing for idle_timeout is dropped. */
 		if (c->state == CONN_BUSY && (progress ||
 		    !loop_timer_armed(&c->timer)))

@@ -37,6 +37,8 @@ struct conn_transport {
 	const char	*name;
 	ssize_t		(*read)(struct conn *, void *, size_t);
 	ssize_t		(*write)(struct conn *, const void *, size_t);
+	/* Bytes read from the socket and not yet returned; may be NULL. */
+	size_t		(*pending)(struct conn *);
 	void		(*close)(struct conn *);
 };
 
@@ -94,6 +96,11 @@ struct conn {
 	unsigned			 head_timer:1;	/* timer is header_timeout */
 	unsigned			 admin:1;	/* on the admin socket */
 	unsigned			 metrics_only:1; /* on metrics_listen */
+	unsigned			 tls:1;		/* on tls_listen */
+	unsigned			 tls_failed:1;	/* no close_notify */
+	/* The transport waits for the other direction (a TLS handshake). */
+	unsigned			 tp_want_in:1;	/* a write needs input */
+	unsigned			 tp_want_out:1;	/* a read needs output */
 	TAILQ_ENTRY(conn)		 flush_entry;
 	TAILQ_ENTRY(conn)		 entry;
 };
@@ -107,7 +114,7 @@ enum conn_kind {
 };
 
 void	 conn_accept(int fd, const char *addr, const char *ip,
-	    enum conn_kind, uid_t uid);
+	    enum conn_kind, int tls, uid_t uid);
 /* Queue bytes of the response. */
 void	 conn_write(struct conn *, const void *, size_t);
 void	 conn_printf(struct conn *, const char *, ...)

@@ -31,6 +31,7 @@ struct listener {
 	char			*addr;
 	int			 unix_path;	/* addr is a socket file */
 	enum conn_kind		 kind;
+	int			 tls;
 	struct listener		*next;
 };
 
@@ -86,8 +87,21 @@ listener_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 	return 0;
 }
 
+int
+listener_is_loopback(const char *addr)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+
+	if (listener_parse(addr, &ss, &len) != 0)
+		return 0;
+	if (ss.ss_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr);
+	return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+}
+
 static int
-listener_open(const char *addr, enum conn_kind kind)
+listener_open(const char *addr, enum conn_kind kind, int tls)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
@@ -120,10 +134,11 @@ listener_open(const char *addr, enum conn_kind kind)
 		char	bound[80], ip[INET6_ADDRSTRLEN];
 
 		listener_format(&ss, bound, sizeof bound, ip, sizeof ip);
-		log_info("%s on %s", kind == CONN_METRICS ? "metrics" :
-		    "listening", bound);
+		log_info("%s on %s%s", kind == CONN_METRICS ? "metrics" :
+		    "listening", bound, tls ? " with TLS" : "");
 	}
 	l->kind = kind;
+	l->tls = tls;
 	loop_io_init(&l->io, fd, listener_accept, l);
 	loop_timer_init(&l->backoff, listener_resume, l);
 	loop_io_set(&l->io, EPOLLIN);
@@ -136,11 +151,15 @@ int
 listener_open_all(const struct config *cfg)
 {
 	for (size_t i = 0; i < cfg->nlisten; i++) {
-		if (listener_open(cfg->listen[i], CONN_PUBLIC) != 0)
+		if (listener_open(cfg->listen[i], CONN_PUBLIC, 0) != 0)
+			return -1;
+	}
+	for (size_t i = 0; i < cfg->ntls_listen; i++) {
+		if (listener_open(cfg->tls_listen[i], CONN_PUBLIC, 1) != 0)
 			return -1;
 	}
 	if (cfg->metrics_listen != NULL &&
-	    listener_open(cfg->metrics_listen, CONN_METRICS) != 0)
+	    listener_open(cfg->metrics_listen, CONN_METRICS, 0) != 0)
 		return -1;
 	return 0;
 }
@@ -243,11 +262,31 @@ listener_close_all(void)
 	}
 }
 
+/* Do the open listeners of one kind match a list of addresses? */
+static int
+listener_same(int tls, char *const *addrs, size_t n)
+{
+	struct listener	*l;
+	size_t		 open = 0;
+
+	for (l = listeners; l != NULL; l = l->next) {
+		int	found = 0;
+
+		if (l->kind != CONN_PUBLIC || l->tls != tls)
+			continue;
+		open++;
+		for (size_t i = 0; i < n; i++)
+			found |= strcmp(addrs[i], l->addr) == 0;
+		if (!found)
+			return 0;
+	}
+	return open == n;
+}
+
 void
 listener_check_reload(const struct config *cfg)
 {
 	struct listener	*l;
-	size_t		 n = 0;
 	const char	*metrics = NULL;
 
 	for (l = listeners; l != NULL; l = l->next) {
@@ -258,18 +297,8 @@ listener_check_reload(const struct config *cfg)
 	    (metrics != NULL && strcmp(metrics, cfg->metrics_listen) != 0))
 		log_warn("reload: metrics_listen changed; it takes effect at "
 		    "the next restart");
-	for (l = listeners; l != NULL; l = l->next) {
-		int	found = 0;
-
-		if (l->kind != CONN_PUBLIC)
-			continue;
-		n++;
-		for (size_t i = 0; i < cfg->nlisten; i++)
-			found |= strcmp(cfg->listen[i], l->addr) == 0;
-		if (!found)
-			break;
-	}
-	if (l != NULL || n != cfg->nlisten)
+	if (!listener_same(0, cfg->listen, cfg->nlisten) ||
+	    !listener_same(1, cfg->tls_listen, cfg->ntls_listen))
 		log_warn("reload: listen addresses changed; they take effect "
 		    "at the next restart");
 }
@@ -336,11 +365,11 @@ listener_accept(struct loop_io *io, uint32_t events)
 				continue;
 			}
 			snprintf(addr, sizeof addr, "uid %u", (unsigned)cred.uid);
-			conn_accept(fd, addr, "local", CONN_ADMIN, cred.uid);
+			conn_accept(fd, addr, "local", CONN_ADMIN, 0, cred.uid);
 			continue;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		listener_format(&ss, addr, sizeof addr, ip, sizeof ip);
-		conn_accept(fd, addr, ip, l->kind, 0);
+		conn_accept(fd, addr, ip, l->kind, l->tls, 0);
 	}
 }

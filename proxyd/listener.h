@@ -10,6 +10,8 @@ struct config;
 int	listener_open_all(const struct config *);
 int	listener_open_admin(const char *path, const char *group);
 void	listener_close_all(void);
+/* Is ADDR:PORT on the loopback interface only? */
+int	listener_is_loopback(const char *);
 /* Warn about listen addresses a reload cannot change. */
 void	listener_check_reload(const struct config *);
 

@@ -23,11 +23,13 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "privs.h"
 #include "probe.h"
 #include "proxy.h"
 #include "quota.h"
 #include "server.h"
 #include "store.h"
+#include "tls.h"
 #include "upstream.h"
 #include "usage.h"
 #include "xmalloc.h"
@@ -97,6 +99,13 @@ server_reload(void)
 		log_error("reload failed, keeping the running config: %s", err);
 		return err;
 	}
+	/* A certificate that will not load keeps the old one, and all else. */
+	if (cfg->ntls_listen > 0 && tls_prepare(cfg, &err) != 0) {
+		log_error("reload failed, keeping the running config and "
+		    "certificate: %s", err);
+		config_free(cfg);
+		return err;
+	}
 	listener_check_reload(cfg);
 	if (strcmp(cfg->state_dir, server_cfg->state_dir) != 0 ||
 	    strcmp(cfg->admin_socket, server_cfg->admin_socket) != 0)
@@ -104,6 +113,7 @@ server_reload(void)
 		    "next restart");
 	config_free(server_cfg);
 	server_cfg = cfg;
+	tls_commit();
 	backend_sync(cfg);
 	/* A shorter usage_retention takes effect now. */
 	usage_prune();
@@ -242,7 +252,15 @@ main(int argc, char **argv)
 		free(err);
 		return 1;
 	}
+	if (privs_check(cfg, &err) != 0 ||
+	    (cfg->ntls_listen > 0 && tls_prepare(cfg, &err) != 0)) {
+		fprintf(stderr, "ogproxyd: %s\n", err);
+		free(err);
+		config_free(cfg);
+		return 1;
+	}
 	if (test) {
+		tls_discard();
 		printf("ogproxyd: %s is valid\n",
 		    config_path ? config_path : "built-in configuration");
 		config_free(cfg);
@@ -253,11 +271,26 @@ main(int argc, char **argv)
 	    config_path ? config_path : "built-in defaults");
 
 	started = time(NULL);
+	/* Whatever the daemon creates is its own alone. */
+	umask(077);
 	if (make_dirs(cfg->state_dir, 0700) == -1)
 		fatal("state_dir %s: %s", cfg->state_dir, strerror(errno));
 	/* State is private whoever created the directory. */
 	if (chmod(cfg->state_dir, 0700) == -1)
 		fatal("state_dir %s: %s", cfg->state_dir, strerror(errno));
+	loop_init();
+	signals_init();
+	conn_init();
+	upstream_init();
+	backend_sync(cfg);
+	tls_commit();
+	if (listener_open_all(cfg) != 0 ||
+	    listener_open_admin(cfg->admin_socket, cfg->admin_group) != 0)
+		return 1;
+	/* Bound and keyed: root is not needed from here on. */
+	privs_raise_nofile(cfg->max_connections);
+	if (privs_drop(cfg) != 0)
+		return 1;
 	if (store_open(cfg->state_dir) != 0 || auth_load(store_db()) != 0 ||
 	    quota_load(store_db()) != 0)
 		return 1;
@@ -266,15 +299,6 @@ main(int argc, char **argv)
 		    "ogctl -s %s user add admin --role admin && "
 		    "ogctl -s %s token create admin", cfg->admin_socket,
 		    cfg->admin_socket);
-
-	loop_init();
-	signals_init();
-	conn_init();
-	upstream_init();
-	backend_sync(cfg);
-	if (listener_open_all(cfg) != 0 ||
-	    listener_open_admin(cfg->admin_socket, cfg->admin_group) != 0)
-		return 1;
 	store_start();
 	usage_init();
 	gpu_start();
@@ -287,6 +311,7 @@ main(int argc, char **argv)
 	listener_close_all();
 	conn_close_all();
 	loop_run_deferred();
+	tls_shutdown();
 	loop_timer_stop(&flush_timer);
 	admin_flush_last_used();
 	/* Every row of a finished request is written before exit. */

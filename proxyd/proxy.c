@@ -179,7 +179,8 @@ proxy_build_headers(struct proxy_req *pr, struct conn *c)
 	buf_reset(&line);
 	buf_printf(&line, "X-Forwarded-For: %s", c->ip);
 	pr->hdrs = curl_slist_append(pr->hdrs, buf_cstr(&line));
-	pr->hdrs = curl_slist_append(pr->hdrs, "X-Forwarded-Proto: http");
+	pr->hdrs = curl_slist_append(pr->hdrs, c->tls ?
+	    "X-Forwarded-Proto: https" : "X-Forwarded-Proto: http");
 	if (pr->be->api_key != NULL) {
 		buf_reset(&line);
 		buf_printf(&line, "Authorization: Bearer %s", pr->be->api_key);

@@ -1,0 +1,180 @@
+/*
+ * privs.c: running as root as briefly as possible.
+ *
+ * Started as root, ogproxyd binds its addresses, reads its certificate
+ * and key, hands the state directory to the `user` account, then
+ * becomes that account for good before it opens the database or serves
+ * anyone. Without `user` it refuses to face the network as root: an
+ * address that is not loopback needs `user` (or `user = root`, said
+ * out loud). A gateway on loopback alone starts with a warning, so
+ * that trying it out as root on a fresh machine works.
+ */
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "listener.h"
+#include "log.h"
+#include "privs.h"
+#include "xmalloc.h"
+
+/* Descriptors beyond two a connection: listeners, SQLite, the loop. */
+#define PRIVS_FD_SPARE	128
+
+/* The first address that is not loopback, or NULL. */
+static const char *
+privs_public_address(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		if (!listener_is_loopback(cfg->listen[i]))
+			return cfg->listen[i];
+	}
+	for (size_t i = 0; i < cfg->ntls_listen; i++) {
+		if (!listener_is_loopback(cfg->tls_listen[i]))
+			return cfg->tls_listen[i];
+	}
+	if (cfg->metrics_listen != NULL &&
+	    !listener_is_loopback(cfg->metrics_listen))
+		return cfg->metrics_listen;
+	return NULL;
+}
+
+int
+privs_check(const struct config *cfg, char **err)
+{
+	const char	*addr;
+
+	if (cfg->user != NULL) {
+		if (getpwnam(cfg->user) == NULL) {
+			*err = xasprintf("user %s: no such account", cfg->user);
+			return -1;
+		}
+		if (geteuid() != 0 && strcmp(cfg->user, "root") != 0) {
+			struct passwd	*pw = getpwnam(cfg->user);
+
+			if (pw->pw_uid != geteuid()) {
+				*err = xasprintf("user %s: only root can become "
+				    "another account", cfg->user);
+				return -1;
+			}
+		}
+		return 0;
+	}
+	if (geteuid() != 0)
+		return 0;
+	if ((addr = privs_public_address(cfg)) != NULL) {
+		*err = xasprintf("refusing to serve %s as root: set user in "
+		    "[server] to the account to run as (user = root to insist)",
+		    addr);
+		return -1;
+	}
+	return 0;
+}
+
+/* Hand the state directory and what is in it to the account. */
+static int
+privs_give_state(const char *dir, uid_t uid, gid_t gid)
+{
+	DIR		*d;
+	struct dirent	*de;
+	int		 rc = 0;
+
+	if (chown(dir, uid, gid) == -1) {
+		log_error("state_dir %s: chown: %s", dir, strerror(errno));
+		return -1;
+	}
+	if ((d = opendir(dir)) == NULL) {
+		log_error("state_dir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char		*path;
+		struct stat	 st;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		path = xasprintf("%s/%s", dir, de->d_name);
+		/* Files only: never follow a link planted in the directory. */
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+		    chown(path, uid, gid) == -1) {
+			log_error("%s: chown: %s", path, strerror(errno));
+			rc = -1;
+		}
+		free(path);
+	}
+	closedir(d);
+	return rc;
+}
+
+int
+privs_drop(const struct config *cfg)
+{
+	struct passwd	*pw;
+
+	if (cfg->user == NULL) {
+		if (geteuid() == 0)
+			log_warn("running as root: set user in [server] to the "
+			    "account ogproxyd should run as");
+		return 0;
+	}
+	if ((pw = getpwnam(cfg->user)) == NULL) {
+		log_error("user %s: no such account", cfg->user);
+		return -1;
+	}
+	if (pw->pw_uid == 0 || pw->pw_uid == geteuid())
+		return 0;	/* told to stay root, or already the account */
+	if (privs_give_state(cfg->state_dir, pw->pw_uid, pw->pw_gid) != 0)
+		return -1;
+	/* The account may use its own admin socket; the group is kept. */
+	if (lchown(cfg->admin_socket, pw->pw_uid, (gid_t)-1) == -1) {
+		log_error("admin_socket %s: chown: %s", cfg->admin_socket,
+		    strerror(errno));
+		return -1;
+	}
+	if (setgroups(0, NULL) == -1 || setgid(pw->pw_gid) == -1 ||
+	    setuid(pw->pw_uid) == -1) {
+		log_error("user %s: cannot become it: %s", cfg->user,
+		    strerror(errno));
+		return -1;
+	}
+	/* Make sure there is no way back. */
+	if (setuid(0) != -1 || geteuid() == 0) {
+		log_error("user %s: root could be regained", cfg->user);
+		return -1;
+	}
+	log_info("running as %s (uid %u)", cfg->user, (unsigned)pw->pw_uid);
+	return 0;
+}
+
+void
+privs_raise_nofile(uint64_t max_connections)
+{
+	struct rlimit	rl;
+	rlim_t		need = (rlim_t)(2 * max_connections + PRIVS_FD_SPARE);
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= need)
+		return;
+	/* Root may raise the hard limit too; others only up to it. */
+	if (rl.rlim_max < need && rl.rlim_max != RLIM_INFINITY) {
+		struct rlimit	want = { need, need };
+
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			return;
+		rl.rlim_cur = rl.rlim_max;
+	} else
+		rl.rlim_cur = need;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur < need)
+		log_warn("max_connections %llu needs %llu file descriptors; "
+		    "the limit is %llu", (unsigned long long)max_connections,
+		    (unsigned long long)need, (unsigned long long)rl.rlim_cur);
+}
