@@ -64,7 +64,10 @@ load_config(char **err)
 	return config_load(config_path, err);
 }
 
-/* mkdir -p with a private mode for the directories we create. */
+/*
+ * mkdir -p: the directories above are made searchable (0755), so that
+ * the account the daemon becomes can reach the last one, made private.
+ */
 static int
 make_dirs(const char *path, mode_t mode)
 {
@@ -74,7 +77,7 @@ make_dirs(const char *path, mode_t mode)
 		if (*s != '/')
 			continue;
 		*s = '\0';
-		if (mkdir(p, mode) == -1 && errno != EEXIST) {
+		if (mkdir(p, 0755) == -1 && errno != EEXIST) {
 			free(p);
 			return -1;
 		}
@@ -271,13 +274,13 @@ main(int argc, char **argv)
 	    config_path ? config_path : "built-in defaults");
 
 	started = time(NULL);
-	/* Whatever the daemon creates is its own alone. */
-	umask(077);
 	if (make_dirs(cfg->state_dir, 0700) == -1)
 		fatal("state_dir %s: %s", cfg->state_dir, strerror(errno));
 	/* State is private whoever created the directory. */
 	if (chmod(cfg->state_dir, 0700) == -1)
 		fatal("state_dir %s: %s", cfg->state_dir, strerror(errno));
+	/* Whatever the daemon creates from now on is its own alone. */
+	umask(077);
 	loop_init();
 	signals_init();
 	conn_init();
