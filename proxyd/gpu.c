@@ -27,6 +27,7 @@
 #include "buf.h"
 #include "gpu.h"
 #include "log.h"
+#include "metrics.h"
 #include "parse.h"
 #include "xmalloc.h"
 
@@ -867,20 +868,6 @@ static const struct gpu_gauge gpu_gauges[] = {
 	  gpu_value_power_limit },
 };
 
-/* A label value, escaped as the text format requires. */
-static void
-gpu_metrics_escape(struct buf *b, const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if (*s == '\\' || *s == '"')
-			buf_printf(b, "\\%c", *s);
-		else if (*s == '\n')
-			buf_add_str(b, "\\n");
-		else
-			buf_add(b, s, 1);
-	}
-}
-
 void
 gpu_metrics(struct buf *b)
 {
@@ -906,7 +893,7 @@ gpu_metrics(struct buf *b)
 				    gg->name, gg->help, gg->name);
 			buf_printf(b, "%s{gpu=\"%u\",name=\"", gg->name,
 			    g[i].index);
-			gpu_metrics_escape(b, g[i].name);
+			metrics_escape(b, g[i].name);
 			buf_printf(b, "\"} %s\n", v);
 		}
 	}

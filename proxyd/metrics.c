@@ -58,8 +58,7 @@ metrics_hash(const char *s)
 	return h & (METRICS_BUCKETS - 1);
 }
 
-/* A label value, escaped as the text format wants. */
-static void
+void
 metrics_escape(struct buf *b, const char *v)
 {
 	for (; v != NULL && *v != '\0'; v++) {

@@ -24,6 +24,8 @@ void	metrics_observe(const struct usage_row *, const char *user);
 /* The whole page, in the Prometheus text format 0.0.4. */
 void	metrics_render(struct buf *);
 void	metrics_free(void);
+/* Append a label value, escaped as the text format wants. */
+void	metrics_escape(struct buf *, const char *);
 const struct metrics_totals *metrics_totals(void);
 /* Call f for each model that has finished requests, with its totals. */
 void	metrics_models(void (*f)(const char *model,
