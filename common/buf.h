@@ -33,7 +33,8 @@ const char *buf_cstr(struct buf *);
 static inline char *
 buf_ptr(const struct buf *b)
 {
-	return b->data + b->off;
+	/* An empty buffer may have no storage: no arithmetic on NULL. */
+	return b->data != NULL ? b->data + b->off : NULL;
 }
 
 static inline size_t

@@ -42,6 +42,9 @@ log_verbose(void)
 	return log_verbosity;
 }
 
+static void	log_vmsg(enum log_level, const char *, va_list)
+		    __attribute__((format(printf, 2, 0)));
+
 static void
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {

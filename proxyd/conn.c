@@ -25,6 +25,12 @@
 
 #define CONN_READ_SIZE		16384
 /*
+ * A body must arrive at this many bytes a second or more, measured over
+ * each header_timeout: a client that drips a byte at a time is cut off
+ * rather than held for days.
+ */
+#define CONN_BODY_MIN_RATE	1024
+/*
  * Output above the high mark pauses the upstream transfer; it resumes
  * when the client has taken the buffer below the low mark. The marks
  * bound the memory a slow client can pin to about 256 KiB.
@@ -35,6 +41,14 @@
 static TAILQ_HEAD(, conn)	conn_all = TAILQ_HEAD_INITIALIZER(conn_all);
 static TAILQ_HEAD(, conn)	conn_flushq = TAILQ_HEAD_INITIALIZER(conn_flushq);
 static unsigned			conn_n;
+/*
+ * Each kind of connection has its own ceiling, so that a flood of
+ * clients can neither lock the operator out of the admin socket nor be
+ * helped by a flood on the metrics address.
+ */
+static unsigned			conn_kind_n[CONN_NKINDS];
+#define CONN_ADMIN_MAX		64
+#define CONN_METRICS_MAX	16
 static uint64_t			conn_next_id;
 static int			conn_draining;
 
@@ -115,8 +129,13 @@ conn_accept(int fd, const char *addr, const char *ip, enum conn_kind kind,
     int tls, uid_t uid)
 {
 	struct conn	*c;
+	const unsigned	 limit[CONN_NKINDS] = {
+		[CONN_PUBLIC] = (unsigned)server_cfg->max_connections,
+		[CONN_ADMIN] = CONN_ADMIN_MAX,
+		[CONN_METRICS] = CONN_METRICS_MAX,
+	};
 
-	if (conn_draining || conn_n >= server_cfg->max_connections) {
+	if (conn_draining || conn_kind_n[kind] >= limit[kind]) {
 		/*
 		 * Refusing at once keeps a flood of idle sockets from
 		 * starving the connections already being served.
@@ -131,6 +150,7 @@ conn_accept(int fd, const char *addr, const char *ip, enum conn_kind kind,
 	c->state = CONN_READ_HEAD;
 	c->admin = kind != CONN_PUBLIC;
 	c->metrics_only = kind == CONN_METRICS;
+	c->kind = kind;
 	c->uid = uid;
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	snprintf(c->ip, sizeof c->ip, "%s", ip);
@@ -152,6 +172,7 @@ conn_accept(int fd, const char *addr, const char *ip, enum conn_kind kind,
 	c->head_timer = 1;
 	TAILQ_INSERT_TAIL(&conn_all, c, entry);
 	conn_n++;
+	conn_kind_n[kind]++;
 	conn_update_events(c, 0);
 }
 
@@ -434,6 +455,7 @@ conn_begin_request(struct conn *c)
 	c->state = CONN_READ_BODY;
 	if (c->req.expect_continue && buf_used(&c->in) == 0)
 		conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	c->body_seen = c->body_mark = 0;
 	loop_timer_arm(&c->timer, server_cfg->header_timeout);
 	return 0;
 }
@@ -456,8 +478,9 @@ conn_read_body(struct conn *c)
 			return -1;
 		}
 		buf_consume(&c->in, (size_t)used);
+		c->body_seen += (uint64_t)used;
 		if (!done)
-			goto more;
+			return 0;
 	} else {
 		size_t	want = (size_t)c->req.content_length - buf_used(&c->body);
 
@@ -465,16 +488,12 @@ conn_read_body(struct conn *c)
 			avail = want;
 		buf_add(&c->body, buf_ptr(&c->in), avail);
 		buf_consume(&c->in, avail);
+		c->body_seen += avail;
 		if (buf_used(&c->body) < (size_t)c->req.content_length)
-			goto more;
+			return 0;
 	}
 	c->state = CONN_BUSY;
 	return 1;
-more:
-	/* A body that keeps arriving keeps the connection alive. */
-	if (avail > 0)
-		loop_timer_arm(&c->timer, server_cfg->header_timeout);
-	return 0;
 }
 
 static void
@@ -491,6 +510,13 @@ conn_timeout(struct loop_timer *t)
 		}
 		/* FALLTHROUGH */
 	case CONN_READ_BODY:
+		if (c->state == CONN_READ_BODY && c->body_seen - c->body_mark >=
+		    CONN_BODY_MIN_RATE * server_cfg->header_timeout / 1000) {
+			/* Still coming at a fair rate: another period. */
+			c->body_mark = c->body_seen;
+			loop_timer_arm(&c->timer, server_cfg->header_timeout);
+			return;
+		}
 		server_stats.timeouts++;
 		log_debug("conn %llu %s: client too slow, 408",
 		    (unsigned long long)c->id, c->addr);
@@ -695,6 +721,7 @@ conn_close(struct conn *c)
 	}
 	TAILQ_REMOVE(&conn_all, c, entry);
 	conn_n--;
+	conn_kind_n[c->kind]--;
 	/* Events for it may still be in the batch being dispatched. */
 	loop_defer(conn_free, c);
 }

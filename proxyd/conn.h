@@ -89,6 +89,9 @@ struct conn {
 	char				 addr[64];	/* client address */
 	char				 ip[48];
 	unsigned			 requests;
+	/* Body bytes read, and as many at the last timer: a rate floor. */
+	uint64_t			 body_seen;
+	uint64_t			 body_mark;
 	unsigned			 close_after:1;	/* close once out drains */
 	unsigned			 flush_queued:1;
 	unsigned			 resume_queued:1;
@@ -96,6 +99,7 @@ struct conn {
 	unsigned			 head_timer:1;	/* timer is header_timeout */
 	unsigned			 admin:1;	/* on the admin socket */
 	unsigned			 metrics_only:1; /* on metrics_listen */
+	unsigned			 kind:2;	/* enum conn_kind */
 	unsigned			 tls:1;		/* on tls_listen */
 	unsigned			 tls_failed:1;	/* no close_notify */
 	/* The transport waits for the other direction (a TLS handshake). */
@@ -111,6 +115,7 @@ enum conn_kind {
 	CONN_PUBLIC,		/* the gateway: tokens, the Ollama API */
 	CONN_ADMIN,		/* the admin socket: the admin API */
 	CONN_METRICS,		/* metrics_listen: GET /metrics alone */
+	CONN_NKINDS
 };
 
 void	 conn_accept(int fd, const char *addr, const char *ip,

@@ -10,6 +10,7 @@
 
 enum {
 	CHUNK_SIZE,		/* hex digits of the size */
+	CHUNK_SIZE_WS,		/* whitespace after the size: ';' must follow */
 	CHUNK_EXT,		/* after ';' until CR */
 	CHUNK_SIZE_LF,		/* LF after the size line's CR */
 	CHUNK_DATA,
@@ -336,8 +337,10 @@ http_chunked_feed(struct http_chunked *c, const char *in, size_t len,
 			if (c->size > max_body ||
 			    buf_used(out) + c->size > max_body)
 				return -413;
-			if (ch == ';' || ch == ' ' || ch == '\t')
+			if (ch == ';')
 				c->state = CHUNK_EXT;
+			else if (ch == ' ' || ch == '\t')
+				c->state = CHUNK_SIZE_WS;
 			else if (ch == '\r')
 				c->state = CHUNK_SIZE_LF;
 			else
@@ -346,6 +349,20 @@ http_chunked_feed(struct http_chunked *c, const char *in, size_t len,
 			i++;
 			break;
 		}
+		case CHUNK_SIZE_WS:
+			/*
+			 * RFC 9112 allows whitespace before an extension only:
+			 * "3 4" read as 3 here and as 0x34 elsewhere would let
+			 * two parsers disagree on where the body ends.
+			 */
+			if (++c->line > HTTP_MAX_CHUNK_LINE)
+				return -400;
+			if (ch == ';')
+				c->state = CHUNK_EXT;
+			else if (ch != ' ' && ch != '\t')
+				return -400;
+			i++;
+			break;
 		case CHUNK_EXT:
 			/* Extensions are skipped but bounded, and must be text. */
 			if (++c->line > HTTP_MAX_CHUNK_LINE)

@@ -38,6 +38,7 @@ struct listener {
 static struct listener	*listeners;
 
 static void	listener_accept(struct loop_io *, uint32_t);
+static void	listener_free(void *);
 static void	listener_resume(struct loop_timer *);
 static void	listener_format(const struct sockaddr_storage *, char *, size_t,
 		    char *, size_t);
@@ -245,6 +246,15 @@ listener_open_admin(const char *path, const char *group)
 	return 0;
 }
 
+static void
+listener_free(void *arg)
+{
+	struct listener	*l = arg;
+
+	free(l->addr);
+	free(l);
+}
+
 void
 listener_close_all(void)
 {
@@ -255,10 +265,11 @@ listener_close_all(void)
 		loop_io_del(&l->io);
 		loop_timer_stop(&l->backoff);
 		close(l->io.fd);
+		/* Its event may still be in the batch being dispatched. */
+		l->io.fd = -1;
 		if (l->unix_path)
 			unlink(l->addr);
-		free(l->addr);
-		free(l);
+		loop_defer(listener_free, l);
 	}
 }
 

@@ -28,8 +28,11 @@
 #include "privs.h"
 #include "xmalloc.h"
 
-/* Descriptors beyond two a connection: listeners, SQLite, the loop. */
-#define PRIVS_FD_SPARE	128
+/*
+ * Descriptors beyond two a client connection: admin and metrics
+ * connections, listeners, SQLite, the loop.
+ */
+#define PRIVS_FD_SPARE	256
 
 /* The first address that is not loopback, or NULL. */
 static const char *

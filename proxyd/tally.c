@@ -152,7 +152,8 @@ tally_json(struct tally *t, unsigned char c)
 		t->empty = 0;
 		if (t->depth == 0)
 			tally_doc_begin(t);
-		else if (!t->want_key || t->stack[t->depth - 1] == '[')
+		else if (!t->want_key || (t->depth <= TALLY_DEPTH_MAX &&
+		    t->stack[t->depth - 1] == '['))
 			tally_value_begin(t, c);
 		if (c == '{' && t->depth == 1 && tally_key_is(t, "usage")) {
 			t->in_usage = 1;

@@ -37,6 +37,12 @@ cleanup() {
 		    "$T"/*.log | sed 's/^/# /' | head -60
 		_tap_failed=$((_tap_failed + 1))
 	fi
+	# So is anything valgrind said about a daemon (OG_VALGRIND=1).
+	if [ -n "$(cat "$T"/valgrind.*.log 2>/dev/null)" ]; then
+		echo "not ok $((++_tap_n)) - valgrind reports for the daemon"
+		cat "$T"/valgrind.*.log | sed 's/^/# /' | head -60
+		_tap_failed=$((_tap_failed + 1))
+	fi
 	echo "1..$_tap_n"
 	if [ "${KEEP_TMP:-}" = "" ]; then
 		rm -rf "$T"
@@ -141,7 +147,16 @@ start_proxy() {
 	local conf=$1
 	shift
 	OG_LOG=$T/ogproxyd.$RANDOM.log
-	"$OGPROXYD" -c "$conf" -v "$@" 2>"$OG_LOG" &
+	if [ -n "${OG_VALGRIND:-}" ]; then
+		# Valgrind runs the daemon in its own process: the pid is
+		# the daemon's, signals reach it, and any report fails the test.
+		valgrind -q --error-exitcode=99 --leak-check=full \
+		    --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+		    --log-file="$T/valgrind.%p.log" \
+		    "$OGPROXYD" -c "$conf" -v "$@" 2>"$OG_LOG" &
+	else
+		"$OGPROXYD" -c "$conf" -v "$@" 2>"$OG_LOG" &
+	fi
 	OG_PID=$!
 	_pids+=("$OG_PID")
 	if ! wait_for 10 grep -q ': info: ready' "$OG_LOG"; then

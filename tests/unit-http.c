@@ -203,6 +203,13 @@ test_chunked(void)
 	    "bare LF after chunk size");
 	tap_is_int(chunked("5\r\nhelloXX", &out, &done), -400,
 	    "chunk data longer than its size");
+	tap_is_int(chunked("3 4\r\nabc\r\n0\r\n\r\n", &out, &done), -400,
+	    "whitespace inside a chunk size");
+	tap_is_int(chunked("3 \r\nabc\r\n0\r\n\r\n", &out, &done), -400,
+	    "whitespace after a chunk size without an extension");
+	buf_reset(&out);
+	tap_ok(chunked("3 \t;x=1\r\nabc\r\n0\r\n\r\n", &out, &done) > 0 &&
+	    done && buf_used(&out) == 3, "whitespace before an extension");
 	{
 		char	ext[2000];
 

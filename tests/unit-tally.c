@@ -164,5 +164,14 @@ main(void)
 		check("a long key", TALLY_JSON, big,
 		    (struct want){ -1, 2, 0, 1, 0 });
 	}
+	{
+		/* Nesting beyond the depth kept is followed, never indexed. */
+		char	deep[100];
+
+		memset(deep, '{', 66);
+		deep[66] = '\0';
+		check("objects nested deeper than the stack", TALLY_JSON, deep,
+		    (struct want){ -1, -1, 0, 0, 0 });
+	}
 	return tap_done();
 }
