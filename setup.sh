@@ -18,7 +18,7 @@ what=${1:-run}
 BUILD_DEPS="build-essential autoconf automake libtool pkg-config
 	libssl-dev libcurl4-openssl-dev libsqlite3-dev libncurses-dev
 	libssh2-1-dev libjansson-dev"
-TEST_DEPS="curl jq python3 mandoc tmux openssh-server sqlite3
+TEST_DEPS="curl jq python3 mandoc tmux openssh-server sqlite3 valgrind
 	clang libclang-rt-14-dev"
 BENCH_DEPS="nginx-light wrk"
 

@@ -150,7 +150,7 @@ start_proxy() {
 	if [ -n "${OG_VALGRIND:-}" ]; then
 		# Valgrind runs the daemon in its own process: the pid is
 		# the daemon's, signals reach it, and any report fails the test.
-		valgrind -q --error-exitcode=99 --leak-check=full \
+		valgrind -q --vgdb=no --error-exitcode=99 --leak-check=full \
 		    --errors-for-leak-kinds=definite --show-leak-kinds=definite \
 		    --log-file="$T/valgrind.%p.log" \
 		    "$OGPROXYD" -c "$conf" -v "$@" 2>"$OG_LOG" &
