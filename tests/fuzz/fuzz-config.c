@@ -18,26 +18,12 @@
 #include <string.h>
 
 #include "config.h"
+#include "fuzz.h"
 
 #define FUZZ_NAME	"fuzz.conf"
 
-#define FUZZ_CHECK(e) do {						\
-	if (!(e))							\
-		fuzz_fail(__LINE__, #e);				\
-} while (0)
-
-int		LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-static void	fuzz_fail(int, const char *) __attribute__((noreturn));
 static void	fuzz_check_error(const char *, const uint8_t *, size_t);
 static void	fuzz_check_config(const struct config *);
-
-static void
-fuzz_fail(int line, const char *what)
-{
-	fprintf(stderr, "fuzz-config.c:%d: check failed: %s\n", line, what);
-	abort();
-}
 
 /* "fuzz.conf:LINE: message" or "fuzz.conf: message", on one line. */
 static void

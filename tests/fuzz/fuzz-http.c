@@ -26,21 +26,12 @@
 #include <sys/types.h>
 
 #include "buf.h"
+#include "fuzz.h"
 #include "http.h"
 
 /* Requests read from one input, at most. */
 #define FUZZ_MAX_REQUESTS	8
 
-#define FUZZ_CHECK(e) do {						\
-	if (!(e))							\
-		fuzz_fail(__LINE__, #e);				\
-} while (0)
-
-int		LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-static void	fuzz_fail(int, const char *) __attribute__((noreturn));
-static uint64_t	fuzz_hash(const uint8_t *, size_t);
-static uint64_t	fuzz_next(uint64_t *);
 static int	fuzz_inside(const struct http_request *, const char *,
 		    size_t);
 static void	fuzz_check_request(const struct http_request *, const char *,
@@ -50,36 +41,6 @@ static void	fuzz_same_request(const struct http_request *,
 static int	fuzz_same_buf(const struct buf *, const struct buf *);
 static ssize_t	fuzz_chunked(const char *, size_t, uint64_t, uint64_t *);
 static void	fuzz_connection(const char *, size_t, uint64_t *);
-
-static void
-fuzz_fail(int line, const char *what)
-{
-	fprintf(stderr, "fuzz-http.c:%d: check failed: %s\n", line, what);
-	abort();
-}
-
-/* FNV-1a: the input decides its own read boundaries and limits. */
-static uint64_t
-fuzz_hash(const uint8_t *p, size_t n)
-{
-	uint64_t	h = UINT64_C(14695981039346656037);
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= UINT64_C(1099511628211);
-	}
-	return h;
-}
-
-/* xorshift64*, seeded from the hash; the state is never zero. */
-static uint64_t
-fuzz_next(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * UINT64_C(2685821657736338717);
-}
 
 /* Does [p, p + len] lie within the request's copy of its head? */
 static int

@@ -16,51 +16,12 @@
 #include <string.h>
 
 #include "tally.h"
+#include "fuzz.h"
 
-#define FUZZ_CHECK(e) do {						\
-	if (!(e))							\
-		fuzz_fail(__LINE__, #e);				\
-} while (0)
-
-int		LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-static void	fuzz_fail(int, const char *) __attribute__((noreturn));
-static uint64_t	fuzz_hash(const uint8_t *, size_t);
-static uint64_t	fuzz_next(uint64_t *);
 static void	fuzz_check_tally(const struct tally *, size_t);
 static void	fuzz_same_tally(const struct tally *, const struct tally *);
 static void	fuzz_format(enum tally_format, const char *, size_t,
 		    uint64_t *);
-
-static void
-fuzz_fail(int line, const char *what)
-{
-	fprintf(stderr, "fuzz-tally.c:%d: check failed: %s\n", line, what);
-	abort();
-}
-
-/* FNV-1a: the input decides where its own pieces end. */
-static uint64_t
-fuzz_hash(const uint8_t *p, size_t n)
-{
-	uint64_t	h = UINT64_C(14695981039346656037);
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= UINT64_C(1099511628211);
-	}
-	return h;
-}
-
-/* xorshift64*, seeded from the hash; the state is never zero. */
-static uint64_t
-fuzz_next(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * UINT64_C(2685821657736338717);
-}
 
 /* What the accounting relies on, whatever the bytes were. */
 static void
