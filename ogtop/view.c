@@ -289,7 +289,9 @@ view_quota(json_t *o, const struct column *col, struct cell *c)
 
 	limit_field = strcmp(col->field, "tokens_today") == 0 ?
 	    "tokens_per_day" : "tokens_per_month";
-	used = json_number_value(json_object_get(o, col->field));
+	/* What requests in flight have produced will be charged too. */
+	used = json_number_value(json_object_get(o, col->field)) +
+	    json_number_value(json_object_get(o, "tokens_in_flight"));
 	limit = json_number_value(json_object_get(o, limit_field));
 	view_format_count(u, sizeof u, used);
 	view_set_number(c, used);

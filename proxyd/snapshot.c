@@ -56,10 +56,12 @@ snapshot_user(struct auth_user *u)
 
 	quota_limits(u, &l);
 	quota_spent(u, &today, &month);
-	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I}",
 	    "name", u->name, "role", auth_role_name(u->role),
 	    "enabled", u->enabled,
 	    "requests_active", (json_int_t)u->quota.active,
+	    "tokens_in_flight", (json_int_t)0,
 	    "tokens_today", (json_int_t)today,
 	    "tokens_this_month", (json_int_t)month,
 	    "tokens_per_day", (json_int_t)l.tokens_per_day,
@@ -147,15 +149,33 @@ snapshot_json(void)
 	const struct metrics_totals	*t = metrics_totals();
 	json_t				*requests = proxy_list_json();
 	json_t				*users = json_array(), *r;
+	json_t				*byname = json_object();
 	struct auth_user		*u;
 	json_int_t			 out = (json_int_t)t->completion_tokens;
 	size_t				 i;
 
-	/* Tokens so far of requests in flight count as they arrive. */
-	json_array_foreach(requests, i, r)
-		out += json_integer_value(json_object_get(r, "tokens_out"));
-	for (u = auth_user_first(); u != NULL; u = auth_user_next(u))
-		json_array_append_new(users, snapshot_user(u));
+	for (u = auth_user_first(); u != NULL; u = auth_user_next(u)) {
+		json_t	*su = snapshot_user(u);
+
+		json_array_append_new(users, su);
+		json_object_set(byname, u->name, su);
+	}
+	/*
+	 * Tokens so far of requests in flight count as they arrive, in the
+	 * totals and for their user, whose quota they will be charged to.
+	 */
+	json_array_foreach(requests, i, r) {
+		json_int_t	 n = json_integer_value(json_object_get(r,
+				    "tokens_out"));
+		const char	*name = json_string_value(json_object_get(r,
+				    "user"));
+		json_t		*su;
+
+		out += n;
+		if (name != NULL && (su = json_object_get(byname, name)) != NULL)
+			snapshot_add(su, "tokens_in_flight", n);
+	}
+	json_decref(byname);
 	return json_pack("{s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
 	    "s:o, s:o, s:o, s:o, s:o}",
 	    "version", PACKAGE_VERSION,
