@@ -40,7 +40,6 @@
 
 static TAILQ_HEAD(, conn)	conn_all = TAILQ_HEAD_INITIALIZER(conn_all);
 static TAILQ_HEAD(, conn)	conn_flushq = TAILQ_HEAD_INITIALIZER(conn_flushq);
-static unsigned			conn_n;
 /*
  * Each kind of connection has its own ceiling, so that a flood of
  * clients can neither lock the operator out of the admin socket nor be
@@ -121,7 +120,8 @@ conn_init(void)
 unsigned
 conn_count(void)
 {
-	return conn_n;
+	return conn_kind_n[CONN_PUBLIC] + conn_kind_n[CONN_ADMIN] +
+	    conn_kind_n[CONN_METRICS];
 }
 
 void
@@ -148,30 +148,24 @@ conn_accept(int fd, const char *addr, const char *ip, enum conn_kind kind,
 	c->id = ++conn_next_id;
 	c->tp = &conn_plain;
 	c->state = CONN_READ_HEAD;
-	c->admin = kind != CONN_PUBLIC;
-	c->metrics_only = kind == CONN_METRICS;
 	c->kind = kind;
 	c->uid = uid;
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	snprintf(c->ip, sizeof c->ip, "%s", ip);
+	loop_io_init(&c->io, fd, conn_event, c);
+	if (tls && tls_accept(c) != 0) {
+		close(fd);
+		free(c);
+		return;
+	}
 	buf_init(&c->in);
 	buf_init(&c->out);
 	buf_init(&c->body);
 	http_request_clear(&c->req);
-	loop_io_init(&c->io, fd, conn_event, c);
-	if (tls && tls_accept(c) != 0) {
-		close(fd);
-		buf_free(&c->in);
-		buf_free(&c->out);
-		buf_free(&c->body);
-		free(c);
-		return;
-	}
 	loop_timer_init(&c->timer, conn_timeout, c);
 	loop_timer_arm(&c->timer, server_cfg->header_timeout);
 	c->head_timer = 1;
 	TAILQ_INSERT_TAIL(&conn_all, c, entry);
-	conn_n++;
 	conn_kind_n[kind]++;
 	conn_update_events(c, 0);
 }
@@ -315,7 +309,7 @@ conn_process(struct conn *c)
 		}
 		if (c->state == CONN_BUSY) {
 			loop_timer_stop(&c->timer);
-			if (c->admin)
+			if (c->kind != CONN_PUBLIC)
 				admin_start(c);
 			else
 				proxy_start(c);
@@ -413,9 +407,9 @@ conn_begin_request(struct conn *c)
 	unsigned		 allow;
 	int			 has_body = c->req.chunked || c->req.content_length > 0;
 
-	if (c->admin)
+	if (c->kind != CONN_PUBLIC)
 		r = admin_match(c->req.method, c->req.path, c->req.path_len,
-		    &status, &allow, c->metrics_only);
+		    &status, &allow, c->kind == CONN_METRICS);
 	else
 		r = router_match(c->req.method, c->req.path, c->req.path_len,
 		    &status, &allow);
@@ -436,7 +430,7 @@ conn_begin_request(struct conn *c)
 		return -1;
 	}
 	c->route = r;
-	if (!c->admin && !(r->flags & ROUTE_PUBLIC) &&
+	if (c->kind == CONN_PUBLIC && !(r->flags & ROUTE_PUBLIC) &&
 	    conn_authorise(c, r, has_body) != 0)
 		return -1;
 	if (c->req.content_length >= 0 &&
@@ -720,7 +714,6 @@ conn_close(struct conn *c)
 		c->flush_queued = 0;
 	}
 	TAILQ_REMOVE(&conn_all, c, entry);
-	conn_n--;
 	conn_kind_n[c->kind]--;
 	/* Events for it may still be in the batch being dispatched. */
 	loop_defer(conn_free, c);
@@ -739,7 +732,7 @@ conn_free(void *arg)
 		auth_user_unref(c->user);
 	conn_acct_clear(c);
 	free(c);
-	if (conn_draining && conn_n == 0)
+	if (conn_draining && conn_count() == 0)
 		server_drained();
 }
 
@@ -757,7 +750,7 @@ conn_drain_all(void)
 		else
 			c->req.keep_alive = 0;
 	}
-	if (conn_n == 0)
+	if (conn_count() == 0)
 		server_drained();
 }
 

@@ -97,8 +97,6 @@ struct conn {
 	unsigned			 resume_queued:1;
 	unsigned			 read_stopped:1;
 	unsigned			 head_timer:1;	/* timer is header_timeout */
-	unsigned			 admin:1;	/* on the admin socket */
-	unsigned			 metrics_only:1; /* on metrics_listen */
 	unsigned			 kind:2;	/* enum conn_kind */
 	unsigned			 tls:1;		/* on tls_listen */
 	unsigned			 tls_failed:1;	/* no close_notify */

@@ -101,12 +101,28 @@ listener_is_loopback(const char *addr)
 	return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
 }
 
+/* Watch a bound, listening socket for new clients. */
+static struct listener *
+listener_add(int fd, const char *addr, enum conn_kind kind, int tls)
+{
+	struct listener	*l = xcalloc(1, sizeof *l);
+
+	l->addr = xstrdup(addr);
+	l->kind = kind;
+	l->tls = tls;
+	loop_io_init(&l->io, fd, listener_accept, l);
+	loop_timer_init(&l->backoff, listener_resume, l);
+	loop_io_set(&l->io, EPOLLIN);
+	l->next = listeners;
+	listeners = l;
+	return l;
+}
+
 static int
 listener_open(const char *addr, enum conn_kind kind, int tls)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
-	struct listener		*l;
 	int			 fd, one = 1;
 
 	if (listener_parse(addr, &ss, &len) != 0) {
@@ -127,8 +143,6 @@ listener_open(const char *addr, enum conn_kind kind, int tls)
 		close(fd);
 		return -1;
 	}
-	l = xcalloc(1, sizeof *l);
-	l->addr = xstrdup(addr);
 	/* Name the port actually bound, so that port 0 is usable in tests. */
 	len = sizeof ss;
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
@@ -138,13 +152,7 @@ listener_open(const char *addr, enum conn_kind kind, int tls)
 		log_info("%s on %s%s", kind == CONN_METRICS ? "metrics" :
 		    "listening", bound, tls ? " with TLS" : "");
 	}
-	l->kind = kind;
-	l->tls = tls;
-	loop_io_init(&l->io, fd, listener_accept, l);
-	loop_timer_init(&l->backoff, listener_resume, l);
-	loop_io_set(&l->io, EPOLLIN);
-	l->next = listeners;
-	listeners = l;
+	listener_add(fd, addr, kind, tls);
 	return 0;
 }
 
@@ -174,7 +182,6 @@ int
 listener_open_admin(const char *path, const char *group)
 {
 	struct sockaddr_un	 sun;
-	struct listener		*l;
 	struct group		*gr = NULL;
 	mode_t			 old;
 	int			 fd;
@@ -233,15 +240,7 @@ listener_open_admin(const char *path, const char *group)
 		unlink(path);
 		return -1;
 	}
-	l = xcalloc(1, sizeof *l);
-	l->addr = xstrdup(path);
-	l->unix_path = 1;
-	l->kind = CONN_ADMIN;
-	loop_io_init(&l->io, fd, listener_accept, l);
-	loop_timer_init(&l->backoff, listener_resume, l);
-	loop_io_set(&l->io, EPOLLIN);
-	l->next = listeners;
-	listeners = l;
+	listener_add(fd, path, CONN_ADMIN, 0)->unix_path = 1;
 	log_info("admin API on %s", path);
 	return 0;
 }

@@ -56,20 +56,18 @@ int
 privs_check(const struct config *cfg, char **err)
 {
 	const char	*addr;
+	struct passwd	*pw;
 
 	if (cfg->user != NULL) {
-		if (getpwnam(cfg->user) == NULL) {
+		if ((pw = getpwnam(cfg->user)) == NULL) {
 			*err = xasprintf("user %s: no such account", cfg->user);
 			return -1;
 		}
-		if (geteuid() != 0 && strcmp(cfg->user, "root") != 0) {
-			struct passwd	*pw = getpwnam(cfg->user);
-
-			if (pw->pw_uid != geteuid()) {
-				*err = xasprintf("user %s: only root can become "
-				    "another account", cfg->user);
-				return -1;
-			}
+		if (geteuid() != 0 && pw->pw_uid != 0 &&
+		    pw->pw_uid != geteuid()) {
+			*err = xasprintf("user %s: only root can become "
+			    "another account", cfg->user);
+			return -1;
 		}
 		return 0;
 	}

@@ -408,12 +408,28 @@ proxy_fold_key(json_t *doc, const char *name)
 	return n > 1;
 }
 
+/*
+ * Hold obj's key to at most max (0: no bound): anything but an integer
+ * from least to max becomes max. Returns 1 if the key was set.
+ */
+static int
+proxy_bound(json_t *obj, const char *key, uint64_t max, json_int_t least)
+{
+	json_t	*v = json_object_get(obj, key);
+
+	if (max == 0 || (json_is_integer(v) && json_integer_value(v) >= least &&
+	    (uint64_t)json_integer_value(v) <= max))
+		return 0;
+	json_object_set_new(obj, key, json_integer((json_int_t)max));
+	return 1;
+}
+
 static int
 proxy_clamp(struct conn *c)
 {
 	const struct config	*cfg = server_cfg;
 	uint64_t		 max_ctx = 0, max_predict = 0;
-	json_t			*doc, *opts, *v;
+	json_t			*doc, *opts;
 	char			*out;
 	int			 v1 = c->route->dialect == DIALECT_OPENAI, changed = 0;
 
@@ -444,36 +460,15 @@ proxy_clamp(struct conn *c)
 	 * into one key before the bounds are applied.
 	 */
 	proxy_fold_key(doc, v1 ? "max_tokens" : "options");
-	if (v1) {
-		v = json_object_get(doc, "max_tokens");
-		if (max_predict != 0 && (!json_is_integer(v) ||
-		    json_integer_value(v) < 0 ||
-		    (uint64_t)json_integer_value(v) > max_predict)) {
-			json_object_set_new(doc, "max_tokens",
-			    json_integer((json_int_t)max_predict));
-			changed = 1;
-		}
-	} else {
+	if (v1)
+		changed = proxy_bound(doc, "max_tokens", max_predict, 0);
+	else {
 		if (!json_is_object(opts = json_object_get(doc, "options"))) {
 			opts = json_object();
 			json_object_set_new(doc, "options", opts);
 		}
-		v = json_object_get(opts, "num_predict");
-		if (max_predict != 0 && (!json_is_integer(v) ||
-		    json_integer_value(v) < 0 ||
-		    (uint64_t)json_integer_value(v) > max_predict)) {
-			json_object_set_new(opts, "num_predict",
-			    json_integer((json_int_t)max_predict));
-			changed = 1;
-		}
-		v = json_object_get(opts, "num_ctx");
-		if (max_ctx != 0 && (!json_is_integer(v) ||
-		    json_integer_value(v) <= 0 ||
-		    (uint64_t)json_integer_value(v) > max_ctx)) {
-			json_object_set_new(opts, "num_ctx",
-			    json_integer((json_int_t)max_ctx));
-			changed = 1;
-		}
+		changed = proxy_bound(opts, "num_predict", max_predict, 0);
+		changed |= proxy_bound(opts, "num_ctx", max_ctx, 1);
 	}
 	if (changed && (out = json_dumps(doc, JSON_COMPACT)) != NULL) {
 		buf_reset(&c->body);
