@@ -17,6 +17,7 @@
 #include "reply.h"
 #include "router.h"
 #include "metrics.h"
+#include "models.h"
 #include "quota.h"
 #include "server.h"
 #include "tls.h"
@@ -379,6 +380,9 @@ conn_account(struct conn *c)
 	snprintf(r.client, sizeof r.client, "%s", c->ip);
 	r.flags = c->acct.flags;
 	usage_record(&r);
+	/* A backend that answered for a model shows that the fleet has it. */
+	if (r.status >= 200 && r.status < 300 && r.backend != NULL)
+		models_note(r.model);
 	metrics_observe(&r, c->user->name);
 	if (c->acct.admitted)
 		quota_settle(c->user, c->acct.reserved,
@@ -395,7 +399,6 @@ conn_acct_clear(struct conn *c)
 	free(c->acct.backend);
 	memset(&c->acct, 0, sizeof c->acct);
 	c->acct.ttft_ms = -1;
-	c->acct.asked = -1;
 }
 
 /* Route the request; returns 0 to go on, -1 if it was answered. */

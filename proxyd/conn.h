@@ -63,7 +63,7 @@ struct conn_acct {
 	unsigned	 flags;
 	unsigned	 admitted:1;	/* holds a quota reservation */
 	int64_t		 reserved;
-	int64_t		 asked;		/* num_predict or max_tokens; -1 */
+	int64_t		 prompt_estimate; /* tokens, if the backend never says */
 };
 
 struct conn {

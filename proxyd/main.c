@@ -23,6 +23,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "models.h"
 #include "privs.h"
 #include "probe.h"
 #include "proxy.h"
@@ -322,6 +323,7 @@ main(int argc, char **argv)
 	store_stop();
 	auth_free_all();
 	metrics_free();
+	models_free();
 	probe_shutdown();
 	gpu_stop();
 	backend_shutdown();

@@ -11,6 +11,7 @@
 #include "conn.h"
 #include "gpu.h"
 #include "metrics.h"
+#include "models.h"
 #include "proxy.h"
 #include "server.h"
 #include "usage.h"
@@ -111,15 +112,17 @@ metrics_tokens_add(struct metrics_series *s, const struct usage_row *r)
 void
 metrics_observe(const struct usage_row *r, const char *user)
 {
-	struct buf	l;
+	const char	*model = r->model != NULL ? models_label(r->model) : NULL;
+	struct buf	 l;
 
 	metrics_total.requests++;
 	if (r->status >= 400)
 		metrics_total.errors++;
 	metrics_total.prompt_tokens += (uint64_t)r->prompt_tokens;
 	metrics_total.completion_tokens += (uint64_t)r->completion_tokens;
-	if (r->model != NULL)
-		metrics_tokens_add(metrics_get(metrics_by_model, r->model), r);
+	/* A series a model the fleet knows; every other name is one "other". */
+	if (model != NULL)
+		metrics_tokens_add(metrics_get(metrics_by_model, model), r);
 	buf_init(&l);
 	buf_add_str(&l, "endpoint=\"");
 	metrics_escape(&l, r->endpoint);
@@ -129,7 +132,7 @@ metrics_observe(const struct usage_row *r, const char *user)
 	buf_add_str(&l, "user=\"");
 	metrics_escape(&l, user);
 	buf_add_str(&l, "\",model=\"");
-	metrics_escape(&l, r->model);
+	metrics_escape(&l, model);
 	buf_add_str(&l, "\"");
 	metrics_tokens_add(metrics_get(metrics_tokens, buf_cstr(&l)), r);
 	buf_free(&l);

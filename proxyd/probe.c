@@ -7,10 +7,12 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "auth.h"
 #include "backend.h"
 #include "buf.h"
 #include "log.h"
 #include "loop.h"
+#include "models.h"
 #include "probe.h"
 #include "upstream.h"
 #include "xmalloc.h"
@@ -50,8 +52,9 @@ probe_write_cb(char *data, size_t size, size_t n, void *arg)
 static json_t *
 probe_models(struct buf *body)
 {
-	json_t	*doc, *list, *m, *out;
-	size_t	 i;
+	json_t		*doc, *list, *m, *out;
+	const char	*why;
+	size_t		 i;
 
 	doc = json_loadb(buf_ptr(body), buf_used(body), 0, NULL);
 	list = json_object_get(doc, "models");
@@ -67,6 +70,13 @@ probe_models(struct buf *body)
 			name = json_object_get(m, "model");
 		if (!json_is_string(name))
 			continue;
+		/* A model loaded on a backend is one the fleet knows. */
+		if (models_name_valid(json_string_value(name), &why)) {
+			char	*norm = auth_model_normalise(json_string_value(name));
+
+			models_note(norm);
+			free(norm);
+		}
 		json_array_append_new(out, json_pack("{s:O, s:I, s:I, s:O?}",
 		    "name", name,
 		    "size_bytes", json_integer_value(json_object_get(m, "size")),

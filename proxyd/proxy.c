@@ -10,11 +10,13 @@
 
 #include "auth.h"
 #include "backend.h"
+#include "body.h"
 #include "buf.h"
 #include "config.h"
 #include "conn.h"
 #include "log.h"
 #include "loop.h"
+#include "models.h"
 #include "proxy.h"
 #include "reply.h"
 #include "router.h"
@@ -194,246 +196,128 @@ proxy_build_headers(struct proxy_req *pr, struct conn *c)
 }
 
 /*
- * Check every model a request names against the user's allowlist.
- * Ollama decodes JSON with Go, which matches field names without
- * regard to case and reads only the first value of a body, so the same
- * is done here: "Model" and "MODEL" are the model too, and a body that
- * names it twice is refused rather than guessed at. Returns 0, or the
+ * The model named in the path of /v1/models/{model}, with ':' perhaps
+ * escaped as %3A, in out. Returns 0, or the status it answered with.
+ */
+static int
+proxy_param_model(struct conn *c, char *out, size_t size)
+{
+	const struct route	*r = c->route;
+	size_t			 plen = strlen(r->path), n = 0;
+	const char		*why;
+
+	for (size_t i = plen; i < c->req.path_len && n < size - 1; i++) {
+		if (c->req.path[i] == '%' && i + 2 < c->req.path_len) {
+			out[n++] = ':';
+			i += 2;
+		} else
+			out[n++] = c->req.path[i];
+	}
+	out[n] = '\0';
+	if (n == size - 1 || !models_name_valid(out, &why)) {
+		reply_error(c, 400, r->dialect, "invalid model name", NULL);
+		return 400;
+	}
+	return 0;
+}
+
+/* Is the model allowed to the user? Answers 403 if not. */
+static int
+proxy_allowed(struct conn *c, const char *model)
+{
+	char	msg[300];
+
+	if (c->user == NULL || c->user->nglobs == 0 || model == NULL ||
+	    auth_model_allowed(c->user, model))
+		return 0;
+	snprintf(msg, sizeof msg, "model '%s' is not allowed", model);
+	reply_error(c, 403, c->route->dialect, msg, NULL);
+	return 403;
+}
+
+/*
+ * Read the body the one way the backend will (body.c), and check the
+ * model it names: a valid name, allowed to the user. Returns 0, or the
  * status it answered with.
  */
 static int
-proxy_check_models(struct conn *c)
+proxy_read_body(struct conn *c, struct body *b)
 {
-	const struct route	*r = c->route;
-	const struct http_header *ce;
-	json_t			*doc, *v;
-	json_error_t		 jerr;
-	const char		*key;
-	char			 msg[300];
-	int			 seen = 0;
+	const struct route		*r = c->route;
+	const struct http_header	*ce;
+	const char			*why;
+	char				 err[200], msg[260];
 
-	if (r->flags & ROUTE_PARAM) {
-		/* /v1/models/{model}, with ':' perhaps escaped as %3A. */
-		size_t	plen = strlen(r->path), n = 0;
-		char	model[256];
-
-		for (size_t i = plen; i < c->req.path_len && n < sizeof model - 1;
-		    i++) {
-			if (c->req.path[i] == '%' && i + 2 < c->req.path_len) {
-				model[n++] = ':';
-				i += 2;
-			} else
-				model[n++] = c->req.path[i];
-		}
-		model[n] = '\0';
-		if (auth_model_allowed(c->user, model))
-			return 0;
-		snprintf(msg, sizeof msg, "model '%s' is not allowed", model);
-		reply_error(c, 403, r->dialect, msg, NULL);
-		return 403;
-	}
 	if ((ce = http_find_header(&c->req, "content-encoding")) != NULL &&
 	    strcasecmp(ce->value, "identity") != 0) {
 		reply_error(c, 415, r->dialect, "compressed request bodies are "
 		    "not accepted", NULL);
 		return 415;
 	}
-	doc = json_loadb(buf_ptr(&c->body), buf_used(&c->body),
-	    JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &jerr);
-	if (doc == NULL || !json_is_object(doc)) {
-		json_decref(doc);
-		reply_error(c, 400, r->dialect, "the request body is not a JSON "
-		    "object with unique keys", NULL);
+	if (body_read(b, buf_ptr(&c->body), buf_used(&c->body), r->body, err,
+	    sizeof err) != 0) {
+		reply_error(c, 400, r->dialect, err, NULL);
 		return 400;
 	}
-	json_object_foreach(doc, key, v) {
-		/* "name" is the legacy alias, read by /api/show alone. */
-		if (strcasecmp(key, "model") != 0 &&
-		    (strcasecmp(key, "name") != 0 || strcmp(r->endpoint, "show")))
-			continue;
-		if (!json_is_string(v) || ++seen > 1) {
-			json_decref(doc);
-			reply_error(c, 400, r->dialect, "the request must name "
-			    "exactly one model, as a string", NULL);
-			return 400;
-		}
-		if (!auth_model_allowed(c->user, json_string_value(v))) {
-			snprintf(msg, sizeof msg, "model '%s' is not allowed",
-			    json_string_value(v));
-			json_decref(doc);
-			reply_error(c, 403, r->dialect, msg, NULL);
-			return 403;
-		}
+	if (b->model != NULL && !models_name_valid(b->model, &why)) {
+		/* The name itself is not repeated: it may be anything. */
+		snprintf(msg, sizeof msg, "invalid model name: %s", why);
+		body_free(b);
+		reply_error(c, 400, r->dialect, msg, NULL);
+		return 400;
 	}
-	json_decref(doc);
+	if (b->model != NULL && c->acct.active && c->acct.model == NULL)
+		c->acct.model = auth_model_normalise(b->model);
+	if (proxy_allowed(c, b->model) != 0) {
+		body_free(b);
+		return 403;
+	}
 	return 0;
 }
 
-/* The integer value of a key, or -1. */
+/* The field that bounds a route's output, or -1 if it has none. */
+static int
+proxy_limit_field(const struct route *r)
+{
+	if (!(r->flags & ROUTE_GENERATES))
+		return -1;
+	if (r->body & BODY_F(BODY_NUM_PREDICT))
+		return BODY_NUM_PREDICT;
+	if (r->body & BODY_F(BODY_MAX_TOKENS))
+		return BODY_MAX_TOKENS;
+	if (r->body & BODY_F(BODY_MAX_OUTPUT_TOKENS))
+		return BODY_MAX_OUTPUT_TOKENS;
+	return -1;
+}
+
+/*
+ * What a prompt may cost before the backend says: a token for every
+ * three bytes of text in the body's strings, rounded up. English runs
+ * at about four bytes a token and most other scripts at about three, so
+ * this errs on the high side, which is the side a reservation must err
+ * on.
+ */
 static int64_t
-proxy_json_count(json_t *v)
+proxy_prompt_estimate(uint64_t text_bytes)
 {
-	return json_is_integer(v) && json_integer_value(v) >= 0 ?
-	    (int64_t)json_integer_value(v) : -1;
-}
-
-/*
- * The model a request names, normalised for the usage row: the
- * /v1/models/{model} parameter, or the body's "model" (or, on
- * /api/show, "name"). NULL when there is none. Also notes how many
- * tokens the request asks for at most, for its quota reservation.
- */
-static char *
-proxy_request_model(struct conn *c)
-{
-	const struct route	*r = c->route;
-	json_t			*doc, *v;
-	const char		*key;
-	char			*model = NULL;
-
-	if (!(r->flags & ROUTE_MODEL) || (r->flags & ROUTE_PARAM))
-		return NULL;
-	doc = json_loadb(buf_ptr(&c->body), buf_used(&c->body),
-	    JSON_DISABLE_EOF_CHECK, NULL);
-	if (!json_is_object(doc)) {
-		json_decref(doc);
-		return NULL;
-	}
-	/* Go's decoder keeps the last of keys that match regardless of case. */
-	json_object_foreach(doc, key, v) {
-		if (json_is_string(v) && *json_string_value(v) != '\0' &&
-		    (strcasecmp(key, "model") == 0 ||
-		    (strcasecmp(key, "name") == 0 &&
-		    strcmp(r->endpoint, "show") == 0))) {
-			free(model);
-			model = auth_model_normalise(json_string_value(v));
-		}
-		else if (strcasecmp(key, "max_tokens") == 0)
-			c->acct.asked = proxy_json_count(v);
-		else if (strcasecmp(key, "options") == 0)
-			c->acct.asked = proxy_json_count(json_object_get(v,
-			    "num_predict"));
-	}
-	json_decref(doc);
-	return model;
-}
-
-/*
- * OpenAI streams report usage only when asked, so the gateway asks on
- * the client's behalf and hides the answer from a client that did not.
- * The key is appended at the end of the client's object: Go's decoder
- * keeps the last of keys that match without regard to case, so it wins,
- * and nothing else in the body changes.
- */
-static void
-proxy_ask_usage(struct proxy_req *pr)
-{
-	json_t		*doc, *v;
-	json_error_t	 jerr;
-	const char	*key;
-	int		 stream = 0, asked = 0;
-	size_t		 end;
-	struct buf	 b;
-
-	doc = json_loadb(buf_ptr(&pr->body), buf_used(&pr->body),
-	    JSON_DISABLE_EOF_CHECK, &jerr);
-	if (!json_is_object(doc)) {
-		json_decref(doc);
-		return;
-	}
-	json_object_foreach(doc, key, v) {
-		if (strcasecmp(key, "stream") == 0)
-			stream = json_is_true(v);
-		else if (strcasecmp(key, "stream_options") == 0)
-			asked = json_is_true(json_object_get(v, "include_usage"));
-	}
-	json_decref(doc);
-	/* jansson leaves the position just after the object. */
-	end = (size_t)jerr.position;
-	if (!stream || asked || end == 0 || end > buf_used(&pr->body) ||
-	    buf_ptr(&pr->body)[end - 1] != '}')
-		return;
-	buf_init(&b);
-	buf_add(&b, buf_ptr(&pr->body), end - 1);
-	buf_add_str(&b, ",\"stream_options\":{\"include_usage\":true}}");
-	buf_free(&pr->body);
-	pr->body = b;
-	pr->hide_usage = 1;
+	return (int64_t)((text_bytes + 2) / 3);
 }
 
 /*
  * [model PATTERN] max_num_ctx and max_num_predict: requests are clamped,
  * not refused. Where several sections match, the smallest bound holds.
- * A request that sets no num_predict (or -1, unlimited) gets the bound,
- * and so does one that sets no num_ctx, since Ollama's default context
- * may be larger than the operator allows. On /v1 the bound applies to
- * max_tokens (num_ctx cannot be set there). The body is rewritten only
- * when a bound applies.
+ * A request that sets no num_ctx (or one out of bounds) gets the bound,
+ * since Ollama's default context may be larger than the operator
+ * allows. Returns the bound on output, 0 if none.
  */
-/* Does this route generate tokens (and so take generation bounds)? */
-static int
-proxy_generates(const struct route *r)
-{
-	return (r->flags & ROUTE_INFER) && strstr(r->endpoint, "embed") == NULL;
-}
-
-/*
- * Replace every key equal to name without regard to case by one key
- * spelled name: the last value, or for objects all of them merged in
- * order, as Go's decoder reads them. Returns whether anything changed.
- */
-static int
-proxy_fold_key(json_t *doc, const char *name)
-{
-	json_t		*merged = NULL, *v;
-	const char	*key;
-	void		*tmp;
-	int		 n = 0;
-
-	json_object_foreach_safe(doc, tmp, key, v) {
-		if (strcasecmp(key, name) != 0)
-			continue;
-		n++;
-		if (json_is_object(v) && json_is_object(merged))
-			json_object_update(merged, v);
-		else {
-			json_decref(merged);
-			merged = json_is_object(v) ? json_deep_copy(v) :
-			    json_incref(v);
-		}
-		json_object_del(doc, key);
-	}
-	if (merged != NULL)
-		json_object_set_new(doc, name, merged);
-	return n > 1;
-}
-
-/*
- * Hold obj's key to at most max (0: no bound): anything but an integer
- * from least to max becomes max. Returns 1 if the key was set.
- */
-static int
-proxy_bound(json_t *obj, const char *key, uint64_t max, json_int_t least)
-{
-	json_t	*v = json_object_get(obj, key);
-
-	if (max == 0 || (json_is_integer(v) && json_integer_value(v) >= least &&
-	    (uint64_t)json_integer_value(v) <= max))
-		return 0;
-	json_object_set_new(obj, key, json_integer((json_int_t)max));
-	return 1;
-}
-
-static int
-proxy_clamp(struct conn *c)
+static int64_t
+proxy_clamp(struct conn *c, struct body *b)
 {
 	const struct config	*cfg = server_cfg;
 	uint64_t		 max_ctx = 0, max_predict = 0;
-	json_t			*doc, *opts;
-	char			*out;
-	int			 v1 = c->route->dialect == DIALECT_OPENAI, changed = 0;
+	int64_t			 ctx;
 
-	if (c->acct.model == NULL || !proxy_generates(c->route))
+	if (c->acct.model == NULL)
 		return 0;
 	for (size_t i = 0; i < cfg->nmodels; i++) {
 		const struct config_model	*m = &cfg->models[i];
@@ -446,40 +330,78 @@ proxy_clamp(struct conn *c)
 		    (max_predict == 0 || m->max_num_predict < max_predict))
 			max_predict = m->max_num_predict;
 	}
-	if (max_ctx == 0 && max_predict == 0)
+	if (max_ctx != 0 && (c->route->body & BODY_F(BODY_NUM_CTX))) {
+		ctx = body_int(b, BODY_NUM_CTX, 0);
+		if (ctx <= 0 || (uint64_t)ctx > max_ctx)
+			body_set_int(b, BODY_NUM_CTX, (int64_t)max_ctx);
+	}
+	return (int64_t)max_predict;
+}
+
+/*
+ * Bound what the request may generate, and set aside what it may cost
+ * against the user's token quotas. Each route reads the field its
+ * backend reads (options.num_predict, max_tokens, max_output_tokens),
+ * where a value below 1 means no limit. A request with no limit, or one
+ * above the [model] bound or above what is left of the user's budget
+ * once the prompt is paid for, is given that bound: so requests running
+ * at once can never spend more than the budget between them. Returns 0,
+ * or the status it answered with.
+ */
+static int
+proxy_admit(struct conn *c, struct body *b)
+{
+	const struct route	*r = c->route;
+	int			 lf = proxy_limit_field(r);
+	int64_t			 limit = -1, bound, left, prompt = 0, reserve = 0;
+	struct quota_verdict	 v;
+
+	if (r->body != 0)
+		prompt = proxy_prompt_estimate(b->text_bytes);
+	c->acct.prompt_estimate = prompt;
+	if (lf >= 0) {
+		limit = body_int(b, lf, -1);
+		if (limit < 1)
+			limit = -1;
+		bound = proxy_clamp(c, b);
+		if (bound > 0 && (limit < 0 || limit > bound))
+			limit = bound;
+	}
+	left = c->user != NULL ? quota_left(c->user) : INT64_MAX;
+	if (left != INT64_MAX && (r->flags & ROUTE_INFER)) {
+		/*
+		 * A token quota applies: nothing may run past it. With
+		 * nothing left once the prompt is paid for, the reservation
+		 * of one token more than is left has the request refused.
+		 */
+		if (lf >= 0 && (limit < 0 || limit > left - prompt))
+			limit = left - prompt < 1 ? 1 : left - prompt;
+		reserve = prompt + (limit > 0 ? limit : 0);
+	} else if (lf >= 0)
+		reserve = quota_reservation(limit);
+	if (lf >= 0 && limit > 0 && limit != body_int(b, lf, -1)) {
+		body_set_int(b, lf, limit);
+		/* An OpenAI upstream reads the newer name too. */
+		if (lf == BODY_MAX_TOKENS && body_int(b,
+		    BODY_MAX_COMPLETION_TOKENS, -1) != -1)
+			body_set_int(b, BODY_MAX_COMPLETION_TOKENS, limit);
+	}
+	if (c->user == NULL || !(r->flags & ROUTE_INFER))
 		return 0;
-	doc = json_loadb(buf_ptr(&c->body), buf_used(&c->body),
-	    JSON_DISABLE_EOF_CHECK, NULL);
-	if (!json_is_object(doc)) {
-		json_decref(doc);
-		return 0;	/* the backend will refuse it anyway */
+	quota_admit(c->user, reserve, left, &v);
+	if (v.status != 0) {
+		struct buf	hdrs;
+
+		buf_init(&hdrs);
+		buf_printf(&hdrs, "Retry-After: %ld\r\n", v.retry_after);
+		quota_headers(c->user, &hdrs);
+		reply_error(c, v.status, r->dialect, v.message, buf_cstr(&hdrs));
+		buf_free(&hdrs);
+		return v.status;
 	}
-	/*
-	 * Go matches keys without regard to case, keeps the last of a plain
-	 * value and merges objects into one map, so variants are folded
-	 * into one key before the bounds are applied.
-	 */
-	proxy_fold_key(doc, v1 ? "max_tokens" : "options");
-	if (v1)
-		changed = proxy_bound(doc, "max_tokens", max_predict, 0);
-	else {
-		if (!json_is_object(opts = json_object_get(doc, "options"))) {
-			opts = json_object();
-			json_object_set_new(doc, "options", opts);
-		}
-		changed = proxy_bound(opts, "num_predict", max_predict, 0);
-		changed |= proxy_bound(opts, "num_ctx", max_ctx, 1);
-	}
-	if (changed && (out = json_dumps(doc, JSON_COMPACT)) != NULL) {
-		buf_reset(&c->body);
-		buf_add_str(&c->body, out);
-		free(out);
-		if (max_predict != 0 && (c->acct.asked < 0 ||
-		    (uint64_t)c->acct.asked > max_predict))
-			c->acct.asked = (int64_t)max_predict;
-	}
-	json_decref(doc);
-	return changed;
+	c->acct.admitted = 1;
+	c->acct.reserved = reserve;
+	return 0;
 }
 
 /* Hand the request's figures to its connection for the usage row. */
@@ -503,6 +425,18 @@ proxy_collect(struct proxy_req *pr, struct conn *c)
 		c->acct.completion_tokens = (int64_t)t->chunks;
 		c->acct.flags |= USAGE_PARTIAL;
 	}
+	/*
+	 * The backend took the prompt but never said what it cost (the
+	 * client or an administrator stopped it first): charge the
+	 * estimate the reservation was made with.
+	 */
+	if (t->prompt_tokens < 0 && !t->done && pr->head_done &&
+	    (c->acct.flags & USAGE_CANCELLED) &&
+	    pr->status < 300 && (pr->route->flags & ROUTE_INFER) &&
+	    c->acct.prompt_estimate > 0) {
+		c->acct.prompt_tokens = c->acct.prompt_estimate;
+		c->acct.flags |= USAGE_ESTIMATED;
+	}
 }
 
 void
@@ -510,36 +444,29 @@ proxy_start(struct conn *c)
 {
 	struct proxy_req	*pr;
 	struct backend		*be;
+	struct body		 b;
+	int			 have_body = 0;
 	CURL			*e;
 	char			*url;
 
-	if (c->user != NULL && c->user->nglobs > 0 &&
-	    (c->route->flags & ROUTE_MODEL) && proxy_check_models(c) != 0)
-		return;
-	if (c->acct.active && c->acct.model == NULL)
-		c->acct.model = proxy_request_model(c);
-	proxy_clamp(c);
-	if (c->user != NULL && (c->route->flags & ROUTE_INFER)) {
-		struct quota_verdict	v;
-		int64_t			reserve = proxy_generates(c->route) ?
-					    quota_reservation(c->acct.asked) : 0;
+	memset(&b, 0, sizeof b);
+	if ((c->route->flags & ROUTE_MODEL) && (c->route->flags & ROUTE_PARAM)) {
+		char	model[BODY_MODEL_MAX];
 
-		quota_admit(c->user, reserve, &v);
-		if (v.status != 0) {
-			struct buf	hdrs;
-
-			buf_init(&hdrs);
-			buf_printf(&hdrs, "Retry-After: %ld\r\n", v.retry_after);
-			quota_headers(c->user, &hdrs);
-			reply_error(c, v.status, c->route->dialect, v.message,
-			    buf_cstr(&hdrs));
-			buf_free(&hdrs);
+		if (proxy_param_model(c, model, sizeof model) != 0 ||
+		    proxy_allowed(c, model) != 0)
 			return;
-		}
-		c->acct.admitted = 1;
-		c->acct.reserved = reserve;
+	} else if (c->route->body != 0) {
+		if (proxy_read_body(c, &b) != 0)
+			return;
+		have_body = 1;
+	}
+	if (proxy_admit(c, &b) != 0) {
+		body_free(&b);
+		return;
 	}
 	if ((be = backend_pick(NULL)) == NULL) {
+		body_free(&b);
 		reply_error(c, 503, c->route->dialect, "no backend available",
 		    "Retry-After: 5\r\n");
 		return;
@@ -558,15 +485,32 @@ proxy_start(struct conn *c)
 	proxy_n++;
 	TAILQ_INSERT_TAIL(&proxy_live, pr, entry);
 	c->pr = pr;
-	/* The body moves to the request; libcurl sends it from there. */
-	pr->body = c->body;
+	/*
+	 * What goes upstream is the body as the gateway read it: the fields
+	 * it acted on in its own spelling. Other bodies move as they came.
+	 */
+	if (have_body) {
+		/*
+		 * OpenAI streams report usage only when asked, so the gateway
+		 * asks on the client's behalf and hides the answer from a
+		 * client that did not.
+		 */
+		if ((c->route->flags & ROUTE_USAGE_ASK) &&
+		    body_bool(&b, BODY_STREAM, 0) &&
+		    !body_bool(&b, BODY_INCLUDE_USAGE, 0)) {
+			body_set_bool(&b, BODY_INCLUDE_USAGE, 1);
+			pr->hide_usage = 1;
+		}
+		buf_init(&pr->body);
+		body_render(&b, buf_ptr(&c->body), &pr->body);
+		body_free(&b);
+		buf_free(&c->body);
+	} else
+		pr->body = c->body;
 	buf_init(&c->body);
 	buf_init(&pr->head);
 	buf_init(&pr->list);
 	buf_init(&pr->event);
-	if (strcmp(c->route->endpoint, "v1/chat/completions") == 0 ||
-	    strcmp(c->route->endpoint, "v1/completions") == 0)
-		proxy_ask_usage(pr);
 	if (c->user != NULL && c->user->nglobs > 0 &&
 	    (c->route->flags & ROUTE_LIST) && c->req.method == HTTP_GET) {
 		/* The list is rewritten, so it is held until complete. */
@@ -1158,8 +1102,10 @@ proxy_client_gone(struct proxy_req *pr)
 {
 	log_debug("request %llu: client went away, cancelling",
 	    (unsigned long long)pr->id);
-	if (pr->c != NULL)
+	if (pr->c != NULL) {
+		pr->c->acct.flags |= USAGE_CANCELLED;
 		proxy_collect(pr, pr->c);
+	}
 	pr->c = NULL;
 	upstream_abort(&pr->x);
 	proxy_free(pr);

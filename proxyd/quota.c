@@ -124,6 +124,33 @@ quota_reservation(int64_t asked)
 	return (int64_t)server_cfg->defaults.reserve_tokens;
 }
 
+/* a - b - c, where a is a limit and b, c are counts: never overflows. */
+static int64_t
+quota_sub(int64_t a, int64_t b, int64_t c)
+{
+	if (b > a || c > a - b)
+		return 0;
+	return a - b - c;
+}
+
+int64_t
+quota_left(struct auth_user *u)
+{
+	struct auth_quota	*q = &u->quota;
+	struct quota_limits	 l;
+	int64_t			 day, month, left = INT64_MAX;
+
+	quota_calendar(time(NULL), &day, &month, NULL, NULL);
+	quota_roll(q, day, month);
+	quota_limits(u, &l);
+	if (l.tokens_per_day > 0)
+		left = quota_sub(l.tokens_per_day, q->day_used, q->reserved);
+	if (l.tokens_per_month > 0 && quota_sub(l.tokens_per_month,
+	    q->month_used, q->reserved) < left)
+		left = quota_sub(l.tokens_per_month, q->month_used, q->reserved);
+	return left;
+}
+
 static void
 quota_refuse(struct quota_verdict *v, const char *msg, long retry)
 {
@@ -133,7 +160,8 @@ quota_refuse(struct quota_verdict *v, const char *msg, long retry)
 }
 
 void
-quota_admit(struct auth_user *u, int64_t reserve, struct quota_verdict *v)
+quota_admit(struct auth_user *u, int64_t reserve, int64_t left,
+    struct quota_verdict *v)
 {
 	struct auth_quota	*q = &u->quota;
 	struct quota_limits	 l;
@@ -182,9 +210,12 @@ quota_admit(struct auth_user *u, int64_t reserve, struct quota_verdict *v)
 		quota_refuse(v, "monthly token quota exhausted", to_month);
 		return;
 	}
-	if ((per_day > 0 && q->day_used + q->reserved >= per_day) ||
-	    (per_month > 0 && q->month_used + q->reserved >= per_month)) {
-		quota_refuse(v, "token quota held by requests in flight", 1);
+	/* What the request sets aside must fit in what is left. */
+	if (left != INT64_MAX && (left < 1 || reserve > left)) {
+		quota_refuse(v, q->reserved > 0 ? "token quota held by requests "
+		    "in flight" : "not enough of the token quota is left for "
+		    "this request", q->reserved > 0 ? 1 : per_day > 0 ? to_day :
+		    to_month);
 		return;
 	}
 	if (rpm > 0)

@@ -35,7 +35,9 @@ struct quota_limits {
 int	 quota_load(sqlite3 *);
 void	 quota_limits(const struct auth_user *, struct quota_limits *);
 /* Admit an inference request and reserve tokens for it, or refuse. */
-void	 quota_admit(struct auth_user *, int64_t reserve,
+/* What is left of the user's token budget; INT64_MAX if none applies. */
+int64_t	 quota_left(struct auth_user *);
+void	 quota_admit(struct auth_user *, int64_t reserve, int64_t left,
 	    struct quota_verdict *);
 /* The request has ended: free its reservation, count what it used. */
 void	 quota_settle(struct auth_user *, int64_t reserved, int64_t used);

@@ -4,42 +4,57 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "body.h"
 #include "router.h"
 
 #define M(m)	(1u << (m))
 #define GET	(M(HTTP_GET) | M(HTTP_HEAD))
 #define POST	M(HTTP_POST)
 
+/* The fields of a body each kind of backend reads and the gateway acts on. */
+#define B_SHOW		(BODY_F(BODY_MODEL) | BODY_F(BODY_NAME))
+#define B_NATIVE	(BODY_F(BODY_MODEL) | BODY_F(BODY_STREAM) | \
+			BODY_F(BODY_OPTIONS) | BODY_F(BODY_NUM_PREDICT) | \
+			BODY_F(BODY_NUM_CTX))
+#define B_EMBED		BODY_F(BODY_MODEL)
+#define B_COMPLETIONS	(BODY_F(BODY_MODEL) | BODY_F(BODY_STREAM) | \
+			BODY_F(BODY_STREAM_OPTIONS) | \
+			BODY_F(BODY_INCLUDE_USAGE) | BODY_F(BODY_MAX_TOKENS))
+#define B_CHAT		(B_COMPLETIONS | BODY_F(BODY_MAX_COMPLETION_TOKENS))
+
+#define INFER		(ROUTE_INFER | ROUTE_MODEL)
+#define GENERATE	(INFER | ROUTE_GENERATES)
+
 static const struct route router_routes[] = {
-	{ "/", GET, DIALECT_OLLAMA, ROUTE_PUBLIC, "root" },
-	{ "/api/version", GET, DIALECT_OLLAMA, ROUTE_PUBLIC, "version" },
-	{ "/api/tags", GET, DIALECT_OLLAMA, ROUTE_LIST, "tags" },
-	{ "/api/ps", M(HTTP_GET), DIALECT_OLLAMA, ROUTE_LIST, "ps" },
-	{ "/api/show", POST, DIALECT_OLLAMA, ROUTE_MODEL, "show" },
-	{ "/api/generate", POST, DIALECT_OLLAMA, ROUTE_INFER | ROUTE_MODEL, "generate" },
-	{ "/api/chat", POST, DIALECT_OLLAMA, ROUTE_INFER | ROUTE_MODEL, "chat" },
-	{ "/api/embed", POST, DIALECT_OLLAMA, ROUTE_INFER | ROUTE_MODEL, "embed" },
-	{ "/api/embeddings", POST, DIALECT_OLLAMA,
-	    ROUTE_INFER | ROUTE_MODEL, "embeddings" },
-	{ "/api/pull", POST, DIALECT_OLLAMA, ROUTE_MANAGE, "pull" },
-	{ "/api/push", POST, DIALECT_OLLAMA, ROUTE_MANAGE, "push" },
-	{ "/api/create", POST, DIALECT_OLLAMA, ROUTE_MANAGE, "create" },
-	{ "/api/copy", POST, DIALECT_OLLAMA, ROUTE_MANAGE, "copy" },
-	{ "/api/delete", M(HTTP_DELETE), DIALECT_OLLAMA, ROUTE_MANAGE, "delete" },
+	{ "/", GET, DIALECT_OLLAMA, ROUTE_PUBLIC, "root", 0 },
+	{ "/api/version", GET, DIALECT_OLLAMA, ROUTE_PUBLIC, "version", 0 },
+	{ "/api/tags", GET, DIALECT_OLLAMA, ROUTE_LIST, "tags", 0 },
+	{ "/api/ps", M(HTTP_GET), DIALECT_OLLAMA, ROUTE_LIST, "ps", 0 },
+	{ "/api/show", POST, DIALECT_OLLAMA, ROUTE_MODEL, "show", B_SHOW },
+	{ "/api/generate", POST, DIALECT_OLLAMA, GENERATE, "generate",
+	    B_NATIVE },
+	{ "/api/chat", POST, DIALECT_OLLAMA, GENERATE, "chat", B_NATIVE },
+	{ "/api/embed", POST, DIALECT_OLLAMA, INFER, "embed", B_EMBED },
+	{ "/api/embeddings", POST, DIALECT_OLLAMA, INFER, "embeddings",
+	    B_EMBED },
+	{ "/api/pull", POST, DIALECT_OLLAMA, ROUTE_MANAGE, "pull", 0 },
+	{ "/api/push", POST, DIALECT_OLLAMA, ROUTE_MANAGE, "push", 0 },
+	{ "/api/create", POST, DIALECT_OLLAMA, ROUTE_MANAGE, "create", 0 },
+	{ "/api/copy", POST, DIALECT_OLLAMA, ROUTE_MANAGE, "copy", 0 },
+	{ "/api/delete", M(HTTP_DELETE), DIALECT_OLLAMA, ROUTE_MANAGE, "delete",
+	    0 },
 	{ "/api/blobs/", M(HTTP_HEAD) | POST, DIALECT_OLLAMA,
-	    ROUTE_MANAGE | ROUTE_PARAM, "blobs" },
+	    ROUTE_MANAGE | ROUTE_PARAM, "blobs", 0 },
 	{ "/v1/chat/completions", POST, DIALECT_OPENAI,
-	    ROUTE_INFER | ROUTE_MODEL,
-	    "v1/chat/completions" },
-	{ "/v1/completions", POST, DIALECT_OPENAI,
-	    ROUTE_INFER | ROUTE_MODEL,
-	    "v1/completions" },
-	{ "/v1/embeddings", POST, DIALECT_OPENAI,
-	    ROUTE_INFER | ROUTE_MODEL, "v1/embeddings" },
-	{ "/v1/models", M(HTTP_GET), DIALECT_OPENAI, ROUTE_LIST, "v1/models" },
+	    GENERATE | ROUTE_USAGE_ASK, "v1/chat/completions", B_CHAT },
+	{ "/v1/completions", POST, DIALECT_OPENAI, GENERATE | ROUTE_USAGE_ASK,
+	    "v1/completions", B_COMPLETIONS },
+	{ "/v1/embeddings", POST, DIALECT_OPENAI, INFER, "v1/embeddings",
+	    B_EMBED },
+	{ "/v1/models", M(HTTP_GET), DIALECT_OPENAI, ROUTE_LIST, "v1/models",
+	    0 },
 	{ "/v1/models/", M(HTTP_GET), DIALECT_OPENAI,
-	    ROUTE_PARAM | ROUTE_MODEL,
-	    "v1/models/model" },
+	    ROUTE_PARAM | ROUTE_MODEL, "v1/models/model", 0 },
 };
 
 /*

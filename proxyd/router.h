@@ -25,6 +25,8 @@ enum dialect {
 #define ROUTE_PARAM	0x08	/* path is a prefix plus one parameter */
 #define ROUTE_LIST	0x10	/* lists models: filtered per user */
 #define ROUTE_MODEL	0x20	/* names a model: allowlists apply */
+#define ROUTE_GENERATES	0x40	/* generates tokens: takes generation bounds */
+#define ROUTE_USAGE_ASK	0x80	/* SSE usage is asked for on the client's behalf */
 
 struct route {
 	const char	*path;
@@ -32,6 +34,7 @@ struct route {
 	enum dialect	 dialect;
 	unsigned	 flags;
 	const char	*endpoint;	/* short name for logs and usage */
+	unsigned	 body;		/* BODY_F() of the fields its backend reads */
 };
 
 /*

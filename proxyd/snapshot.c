@@ -11,6 +11,7 @@
 #include "conn.h"
 #include "gpu.h"
 #include "metrics.h"
+#include "models.h"
 #include "proxy.h"
 #include "quota.h"
 #include "server.h"
@@ -121,7 +122,7 @@ snapshot_models(json_t *requests)
 	json_array_foreach(requests, i, r) {
 		if ((name = json_string_value(json_object_get(r, "model"))) !=
 		    NULL)
-			snapshot_add(snapshot_model(models, name),
+			snapshot_add(snapshot_model(models, models_label(name)),
 			    "requests_active", 1);
 	}
 	for (b = backend_first(); b != NULL; b = backend_next(b)) {

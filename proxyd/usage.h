@@ -18,6 +18,7 @@
 #define USAGE_PARTIAL	0x01	/* no final figures: counted from chunks */
 #define USAGE_CANCELLED	0x02	/* the client went away */
 #define USAGE_FAILED	0x04	/* the backend failed */
+#define USAGE_ESTIMATED	0x08	/* prompt tokens estimated from the body */
 
 struct usage_row {
 	int64_t		 time_ms;	/* when the request started */
