@@ -49,20 +49,22 @@ ogctl_print_usage(FILE *f)
 
 /*
  * An error message, escaped: it may quote the daemon, which may quote
- * a name someone chose, and it stays one line on the terminal.
+ * a name someone chose, and it stays one line on the terminal. A usage
+ * error names its command and says where to look.
  */
 static void
-ogctl_verror(const char *prefix, const char *suffix, const char *fmt,
-    va_list ap)
+ogctl_verror(const struct cmd_entry *cmd, const char *fmt, va_list ap)
 {
-	char	*msg, *safe;
+	char	msg[1024], *safe;
 
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
-	safe = escape_string(msg != NULL ? msg : fmt);
-	fprintf(stderr, "ogctl: %s%s%s\n", prefix, safe, suffix);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	safe = escape_string(msg);
+	if (cmd != NULL)
+		fprintf(stderr, "ogctl: %s: %s; try 'ogctl -h'\n", cmd->name,
+		    safe);
+	else
+		fprintf(stderr, "ogctl: %s\n", safe);
 	free(safe);
-	free(msg);
 }
 
 void
@@ -71,20 +73,18 @@ ogctl_error(const char *fmt, ...)
 	va_list	ap;
 
 	va_start(ap, fmt);
-	ogctl_verror("", "", fmt, ap);
+	ogctl_verror(NULL, fmt, ap);
 	va_end(ap);
 }
 
 int
 ogctl_usage(const struct cmd_entry *cmd, const char *fmt, ...)
 {
-	va_list	 ap;
-	char	*prefix = xasprintf("%s: ", cmd->name);
+	va_list	ap;
 
 	va_start(ap, fmt);
-	ogctl_verror(prefix, "; try 'ogctl -h'", fmt, ap);
+	ogctl_verror(cmd, fmt, ap);
 	va_end(ap);
-	free(prefix);
 	return EXIT_USAGE;
 }
 
