@@ -116,3 +116,16 @@ parse_bool(const char *s, int *out)
 	}
 	return -1;
 }
+
+int
+parse_model_pattern(const char *s)
+{
+	if (*s == '\0')
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (!(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z') &&
+		    !(*s >= '0' && *s <= '9') && strchr("._-:/*?[]!", *s) == NULL)
+			return -1;
+	}
+	return 0;
+}

@@ -1,6 +1,7 @@
 /*
  * parse.h: strict parsers for the values people type into config files
- * and on command lines: numbers, durations, sizes, booleans.
+ * and on command lines: numbers, durations, sizes, booleans, model
+ * patterns.
  *
  * Each returns 0 on success and -1 when the whole string is not a valid
  * value; partial matches ("10x", "") are errors, never silently cut.
@@ -18,5 +19,14 @@ int	parse_duration_ms(const char *, uint64_t *);
 int	parse_size(const char *, uint64_t *);
 /* yes/no, true/false, on/off, 1/0. */
 int	parse_bool(const char *, int *);
+/*
+ * A pattern of a model allowlist: what an Ollama model name holds
+ * ([host/][namespace/]model[:tag]) and the glob characters that
+ * fnmatch reads. Nothing else, so no control character or space ever
+ * reaches a list, a log or a terminal.
+ */
+int	parse_model_pattern(const char *);
+#define PARSE_MODEL_PATTERN_HELP "letters, digits, '.', '_', '-', ':', " \
+	"'/' and the globs '*', '?', '[', ']', '!'"
 
 #endif

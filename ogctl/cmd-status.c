@@ -46,14 +46,19 @@ cmd_status_exec(struct ogctl *o, int argc, char **argv)
 		if (json_is_array(v))
 			continue;
 		cell = table_cell(v);
-		printf("%-16s %s\n", key, cell);
+		table_pad(key, 16);
+		putchar(' ');
+		table_pad(cell, 0);
+		putchar('\n');
 		free(cell);
 	}
 	printf("backends:\n");
 	json_array_foreach(json_object_get(doc, "backends"), i, b) {
-		printf("  %-12s %-32s active %lld, %lld requests, %lld failures%s\n",
-		    json_string_value(json_object_get(b, "name")),
-		    json_string_value(json_object_get(b, "url")),
+		printf("  ");
+		table_pad(json_string_value(json_object_get(b, "name")), 12);
+		putchar(' ');
+		table_pad(json_string_value(json_object_get(b, "url")), 32);
+		printf(" active %lld, %lld requests, %lld failures%s\n",
 		    (long long)json_integer_value(json_object_get(b, "active")),
 		    (long long)json_integer_value(json_object_get(b, "requests")),
 		    (long long)json_integer_value(json_object_get(b, "failures")),

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "escape.h"
 #include "ogctl.h"
 #include "parse.h"
 #include "xmalloc.h"
@@ -52,6 +53,30 @@ cmd_usage_when(const char *s, int until)
 	    (strcmp(end, "Z") != 0 && *end != '\0'))
 		return -1;
 	return (int64_t)timegm(&tm) * 1000;
+}
+
+/*
+ * A CSV field (RFC 4180): escaped like every field ogctl shows, since
+ * CSV is read on terminals too, then quoted when it holds a comma or a
+ * quote, with its quotes doubled. Escaping leaves no line break.
+ */
+static void
+cmd_usage_csv_field(const char *s)
+{
+	char	*safe = escape_string(s != NULL ? s : "");
+
+	if (strpbrk(safe, ",\"") == NULL)
+		fputs(safe, stdout);
+	else {
+		putchar('"');
+		for (const char *p = safe; *p != '\0'; p++) {
+			if (*p == '"')
+				putchar('"');
+			putchar(*p);
+		}
+		putchar('"');
+	}
+	free(safe);
 }
 
 static int
@@ -143,8 +168,9 @@ cmd_usage_exec(struct ogctl *o, int argc, char **argv)
 		printf("%s,requests,prompt_tokens,completion_tokens,total_tokens\n",
 		    key);
 		json_array_foreach(doc, i, row) {
-			printf("%s,%lld,%lld,%lld,%lld\n",
-			    json_string_value(json_object_get(row, key)),
+			cmd_usage_csv_field(json_string_value(json_object_get(row,
+			    key)));
+			printf(",%lld,%lld,%lld,%lld\n",
 			    (long long)json_integer_value(json_object_get(row,
 			    "requests")),
 			    (long long)json_integer_value(json_object_get(row,

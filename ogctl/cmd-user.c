@@ -69,8 +69,18 @@ cmd_user_options_parse(struct ogctl *o, int argc, char **argv, json_t *body)
 			char	*copy = xstrdup(optarg), *tok, *save = NULL;
 
 			for (tok = strtok_r(copy, ",", &save); tok != NULL;
-			    tok = strtok_r(NULL, ",", &save))
+			    tok = strtok_r(NULL, ",", &save)) {
+				/* The daemon refuses them too; say so here. */
+				if (parse_model_pattern(tok) != 0) {
+					ogctl_usage(&cmd_user_entry, "--models: "
+					    "'%s' is not a model pattern: use "
+					    PARSE_MODEL_PATTERN_HELP, tok);
+					free(copy);
+					json_decref(models);
+					return EXIT_USAGE;
+				}
 				json_array_append_new(models, json_string(tok));
+			}
 			free(copy);
 			json_object_set_new(body, "models", models);
 			continue;
@@ -135,7 +145,10 @@ cmd_user_print_one(json_t *u, json_t *tokens)
 		if (strcmp(key, "tokens") == 0)
 			continue;
 		cell = table_cell(v);
-		printf("%-20s %s\n", key, cell);
+		table_pad(key, 20);
+		putchar(' ');
+		table_pad(cell, 0);
+		putchar('\n');
 		free(cell);
 	}
 	printf("tokens:\n");
@@ -143,11 +156,16 @@ cmd_user_print_one(json_t *u, json_t *tokens)
 		char	*created = table_cell(json_object_get(v, "created"));
 		char	*last = table_cell(json_object_get(v, "last_used"));
 
-		printf("  %-6lld %-12s %-24s created %s last used %s%s\n",
-		    (long long)json_integer_value(json_object_get(v, "id")),
-		    json_string_value(json_object_get(v, "prefix")),
-		    json_string_value(json_object_get(v, "name")), created, last,
-		    json_is_null(json_object_get(v, "revoked")) ? "" :
+		printf("  %-6lld ",
+		    (long long)json_integer_value(json_object_get(v, "id")));
+		table_pad(json_string_value(json_object_get(v, "prefix")), 12);
+		putchar(' ');
+		table_pad(json_string_value(json_object_get(v, "name")), 24);
+		printf(" created ");
+		table_pad(created, 0);
+		printf(" last used ");
+		table_pad(last, 0);
+		printf("%s\n", json_is_null(json_object_get(v, "revoked")) ? "" :
 		    " (revoked)");
 		free(created);
 		free(last);

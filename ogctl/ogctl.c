@@ -2,12 +2,14 @@
  * ogctl.c: the command line for operators and scripts: option parsing,
  * command dispatch, and the helpers the commands share.
  */
+#include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "client.h"
+#include "escape.h"
 #include "ogctl.h"
 #include "xmalloc.h"
 
@@ -45,16 +47,34 @@ ogctl_print_usage(FILE *f)
 	}
 }
 
+/*
+ * An error message, escaped: it may quote the daemon, which may quote
+ * a name someone chose, and it stays one line on the terminal. A usage
+ * error names its command and says where to look.
+ */
+static void
+ogctl_verror(const struct cmd_entry *cmd, const char *fmt, va_list ap)
+{
+	char	msg[1024], *safe;
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	safe = escape_string(msg);
+	if (cmd != NULL)
+		fprintf(stderr, "ogctl: %s: %s; try 'ogctl -h'\n", cmd->name,
+		    safe);
+	else
+		fprintf(stderr, "ogctl: %s\n", safe);
+	free(safe);
+}
+
 void
 ogctl_error(const char *fmt, ...)
 {
 	va_list	ap;
 
-	fputs("ogctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	ogctl_verror(NULL, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 int
@@ -62,11 +82,9 @@ ogctl_usage(const struct cmd_entry *cmd, const char *fmt, ...)
 {
 	va_list	ap;
 
-	fprintf(stderr, "ogctl: %s: ", cmd->name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	ogctl_verror(cmd, fmt, ap);
 	va_end(ap);
-	fputs("; try 'ogctl -h'\n", stderr);
 	return EXIT_USAGE;
 }
 
@@ -174,12 +192,25 @@ ogctl_call(struct ogctl *o, const char *method, const char *path,
 	return EXIT_REFUSED;
 }
 
+/*
+ * The encoder escapes C0 controls but not DEL, C1 controls or bidi
+ * overrides, which a terminal acts on too: they are written as \u
+ * escapes, which mean the same to whatever reads the JSON.
+ */
 void
 ogctl_print_json(json_t *doc)
 {
-	json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY |
-	    JSON_REAL_PRECISION(10));
-	fputc('\n', stdout);
+	char	*text, *safe;
+
+	if ((text = json_dumps(doc, JSON_INDENT(2) | JSON_ENCODE_ANY |
+	    JSON_REAL_PRECISION(10))) == NULL) {
+		ogctl_error("cannot write the answer as JSON");
+		return;
+	}
+	safe = escape_json(text);
+	printf("%s\n", safe);
+	free(safe);
+	free(text);
 }
 
 int
@@ -189,6 +220,8 @@ main(int argc, char **argv)
 	const char	*name;
 	int		 ch, rc;
 
+	/* Only to know how wide characters are on the terminal. */
+	setlocale(LC_CTYPE, "");
 	memset(&o, 0, sizeof o);
 	opterr = 0;
 	while ((ch = ogctl_getopt(&o, argc, argv, "+h", (const struct option[]){

@@ -77,6 +77,8 @@ void		 table_add(struct table *, const char *const *cells);
 void		 table_add_json(struct table *, json_t *,
 		    const char *const *fields, const char *last);
 void		 table_print(struct table *);
+/* One field outside a table: escaped, padded to width columns. */
+void		 table_pad(const char *, int width);
 void		 table_free(struct table *);
 /* A JSON value as a short cell: "-" for null, dates kept as they are. */
 char		*table_cell(json_t *);

@@ -1,18 +1,21 @@
 /*
- * table.c: aligned tables for people reading ogctl's output.
+ * table.c: aligned tables for people reading ogctl's output. Every
+ * cell is escaped (escape.h) as it is added, whatever it holds, and
+ * columns are as wide as the escaped text is on the screen.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "escape.h"
 #include "ogctl.h"
 #include "xmalloc.h"
 
 struct table {
 	int	  ncols;
 	size_t	  nrows;
-	char	**cells;	/* row-major, the header first */
-	size_t	 *width;
+	char	**cells;	/* row-major, the header first, escaped */
+	int	 *width;	/* in columns of the terminal */
 };
 
 struct table *
@@ -32,10 +35,10 @@ table_add(struct table *t, const char *const *cells)
 	t->cells = xreallocarray(t->cells, (t->nrows + 1) * (size_t)t->ncols,
 	    sizeof *t->cells);
 	for (int i = 0; i < t->ncols; i++) {
-		const char	*c = cells[i] != NULL ? cells[i] : "-";
-		size_t		 w = strlen(c);
+		char	*c = escape_string(cells[i] != NULL ? cells[i] : "-");
+		int	 w = escape_width(c);
 
-		t->cells[t->nrows * (size_t)t->ncols + (size_t)i] = xstrdup(c);
+		t->cells[t->nrows * (size_t)t->ncols + (size_t)i] = c;
 		if (w > t->width[i])
 			t->width[i] = w;
 	}
@@ -69,9 +72,20 @@ table_print(struct table *t)
 			if (i == t->ncols - 1)
 				printf("%s\n", c);
 			else
-				printf("%-*s  ", (int)t->width[i], c);
+				printf("%s%*s", c, t->width[i] -
+				    escape_width(c) + 2, "");
 		}
 	}
+}
+
+void
+table_pad(const char *s, int width)
+{
+	char	*c = escape_string(s != NULL ? s : "-");
+	int	 w = escape_width(c);
+
+	printf("%s%*s", c, w < width ? width - w : 0, "");
+	free(c);
 }
 
 void

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "escape.h"
 #include "ogtop.h"
 #include "parse.h"
 
@@ -27,13 +28,16 @@ static void	ogtop_loop(struct ogtop *);
 static int
 ogtop_usage_error(const char *fmt, ...)
 {
-	va_list	ap;
+	va_list	 ap;
+	char	 msg[512], *safe;
 
-	fputs("ogtop: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "; %s\n", OGTOP_USAGE);
+	/* It may quote an argument: escaped, it stays one line. */
+	safe = escape_string(msg);
+	fprintf(stderr, "ogtop: %s; %s\n", safe, OGTOP_USAGE);
+	free(safe);
 	return OGTOP_EXIT_USAGE;
 }
 

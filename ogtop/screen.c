@@ -13,8 +13,10 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "escape.h"
 #include "ogtop.h"
 
 /* Each style in colour, and without (htop's monochrome scheme). */
@@ -142,22 +144,41 @@ screen_end(void)
 	screen_term = NULL;
 }
 
-/* Write at most width characters of s at (y, x), clipped to the screen. */
+/*
+ * Write what fits of text in width columns at (y, x), clipped to the
+ * screen. Every string ogtop draws passes here, escaped: a name from
+ * the daemon holding ESC or a newline must neither reach the terminal
+ * nor break a row.
+ */
 int
 screen_put(int y, int x, int width, enum style s, const char *text)
 {
-	int	n = (int)strlen(text);
+	char	*safe;
+	size_t	 n;
+	int	 used;
 
 	if (y < 0 || y >= LINES || x < 0 || x >= COLS || width <= 0)
 		return x;
 	if (width > COLS - x)
 		width = COLS - x;
-	if (n > width)
-		n = width;
+	safe = escape_string(text);
+	n = escape_fit(safe, width, &used);
 	attrset(screen_attr(s));
-	mvaddnstr(y, x, text, n);
+	mvaddnstr(y, x, safe, (int)n);
 	attrset(A_NORMAL);
-	return x + n;
+	free(safe);
+	return x + used;
+}
+
+/* The columns text takes when screen_put draws it. */
+static int
+screen_width(const char *text)
+{
+	char	*safe = escape_string(text);
+	int	 w = escape_width(safe);
+
+	free(safe);
+	return w;
 }
 
 int
@@ -257,8 +278,8 @@ screen_tabs(struct ogtop *o, int y)
 		x = screen_put(y, x, COLS, STYLE_NORMAL, " ");
 	}
 	version = json_string_value(json_object_get(o->data->snap, "version"));
-	if (version != NULL && x + 10 + (int)strlen(version) < COLS)
-		screen_putf(y, COLS - 10 - (int)strlen(version), COLS,
+	if (version != NULL && x + 10 + screen_width(version) < COLS)
+		screen_putf(y, COLS - 10 - screen_width(version), COLS,
 		    STYLE_DIM, "ogproxyd %s", version);
 	return y + 1;
 }
@@ -374,7 +395,7 @@ static void
 screen_cell(int y, int x, int width, enum align a, enum style s,
     const char *text)
 {
-	int	len = (int)strlen(text);
+	int	len = screen_width(text);
 
 	if (a == ALIGN_RIGHT && len < width)
 		x += width - len;

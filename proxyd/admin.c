@@ -18,9 +18,11 @@
 #include "backend.h"
 #include "config.h"
 #include "conn.h"
+#include "escape.h"
 #include "gpu.h"
 #include "log.h"
 #include "metrics.h"
+#include "parse.h"
 #include "probe.h"
 #include "proxy.h"
 #include "quota.h"
@@ -394,12 +396,10 @@ admin_user_fields(struct conn *c, json_t *body, struct auth_user *u)
 			json_array_foreach(v, idx, m) {
 				const char	*p = json_string_value(m);
 
-				if (p == NULL || *p == '\0' ||
-				    strpbrk(p, ", \t\r\n") != NULL) {
+				if (p == NULL || parse_model_pattern(p) != 0) {
 					buf_free(&b);
-					admin_error(c, 400, "models: each pattern must "
-					    "be a non-empty string without spaces or "
-					    "commas");
+					admin_error(c, 400, "models: a pattern holds "
+					    "only " PARSE_MODEL_PATTERN_HELP);
 					return -1;
 				}
 				buf_printf(&b, "%s%s", idx ? "," : "", p);
@@ -1087,13 +1087,26 @@ admin_usage_run(sqlite3 *db, struct store_job *sj)
 		sqlite3_bind_null(st, 4);
 	j->report = json_array();
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t	p = sqlite3_column_int64(st, 2);
-		int64_t	c = sqlite3_column_int64(st, 3);
+		const char	*k = (const char *)sqlite3_column_text(st, 0);
+		json_t		*name = json_string(k != NULL ? k : "");
+		int64_t		 p = sqlite3_column_int64(st, 2);
+		int64_t		 c = sqlite3_column_int64(st, 3);
 
+		/*
+		 * A name that is not UTF-8 (from an old database) cannot be
+		 * a JSON string: its row keeps its place, with the bad bytes
+		 * escaped.
+		 */
+		if (name == NULL) {
+			char	*e = escape_string(k);
+
+			name = json_string(e);
+			free(e);
+		}
 		json_array_append_new(j->report, json_pack(
-		    "{s:s, s:I, s:I, s:I, s:I}",
+		    "{s:o, s:I, s:I, s:I, s:I}",
 		    j->group == 'm' ? "model" : j->group == 'd' ? "day" : "user",
-		    (const char *)sqlite3_column_text(st, 0),
+		    name,
 		    "requests", (json_int_t)sqlite3_column_int64(st, 1),
 		    "prompt_tokens", (json_int_t)p,
 		    "completion_tokens", (json_int_t)c,
