@@ -519,6 +519,11 @@ proxy_start(struct conn *c)
 	if (c->acct.active && c->acct.model == NULL)
 		c->acct.model = proxy_request_model(c);
 	proxy_clamp(c);
+	/* No room left for its usage row: refused, not served unaccounted. */
+	if ((c->route->flags & ROUTE_INFER) && usage_backlogged()) {
+		usage_refuse(c);
+		return;
+	}
 	if (c->user != NULL && (c->route->flags & ROUTE_INFER)) {
 		struct quota_verdict	v;
 		int64_t			reserve = proxy_generates(c->route) ?
