@@ -82,8 +82,8 @@ static const struct config_key config_keys[] = {
 	{ SECTION_SERVER, "user", TYPE_STRING, SRV(user), 0, 0 },
 	{ SECTION_SERVER, "usage_retention", TYPE_DURATION, SRV(usage_retention),
 	    0, 0 },
-	{ SECTION_SERVER, "max_usage_backlog", TYPE_UINT, SRV(max_usage_backlog),
-	    0, 10000000 },
+	{ SECTION_SERVER, "max_usage_backlog", TYPE_UINT,
+	    SRV(max_usage_backlog), 0, 10000000 },
 	/* Limits are compared as signed 64-bit numbers. */
 	{ SECTION_DEFAULTS, "tokens_per_day", TYPE_UINT, DEF(tokens_per_day),
 	    0, INT64_MAX },

@@ -210,25 +210,26 @@ store_migrate(sqlite3 *db)
 /*
  * The journal: a rollback journal, not the write-ahead log. In WAL mode
  * every connection maps the wal-index (ogate.db-shm) into memory and
- * writes to it through the mapping. SQLite writes to each page of that
- * file before it maps it, but a write through a mapping that the file
- * system cannot back (a copy-on-write file system such as btrfs, or
- * any page the kernel has to allocate again) is answered with SIGBUS
- * when the disk is full, and that kills the daemon instead of failing
- * one transaction. Holding the wal-index in our own memory instead
+ * writes to it through the mapping. SQLite writes a byte to each page
+ * of that file before mapping it, which makes a fault unlikely but not
+ * impossible: where the file system must find room when a mapped page
+ * is written again (copy-on-write ones such as btrfs), a full disk is
+ * answered with SIGBUS, which kills the daemon instead of failing one
+ * transaction. Holding the wal-index in our own memory instead
  * (locking_mode = EXCLUSIVE) would lock out sqlite3(1), which the
  * manual and the tests use to read the database while the daemon runs.
  * A rollback journal uses plain writes only, so a full disk is an
  * error code (SQLITE_FULL) and the usage rows wait in memory; readers
- * of other processes still work, waiting out the few milliseconds of
+ * in other processes still work, waiting out the few milliseconds of
  * each commit. TRUNCATE keeps the journal file from being created and
- * deleted at every commit. mmap_size = 0 keeps SQLite from mapping
- * the database file itself, for the same reason as the WAL.
+ * deleted at every commit. mmap_size = 0 keeps SQLite from mapping the
+ * database file itself, for the same reason.
  */
 static int
 store_set_journal(sqlite3 *db, const char *path)
 {
 	sqlite3_stmt	*st;
+	const char	*mode;
 	int		 ok = 0;
 
 	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = TRUNCATE", -1, &st,
@@ -236,15 +237,15 @@ store_set_journal(sqlite3 *db, const char *path)
 		log_error("database %s: %s", path, sqlite3_errmsg(db));
 		return -1;
 	}
-	if (sqlite3_step(st) == SQLITE_ROW)
-		ok = strcmp((const char *)sqlite3_column_text(st, 0),
-		    "truncate") == 0;
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    (mode = (const char *)sqlite3_column_text(st, 0)) != NULL)
+		ok = strcmp(mode, "truncate") == 0;
 	sqlite3_finalize(st);
 	if (!ok) {
 		/* Leaving WAL mode needs the database to itself. */
 		log_error("database %s: cannot leave write-ahead-log mode: %s",
-		    path, sqlite3_errcode(db) != SQLITE_OK ? sqlite3_errmsg(db) :
-		    "another process has it open");
+		    path, sqlite3_errcode(db) != SQLITE_OK ?
+		    sqlite3_errmsg(db) : "another process has it open");
 		return -1;
 	}
 	return 0;

@@ -44,7 +44,7 @@ struct usage_batch {
 	struct store_job	 job;
 	struct usage_row	*rows;
 	size_t			 n;
-	const char		*reason;	/* why it failed, in a few words */
+	const char		*reason;	/* why it failed, briefly */
 };
 
 /* The queue: rows [usage_head, usage_n) of usage_rows. */
