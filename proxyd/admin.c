@@ -300,10 +300,6 @@ admin_audit(sqlite3 *db, struct admin_job *j, const char *action,
 }
 
 /*
- * Run one statement and its audit entry in a transaction. The statement
- * is prepared by the caller; it is finalised here.
- */
-/*
  * A change that could not be committed is answered as such, in one line
  * saying why (a full disk is 503: it may work later), and the caller
  * applies nothing of it.
@@ -329,6 +325,10 @@ admin_commit_fail(sqlite3 *db, struct admin_job *j)
 	store_rollback(db);
 }
 
+/*
+ * Run one statement and its audit entry in a transaction. The statement
+ * is prepared by the caller; it is finalised here.
+ */
 static int
 admin_commit(sqlite3 *db, struct admin_job *j, sqlite3_stmt *st,
     const char *action, const char *detail)
@@ -1266,8 +1266,8 @@ admin_last_used_done(struct store_job *sj)
 				t->used_dirty = 1;
 		}
 		if (!failing)
-			log_warn("token last-use times not saved: %s; they are "
-			    "tried again every flush", sj->error);
+			log_warn("token last-use times not saved: %s",
+			    sj->error);
 		failing = 1;
 	} else if (failing) {
 		log_info("token last-use times saved again");
