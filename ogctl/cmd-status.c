@@ -22,6 +22,46 @@ const struct cmd_entry cmd_reload_entry = {
 	.exec = cmd_reload_exec,
 };
 
+/* A string field of an object, or a stand-in when it is absent. */
+static const char *
+cmd_status_str(json_t *obj, const char *key, const char *none)
+{
+	const char	*s = json_string_value(json_object_get(obj, key));
+
+	return s != NULL ? s : none;
+}
+
+/*
+ * One line for the writing of usage rows: "ok", or since when it fails,
+ * how many rows wait, whether inference is refused, and the last error.
+ */
+static void
+cmd_status_usage(json_t *u)
+{
+	long long	pending, dropped, max;
+
+	if (u == NULL)
+		return;
+	pending = json_integer_value(json_object_get(u, "rows_pending"));
+	dropped = json_integer_value(json_object_get(u, "rows_dropped"));
+	max = json_integer_value(json_object_get(u, "max_backlog"));
+	printf("%-16s ", "usage_store");
+	if (strcmp(cmd_status_str(u, "state", ""), "ok") == 0) {
+		if (pending > 0)
+			printf("ok, %lld rows waiting\n", pending);
+		else
+			printf("ok\n");
+		return;
+	}
+	printf("failing since %s, %lld rows waiting (max %lld)",
+	    cmd_status_str(u, "failing_since", "-"), pending, max);
+	if (json_is_true(json_object_get(u, "refusing_inference")))
+		printf(", inference refused");
+	if (dropped > 0)
+		printf(", %lld rows dropped", dropped);
+	printf(": %s\n", cmd_status_str(u, "last_error", "unknown error"));
+}
+
 static int
 cmd_status_exec(struct ogctl *o, int argc, char **argv)
 {
@@ -43,7 +83,7 @@ cmd_status_exec(struct ogctl *o, int argc, char **argv)
 	json_object_foreach(doc, key, v) {
 		char	*cell;
 
-		if (json_is_array(v))
+		if (json_is_array(v) || json_is_object(v))
 			continue;
 		cell = table_cell(v);
 		table_pad(key, 16);
@@ -52,6 +92,7 @@ cmd_status_exec(struct ogctl *o, int argc, char **argv)
 		putchar('\n');
 		free(cell);
 	}
+	cmd_status_usage(json_object_get(doc, "usage_store"));
 	printf("backends:\n");
 	json_array_foreach(json_object_get(doc, "backends"), i, b) {
 		printf("  ");

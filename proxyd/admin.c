@@ -31,6 +31,7 @@
 #include "server.h"
 #include "snapshot.h"
 #include "store.h"
+#include "usage.h"
 #include "xmalloc.h"
 
 #define M(m)	(1u << (m))
@@ -301,6 +302,32 @@ admin_audit(sqlite3 *db, struct admin_job *j, const char *action,
 }
 
 /*
+ * A change that could not be committed is answered as such, in one line
+ * saying why (a full disk is 503: it may work later), and the caller
+ * applies nothing of it.
+ */
+static void
+admin_commit_fail(sqlite3 *db, struct admin_job *j)
+{
+	switch (sqlite3_errcode(db)) {
+	case SQLITE_FULL:
+	case SQLITE_READONLY:
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_IOERR:
+	case SQLITE_CANTOPEN:
+		store_job_fail(&j->sj, 503, "not saved: the database is not "
+		    "writable (%s)", store_reason(db));
+		break;
+	default:
+		store_job_fail(&j->sj, 500, "not saved: database: %s",
+		    sqlite3_errmsg(db));
+		break;
+	}
+	store_rollback(db);
+}
+
+/*
  * Run one statement and its audit entry in a transaction. The statement
  * is prepared by the caller; it is finalised here.
  */
@@ -310,28 +337,29 @@ admin_commit(sqlite3 *db, struct admin_job *j, sqlite3_stmt *st,
 {
 	int	rc;
 
-	if (store_exec(db, "BEGIN IMMEDIATE") != 0) {
+	store_rollback(db);
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		admin_commit_fail(db, j);
 		sqlite3_finalize(st);
-		store_job_fail(&j->sj, 500, "database busy");
 		return -1;
 	}
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
-		if (rc == SQLITE_CONSTRAINT)
+		if (rc == SQLITE_CONSTRAINT) {
 			store_job_fail(&j->sj, 409, "%s conflicts with an existing "
 			    "entry", j->target);
-		else
-			store_job_fail(&j->sj, 500, "database: %s",
-			    sqlite3_errmsg(db));
-		store_exec(db, "ROLLBACK");
+			store_rollback(db);
+		} else
+			admin_commit_fail(db, j);
+		sqlite3_finalize(st);
 		return -1;
 	}
+	sqlite3_finalize(st);
 	j->id = j->id != 0 ? j->id : sqlite3_last_insert_rowid(db);
 	if (admin_audit(db, j, action, detail) != 0 ||
-	    store_exec(db, "COMMIT") != 0) {
-		store_job_fail(&j->sj, 500, "database: %s", sqlite3_errmsg(db));
-		store_exec(db, "ROLLBACK");
+	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		admin_commit_fail(db, j);
 		return -1;
 	}
 	return 0;
@@ -838,6 +866,7 @@ admin_status(struct conn *c)
 	    "tokens", (json_int_t)auth_token_count(),
 	    "config", server_cfg->path ? server_cfg->path : "built-in defaults",
 	    "backends", snapshot_backends());
+	json_object_set_new(doc, "usage_store", usage_state_json());
 	admin_reply(c, 200, doc);
 }
 
@@ -857,8 +886,10 @@ admin_audit_done(struct store_job *sj)
 {
 	struct admin_job	*j = sj->arg;
 
+	/* The entry is not in the database: the log keeps what it said. */
 	if (sj->error != NULL)
-		log_warn("audit log: %s", sj->error);
+		log_warn("audit log: %s %s by uid %u not recorded: %s",
+		    j->action, j->target, (unsigned)j->uid, sj->error);
 	admin_job_free(j);
 }
 
@@ -1199,33 +1230,63 @@ admin_usage(struct conn *c)
 	store_submit(&j->sj);
 }
 
+/* All the times or none; nothing is logged here but in the done. */
 static int
 admin_last_used_run(sqlite3 *db, struct store_job *sj)
 {
 	struct admin_job	*j = sj->arg;
-	sqlite3_stmt		*st;
+	sqlite3_stmt		*st = NULL;
 
-	if (store_exec(db, "BEGIN") != 0)
-		return -1;
-	if (sqlite3_prepare_v2(db, "UPDATE tokens SET last_used = ? WHERE id = ?",
-	    -1, &st, NULL) != SQLITE_OK) {
-		store_exec(db, "ROLLBACK");
-		return -1;
-	}
+	store_rollback(db);
+	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "UPDATE tokens SET last_used = ? WHERE "
+	    "id = ?", -1, &st, NULL) != SQLITE_OK)
+		goto fail;
 	for (size_t i = 0; i < j->nused; i++) {
 		sqlite3_bind_int64(st, 1, j->used[2 * i + 1]);
 		sqlite3_bind_int64(st, 2, j->used[2 * i]);
-		sqlite3_step(st);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto fail;
 		sqlite3_reset(st);
 	}
 	sqlite3_finalize(st);
-	return store_exec(db, "COMMIT");
+	st = NULL;
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	return 0;
+fail:
+	store_job_fail(sj, 503, "%s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	store_rollback(db);
+	return -1;
 }
 
+/*
+ * Times that could not be stored are marked to be stored again at the
+ * next flush, so they are not lost while the disk is full; the failure
+ * is logged when it starts and when it ends, not every ten seconds.
+ */
 static void
 admin_last_used_done(struct store_job *sj)
 {
-	admin_job_free(sj->arg);
+	struct admin_job	*j = sj->arg;
+	struct auth_token	*t;
+	static int		 failing;
+
+	if (sj->error != NULL) {
+		for (size_t i = 0; i < j->nused; i++) {
+			if ((t = auth_token_find_id(j->used[2 * i])) != NULL)
+				t->used_dirty = 1;
+		}
+		if (!failing)
+			log_warn("token last-use times not saved: %s",
+			    sj->error);
+		failing = 1;
+	} else if (failing) {
+		log_info("token last-use times saved again");
+		failing = 0;
+	}
+	admin_job_free(j);
 }
 
 void

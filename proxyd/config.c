@@ -82,6 +82,8 @@ static const struct config_key config_keys[] = {
 	{ SECTION_SERVER, "user", TYPE_STRING, SRV(user), 0, 0 },
 	{ SECTION_SERVER, "usage_retention", TYPE_DURATION, SRV(usage_retention),
 	    0, 0 },
+	{ SECTION_SERVER, "max_usage_backlog", TYPE_UINT,
+	    SRV(max_usage_backlog), 0, 10000000 },
 	/* Limits are compared as signed 64-bit numbers. */
 	{ SECTION_DEFAULTS, "tokens_per_day", TYPE_UINT, DEF(tokens_per_day),
 	    0, INT64_MAX },
@@ -378,6 +380,7 @@ config_fill_defaults(struct config *c)
 	c->max_header_size = 16 * 1024;
 	c->max_body_size = 64 * 1024 * 1024;
 	c->max_connections = 4096;
+	c->max_usage_backlog = 100000;
 	c->defaults.reserve_tokens = 2048;
 }
 
@@ -402,6 +405,8 @@ config_check(struct config_parser *p, struct config *c)
 		return config_error(p, "timeouts must be greater than zero");
 	if (c->max_connections == 0)
 		return config_error(p, "max_connections must be at least 1");
+	if (c->max_usage_backlog == 0)
+		return config_error(p, "max_usage_backlog must be at least 1");
 	if (c->nbackends == 0) {
 		/* Ollama's own default address. */
 		c->backends = xcalloc(1, sizeof *c->backends);

@@ -62,6 +62,7 @@ struct config {
 	uint64_t		 max_body_size;
 	uint64_t		 max_connections;
 	uint64_t		 usage_retention;	/* ms; 0: forever */
+	uint64_t		 max_usage_backlog;	/* rows; see usage.h */
 	struct config_limits	 defaults;
 	struct config_backend	*backends;
 	size_t			 nbackends;

@@ -318,9 +318,10 @@ main(int argc, char **argv)
 	tls_shutdown();
 	loop_timer_stop(&flush_timer);
 	admin_flush_last_used();
-	/* Every row of a finished request is written before exit. */
-	usage_flush();
+	/* Every row of a finished request is written, or said lost. */
+	usage_stop();
 	store_stop();
+	usage_free();
 	auth_free_all();
 	metrics_free();
 	models_free();

@@ -194,6 +194,33 @@ metrics_backends(struct buf *b, const char *name, const char *type,
 	}
 }
 
+/* How the writing of usage rows goes; see usage.h. */
+static void
+metrics_usage(struct buf *b)
+{
+	struct usage_state	s;
+
+	usage_state(&s);
+	metrics_head(b, "ogate_usage_store_ok", "gauge",
+	    "1 while usage rows are written, 0 while writes fail.");
+	buf_printf(b, "ogate_usage_store_ok %d\n", s.ok);
+	metrics_head(b, "ogate_usage_rows_pending", "gauge",
+	    "Usage rows waiting in memory to be written.");
+	buf_printf(b, "ogate_usage_rows_pending %zu\n", s.pending);
+	metrics_head(b, "ogate_usage_write_failures_total", "counter",
+	    "Writes of usage rows that failed and will be retried.");
+	buf_printf(b, "ogate_usage_write_failures_total %llu\n",
+	    (unsigned long long)s.failures);
+	metrics_head(b, "ogate_usage_rows_dropped_total", "counter",
+	    "Usage rows dropped over twice max_usage_backlog.");
+	buf_printf(b, "ogate_usage_rows_dropped_total %llu\n",
+	    (unsigned long long)s.dropped);
+	metrics_head(b, "ogate_usage_requests_refused_total", "counter",
+	    "Inference requests refused because usage cannot be recorded.");
+	buf_printf(b, "ogate_usage_requests_refused_total %llu\n",
+	    (unsigned long long)s.refused);
+}
+
 void
 metrics_render(struct buf *b)
 {
@@ -253,6 +280,7 @@ metrics_render(struct buf *b)
 	    "Usage rows committed to the database.");
 	buf_printf(b, "ogate_usage_rows_written_total %llu\n",
 	    (unsigned long long)usage_rows_written());
+	metrics_usage(b);
 	gpu_metrics(b);
 }
 

@@ -461,6 +461,12 @@ proxy_start(struct conn *c)
 			return;
 		have_body = 1;
 	}
+	/* No room left for its usage row: refused, not served unaccounted. */
+	if ((c->route->flags & ROUTE_INFER) && usage_backlogged()) {
+		body_free(&b);
+		usage_refuse(c);
+		return;
+	}
 	if (proxy_admit(c, &b) != 0) {
 		body_free(&b);
 		return;

@@ -16,6 +16,7 @@
 #include "quota.h"
 #include "server.h"
 #include "snapshot.h"
+#include "usage.h"
 
 static const char *
 snapshot_backend_state(const struct backend *b)
@@ -178,7 +179,7 @@ snapshot_json(void)
 	}
 	json_decref(byname);
 	return json_pack("{s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
-	    "s:o, s:o, s:o, s:o, s:o}",
+	    "s:o, s:o, s:o, s:o, s:o, s:o}",
 	    "version", PACKAGE_VERSION,
 	    "uptime_s", (json_int_t)server_uptime(),
 	    "totals",
@@ -193,5 +194,6 @@ snapshot_json(void)
 	    "users", users,
 	    "backends", snapshot_backends(),
 	    "models", snapshot_models(requests),
-	    "gpus", gpu_json());
+	    "gpus", gpu_json(),
+	    "usage_store", usage_state_json());
 }

@@ -125,6 +125,37 @@ store_bind_int(sqlite3_stmt *st, int col, int64_t v, int64_t unset)
 		sqlite3_bind_int64(st, col, v);
 }
 
+int
+store_rollback(sqlite3 *db)
+{
+	/* A failed statement may already have rolled the transaction back. */
+	if (sqlite3_get_autocommit(db))
+		return 0;
+	return sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK ?
+	    0 : -1;
+}
+
+const char *
+store_reason(sqlite3 *db)
+{
+	switch (sqlite3_errcode(db)) {
+	case SQLITE_FULL:
+		return "disk full";
+	case SQLITE_READONLY:
+		return "read-only";
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return "locked by another process";
+	case SQLITE_IOERR:
+		return "I/O error";
+	case SQLITE_CANTOPEN:
+	case SQLITE_PERM:
+		return "cannot open its files";
+	default:
+		return "database error";
+	}
+}
+
 void
 store_job_fail(struct store_job *job, int status, const char *fmt, ...)
 {
@@ -176,6 +207,82 @@ store_migrate(sqlite3 *db)
 	return store_exec(db, "COMMIT");
 }
 
+/*
+ * The journal: a rollback journal, not the write-ahead log. In WAL mode
+ * every connection maps the wal-index (ogate.db-shm) into memory and
+ * writes to it through the mapping. SQLite writes a byte to each page
+ * of that file before mapping it, which makes a fault unlikely but not
+ * impossible: where the file system must find room when a mapped page
+ * is written again (copy-on-write ones such as btrfs), a full disk is
+ * answered with SIGBUS, which kills the daemon instead of failing one
+ * transaction. Holding the wal-index in our own memory instead
+ * (locking_mode = EXCLUSIVE) would lock out sqlite3(1), which the
+ * manual and the tests use to read the database while the daemon runs.
+ * A rollback journal uses plain writes only, so a full disk is an
+ * error code (SQLITE_FULL) and the usage rows wait in memory; readers
+ * in other processes still work, waiting out the few milliseconds of
+ * each commit. TRUNCATE keeps the journal file from being created and
+ * deleted at every commit. mmap_size = 0 keeps SQLite from mapping the
+ * database file itself, for the same reason.
+ */
+static int
+store_set_journal(sqlite3 *db, const char *path)
+{
+	sqlite3_stmt	*st;
+	const char	*mode;
+	int		 ok = 0;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = TRUNCATE", -1, &st,
+	    NULL) != SQLITE_OK) {
+		log_error("database %s: %s", path, sqlite3_errmsg(db));
+		return -1;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    (mode = (const char *)sqlite3_column_text(st, 0)) != NULL)
+		ok = strcmp(mode, "truncate") == 0;
+	sqlite3_finalize(st);
+	if (!ok) {
+		/* Leaving WAL mode needs the database to itself. */
+		log_error("database %s: cannot leave write-ahead-log mode: %s",
+		    path, sqlite3_errcode(db) != SQLITE_OK ?
+		    sqlite3_errmsg(db) : "another process has it open");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Refuse a database that cannot be written now rather than find out at
+ * the first usage row. It runs as the account the daemon has become. A
+ * read-only file or file system is caught at open; a directory in which
+ * the journal cannot be created shows only at the first write, so one
+ * is tried: the header is changed in a transaction, which opens the
+ * journal, and rolled back. A full disk is not refused: usage rows wait
+ * in memory until there is room.
+ */
+static int
+store_check_writable(sqlite3 *db, const char *path, const char *state_dir)
+{
+	char	 sql[80];
+	int	 rc;
+
+	snprintf(sql, sizeof sql, "BEGIN IMMEDIATE; PRAGMA user_version = %d",
+	    STORE_SCHEMA_VERSION);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK)
+		rc = SQLITE_OK;
+	else if ((rc = sqlite3_errcode(db)) == SQLITE_FULL)
+		log_warn("database %s: the disk is full; usage rows will wait "
+		    "in memory until there is room", path);
+	else if (access(state_dir, W_OK) == -1)
+		log_error("database %s cannot be written: state_dir %s: %s",
+		    path, state_dir, strerror(errno));
+	else
+		log_error("database %s cannot be written: %s", path,
+		    sqlite3_errmsg(db));
+	store_rollback(db);
+	return rc == SQLITE_OK || rc == SQLITE_FULL ? 0 : -1;
+}
+
 int
 store_open(const char *state_dir)
 {
@@ -192,17 +299,28 @@ store_open(const char *state_dir)
 	if (rc != SQLITE_OK) {
 		log_error("database %s: %s", path, store_handle != NULL ?
 		    sqlite3_errmsg(store_handle) : sqlite3_errstr(rc));
-		free(path);
-		return -1;
+		goto fail;
 	}
-	free(path);
+	/* SQLite falls back to read-only without a word: say why. */
+	if (sqlite3_db_readonly(store_handle, "main") == 1) {
+		log_error("database %s is read-only: %s", path,
+		    access(path, W_OK) == -1 ? strerror(errno) :
+		    "SQLite could not open it for writing");
+		goto fail;
+	}
 	sqlite3_busy_timeout(store_handle, 5000);
-	if (store_exec(store_handle, "PRAGMA journal_mode = WAL") != 0 ||
+	if (store_exec(store_handle, "PRAGMA mmap_size = 0") != 0 ||
+	    store_set_journal(store_handle, path) != 0 ||
 	    store_exec(store_handle, "PRAGMA synchronous = NORMAL") != 0 ||
 	    store_exec(store_handle, "PRAGMA foreign_keys = ON") != 0 ||
-	    store_migrate(store_handle) != 0)
-		return -1;
+	    store_migrate(store_handle) != 0 ||
+	    store_check_writable(store_handle, path, state_dir) != 0)
+		goto fail;
+	free(path);
 	return 0;
+fail:
+	free(path);
+	return -1;
 }
 
 sqlite3 *
@@ -309,9 +427,6 @@ store_stop(void)
 		close(store_io.fd);
 	}
 	if (store_handle != NULL) {
-		/* Fold the WAL back so the file is whole on its own. */
-		sqlite3_wal_checkpoint_v2(store_handle, NULL,
-		    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 		sqlite3_close(store_handle);
 		store_handle = NULL;
 	}

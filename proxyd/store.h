@@ -42,6 +42,10 @@ int	 store_exec(sqlite3 *, const char *sql);
 void	 store_bind_text(sqlite3_stmt *, int, const char *);
 /* Bind an integer, or NULL when it equals unset. */
 void	 store_bind_int(sqlite3_stmt *, int, int64_t v, int64_t unset);
+/* Roll back the transaction if one is still open; quietly. */
+int	 store_rollback(sqlite3 *);
+/* Why the last statement failed, in a few words ("disk full"). */
+const char *store_reason(sqlite3 *);
 void	 store_job_fail(struct store_job *, int status, const char *, ...)
 	    __attribute__((format(printf, 3, 4)));
 

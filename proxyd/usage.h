@@ -8,11 +8,23 @@
  * transaction every quarter of a second, so the hot path never waits
  * for the disk, a clean stop loses nothing, and a kill -9 loses at most
  * the last fraction of a second.
+ *
+ * When the database cannot be written (a full disk), rows keep waiting
+ * and the write is retried, from 250 ms doubling to 30 s, until it
+ * works. At max_usage_backlog rows waiting ([server], 100000 by
+ * default, some 20 MB), inference is refused with 503 rather than
+ * served unaccounted; at twice that, further rows are dropped and
+ * counted, so memory stays bounded.
  */
 #ifndef OG_USAGE_H
 #define OG_USAGE_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include <jansson.h>
+
+struct conn;
 
 /* Row flags. */
 #define USAGE_PARTIAL	0x01	/* no final figures: counted from chunks */
@@ -37,12 +49,39 @@ struct usage_row {
 	unsigned	 flags;
 };
 
+/* How the writing of rows goes, for status, the snapshot and /metrics. */
+struct usage_state {
+	int		 ok;		/* the last write worked */
+	int		 refusing;	/* inference refused: backlog full */
+	int64_t		 failing_since_ms;
+	size_t		 pending;	/* rows waiting in memory */
+	uint64_t	 max_backlog;
+	uint64_t	 written;	/* rows committed since start */
+	uint64_t	 failures;	/* writes that failed */
+	uint64_t	 dropped;	/* rows over twice the backlog */
+	uint64_t	 refused;	/* requests refused for the backlog */
+	const char	*error;		/* of the last failed write, or NULL */
+};
+
 void	usage_init(void);
 /* Queue a row; the strings are copied. */
 void	usage_record(const struct usage_row *);
 /* Hand what is queued to the store thread now. */
 void	usage_flush(void);
+/*
+ * At shutdown, before store_stop(): hand every row to the store thread
+ * for one last try. After store_stop(), usage_free() logs how many rows
+ * could not be written, if any.
+ */
+void	usage_stop(void);
+void	usage_free(void);
 uint64_t usage_rows_written(void);
+/* True while rows cannot be written and max_usage_backlog are waiting. */
+int	usage_backlogged(void);
+/* Answer an inference request 503 for the backlog; it leaves no row. */
+void	usage_refuse(struct conn *);
+void	usage_state(struct usage_state *);
+json_t	*usage_state_json(void);
 /* Delete rows older than usage_retention (on the store thread). */
 void	usage_prune(void);
 

@@ -53,6 +53,12 @@ cleanup() {
 }
 trap 'cleanup $?; exit $?' EXIT
 
+# The daemon's database has a rollback journal: a reader waits out a
+# commit (as the daemon waits out readers) instead of failing at once.
+sqlite3() {
+	command sqlite3 -cmd '.timeout 5000' "$@"
+}
+
 # ok CONDITION-EXIT-STATUS DESCRIPTION: usage `cmd; ok $? "it works"`.
 ok() {
 	_tap_n=$((_tap_n + 1))

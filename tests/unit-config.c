@@ -87,6 +87,8 @@ main(void)
 	    "bad size");
 	expect_error("[server]\nmax_connections = -1\n", "non-negative integer",
 	    "negative number");
+	expect_error("[server]\nmax_usage_backlog = 0\n",
+	    "max_usage_backlog must be at least 1", "an empty usage backlog");
 	expect_error("[server]\nidle_timeout = 1s\nidle_timeout = 2s\n",
 	    "test.conf:3: duplicate key idle_timeout", "duplicate key");
 	expect_error("listen = 1.2.3.4:80\n", "outside any section",
