@@ -71,9 +71,13 @@ static TAILQ_HEAD(, proxy_req)	proxy_live = TAILQ_HEAD_INITIALIZER(proxy_live);
 #define PROXY_LIST_MAX	(16 * 1024 * 1024)
 /* An SSE event bigger than this is not one we filter. */
 #define PROXY_EVENT_MAX	(1024 * 1024)
-/* A response head bigger than this, or with more fields, is refused. */
-#define PROXY_HEAD_MAX		(256 * 1024)
-#define PROXY_HEAD_FIELDS	500
+/*
+ * A response head bigger than this, or with more fields, is refused
+ * (the limits on request heads are alike); they also bound the time the
+ * Connection names take to check, since each field is matched with each.
+ */
+#define PROXY_HEAD_MAX		(64 * 1024)
+#define PROXY_HEAD_FIELDS	100
 
 static uint64_t	proxy_next_id;
 static unsigned	proxy_n;
@@ -709,7 +713,7 @@ proxy_header_cb(char *p, size_t size, size_t n, void *arg)
 		return len;
 	}
 	if (buf_used(&pr->head) + end + 1 > PROXY_HEAD_MAX) {
-		pr->refused = "a response head over 256K";
+		pr->refused = "a response head over 64K";
 		return 0;
 	}
 	/* Lines are kept as they came, without their ends, for the judge. */
@@ -841,12 +845,12 @@ proxy_judge_head(struct proxy_req *pr)
 	size_t			 pos = 0, next;
 	uint64_t		 length = 0;
 	int			 te = 0, lengths = 0, rewrite, nfields = 0;
+	int			 hop = 0;
 
 	memset(&prev, 0, sizeof prev);
 	while (proxy_next_field(&pr->head, &pos, &f)) {
-		/* Each field is checked against each Connection field below. */
 		if (++nfields > PROXY_HEAD_FIELDS) {
-			pr->refused = "a response head with over 500 fields";
+			pr->refused = "a response head with over 100 fields";
 			return -1;
 		}
 		if (f.fold) {
@@ -859,6 +863,8 @@ proxy_judge_head(struct proxy_req *pr)
 			continue;
 		}
 		prev = f;
+		if (f.valid && proxy_field_is(&f, "connection"))
+			hop = 1;
 		if (proxy_field_is(&f, "transfer-encoding"))
 			te = 1;
 		else if (proxy_field_is(&f, "content-length")) {
@@ -913,7 +919,7 @@ proxy_judge_head(struct proxy_req *pr)
 		if (proxy_next_field(&pr->head, &next, &after) && after.fold)
 			continue;
 		if (proxy_skip_response_header(f.name, f.name_len) ||
-		    proxy_connection_names(&pr->head, &f))
+		    (hop && proxy_connection_names(&pr->head, &f)))
 			continue;
 		if (proxy_field_is(&f, "content-length")) {
 			if (rewrite || pr->has_length)
