@@ -34,15 +34,19 @@ backend_sync(const struct config *cfg)
 			b->refs = 1;
 			b->latency_ms = -1;
 			TAILQ_INSERT_TAIL(&backends, b, entry);
-			log_info("backend %s: %s", cb->name, cb->url);
-		} else if (strcmp(b->url, cb->url) != 0)
-			log_info("backend %s: now %s", cb->name, cb->url);
+			b->url_shown = config_url_shown(cb->url);
+			log_info("backend %s: %s", cb->name, b->url_shown);
+		} else if (strcmp(b->url, cb->url) != 0) {
+			free(b->url_shown);
+			b->url_shown = config_url_shown(cb->url);
+			log_info("backend %s: now %s", cb->name, b->url_shown);
+		}
 		b->removed = 0;
 		/*
 		 * In-flight requests handed their URL to libcurl, which keeps
 		 * its own copy, so the string can be replaced now.
 		 */
-		free(b->url);
+		xfree_secret(b->url);
 		b->url = xstrdup(cb->url);
 		backend_set_key(b, cb->api_key);
 		b->max_concurrent = cb->max_concurrent;
@@ -129,7 +133,8 @@ backend_unref(struct backend *b)
 	if (--b->refs > 0)
 		return;
 	free(b->name);
-	free(b->url);
+	xfree_secret(b->url);
+	free(b->url_shown);
 	xfree_secret(b->api_key);
 	json_decref(b->models);
 	free(b);

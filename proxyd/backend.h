@@ -19,7 +19,8 @@ struct probe;
 
 struct backend {
 	char			*name;
-	char			*url;		/* without a trailing slash */
+	char			*url;		/* secret: may hold a password */
+	char			*url_shown;	/* the password as *** */
 	char			*api_key;	/* secret, may be NULL */
 	uint64_t		 max_concurrent;
 	uint64_t		 weight;

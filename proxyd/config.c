@@ -33,6 +33,7 @@ enum config_section {
 enum config_type {
 	TYPE_STRING,
 	TYPE_SECRET,		/* a string never echoed in messages */
+	TYPE_URL,		/* a backend URL: checked, never echoed */
 	TYPE_LIST,		/* repeatable string */
 	TYPE_DURATION,
 	TYPE_SIZE,
@@ -96,7 +97,7 @@ static const struct config_key config_keys[] = {
 	{ SECTION_DEFAULTS, "priority", TYPE_UINT, DEF(priority), 0, 1000 },
 	{ SECTION_DEFAULTS, "reserve_tokens", TYPE_UINT, DEF(reserve_tokens), 0,
 	    UINT64_C(1) << 32 },
-	{ SECTION_BACKEND, "url", TYPE_STRING, BE(url), 0, 0 },
+	{ SECTION_BACKEND, "url", TYPE_URL, BE(url), 0, 0 },
 	{ SECTION_BACKEND, "max_concurrent", TYPE_UINT, BE(max_concurrent), 0,
 	    1000000 },
 	{ SECTION_BACKEND, "weight", TYPE_UINT, BE(weight), 0, 1000 },
@@ -123,6 +124,7 @@ static int	config_value(struct config_parser *, struct config *, char *,
 		    char *);
 static int	config_check(struct config_parser *, struct config *);
 static int	config_check_addr(const char *);
+static const char *config_check_url(const char *);
 static void	config_fill_defaults(struct config *);
 
 static int
@@ -286,6 +288,20 @@ config_value(struct config_parser *p, struct config *c, char *key, char *value)
 	    config_check_addr(value) != 0)
 		return config_error(p, "%s: '%s' is not ADDR:PORT with a "
 		    "numeric address", key, value);
+	if (k->type == TYPE_URL) {
+		const char	*why = config_check_url(value);
+		size_t		 len = strlen(value);
+
+		/* The URL may hold a password: the message never quotes it. */
+		if (why != NULL)
+			return config_error(p, "%s %s", key, why);
+		/* Paths are appended to the URL: keep exactly one slash. */
+		while (len > 0 && value[len - 1] == '/')
+			value[--len] = '\0';
+		xfree_secret(*(char **)field);
+		*(char **)field = xstrdup(value);
+		return 0;
+	}
 	switch (k->type) {
 	case TYPE_STRING:
 	case TYPE_SECRET:
@@ -421,26 +437,127 @@ config_check(struct config_parser *p, struct config *c)
 		p->line = b->line;
 		if (b->url == NULL)
 			return config_error(p, "backend %s has no url", b->name);
-		if (strncmp(b->url, "http://", 7) != 0 &&
-		    strncmp(b->url, "https://", 8) != 0)
-			return config_error(p, "backend %s: url must start with "
-			    "http:// or https://", b->name);
-		/* Paths are appended to the URL: keep exactly one slash. */
-		{
-			size_t		 len = strlen(b->url);
-			const char	*host = strstr(b->url, "://") + 3;
-
-			while (len > 0 && b->url[len - 1] == '/')
-				b->url[--len] = '\0';
-			if (*host == '\0' || *host == '/')
-				return config_error(p, "backend %s: url has no "
-				    "host", b->name);
-			if (strpbrk(host, "?# \t") != NULL)
-				return config_error(p, "backend %s: url must not "
-				    "have a query, fragment or spaces", b->name);
-		}
+		/* Both would be sent as the one Authorization header. */
+		if (b->api_key != NULL && strchr(b->url, '@') != NULL)
+			return config_error(p, "backend %s: a url with a user "
+			    "and an api_key cannot both be used", b->name);
 	}
 	return 0;
+}
+
+/*
+ * Where the authority of a checked URL starts and ends, and where its
+ * user information ends ('@'), if it has any.
+ */
+static void
+config_url_parts(const char *url, const char **auth, const char **auth_end,
+    const char **at)
+{
+	*auth = strstr(url, "://") + 3;
+	*auth_end = *auth + strcspn(*auth, "/");
+	*at = NULL;
+	for (const char *q = *auth; q < *auth_end; q++) {
+		if (*q == '@')
+			*at = q;
+	}
+}
+
+/*
+ * A backend URL: http or https, a host (a name, an IPv4 address or an
+ * IPv6 one in brackets), an optional port from 1 to 65535, a path, and
+ * perhaps user:password for a backend behind Basic authentication. The
+ * reason it is not one, or NULL.
+ */
+static const char *
+config_check_url(const char *url)
+{
+	const char	*auth, *end, *at, *host, *q;
+	char		 addr[INET6_ADDRSTRLEN + 1];
+	struct in6_addr	 a6;
+	uint64_t	 port;
+	size_t		 n;
+
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+		return "must start with http:// or https://";
+	for (q = url; *q != '\0'; q++) {
+		if ((unsigned char)*q <= ' ' || *q == 0x7f || *q == '?' ||
+		    *q == '#')
+			return "must not have a query, fragment, spaces or "
+			    "control characters";
+	}
+	config_url_parts(url, &auth, &end, &at);
+	if (at != NULL && memchr(auth, '@', (size_t)(at - auth)) != NULL)
+		return "has more than one '@' (write one in a password as %40)";
+	host = at != NULL ? at + 1 : auth;
+	if (*host == '[') {
+		if ((q = memchr(host, ']', (size_t)(end - host))) == NULL)
+			return "has an unclosed '['";
+		/* An IPv6 address, perhaps with a zone: [fe80::1%25eth0]. */
+		n = strcspn(host + 1, "%]");
+		if (n == 0 || n >= sizeof addr)
+			return "has no valid IPv6 address between '[' and ']'";
+		memcpy(addr, host + 1, n);
+		addr[n] = '\0';
+		if (inet_pton(AF_INET6, addr, &a6) != 1)
+			return "has no valid IPv6 address between '[' and ']'";
+		q++;
+		if (q != end && *q != ':')
+			return "has text after ']' that is not a port";
+	} else {
+		if (memchr(host, '[', (size_t)(end - host)) != NULL ||
+		    memchr(host, ']', (size_t)(end - host)) != NULL)
+			return "has a '[' or ']' outside an IPv6 address";
+		for (q = host; q < end && *q != ':'; q++) {
+			if (!isalnum((unsigned char)*q) && strchr("-._~", *q) ==
+			    NULL)
+				return "has a host name with characters a host "
+				    "name cannot have";
+		}
+		if (q == host)
+			return "has no host";
+	}
+	if (q == end)
+		return NULL;
+	/* q is at the ':' before the port. */
+	n = (size_t)(end - q - 1);
+	if (n == 0)
+		return "has an empty port";
+	if (n > 5 || strspn(q + 1, "0123456789") < n)
+		return "has a port that is not a number from 1 to 65535";
+	memcpy(addr, q + 1, n);
+	addr[n] = '\0';
+	if (parse_uint(addr, 65535, &port) != 0 || port == 0)
+		return "has a port that is not a number from 1 to 65535";
+	return NULL;
+}
+
+char *
+config_url_shown(const char *url)
+{
+	const char	*auth, *end, *at, *colon;
+	struct buf	 b;
+	char		*s;
+
+	if (strstr(url, "://") == NULL)
+		return xstrdup(url);
+	config_url_parts(url, &auth, &end, &at);
+	if (at == NULL)
+		return xstrdup(url);
+	/*
+	 * The password becomes ***. A user without a password may be a
+	 * token, as some services take one, so it goes the same way.
+	 */
+	buf_init(&b);
+	colon = memchr(auth, ':', (size_t)(at - auth));
+	if (colon != NULL)
+		buf_add(&b, url, (size_t)(colon + 1 - url));
+	else
+		buf_add(&b, url, (size_t)(auth - url));
+	buf_add_str(&b, "***");
+	buf_add_str(&b, at);
+	s = xstrdup(buf_cstr(&b));
+	buf_free(&b);
+	return s;
 }
 
 struct config *
@@ -609,7 +726,7 @@ config_free(struct config *c)
 	free(c->user);
 	for (size_t i = 0; i < c->nbackends; i++) {
 		free(c->backends[i].name);
-		free(c->backends[i].url);
+		xfree_secret(c->backends[i].url);
 		xfree_secret(c->backends[i].api_key);
 	}
 	free(c->backends);

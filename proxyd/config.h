@@ -27,7 +27,7 @@ struct config_limits {
 
 struct config_backend {
 	char		*name;
-	char		*url;
+	char		*url;		/* may hold a password: wiped when freed */
 	uint64_t	 max_concurrent;
 	uint64_t	 weight;
 	char		*api_key;	/* a secret: wiped when freed */
@@ -81,5 +81,7 @@ struct config	*config_parse(const char *name, const char *text, size_t len,
 /* The built-in defaults, used when no config file exists. */
 struct config	*config_builtin(void);
 void		 config_free(struct config *);
+/* A backend URL as it may be shown: its password replaced by ***. */
+char		*config_url_shown(const char *);
 
 #endif

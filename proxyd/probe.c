@@ -171,7 +171,7 @@ probe_start(struct backend *b)
 	p->x.arg = p;
 	s = xasprintf("%s/api/ps", b->url);
 	curl_easy_setopt(e, CURLOPT_URL, s);
-	free(s);
+	xfree_secret(s);	/* the URL may hold a password */
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);

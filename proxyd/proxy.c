@@ -63,6 +63,7 @@ struct proxy_req {
 	int64_t			 ttft_ms;	/* -1 until the first byte */
 	unsigned		 hide_usage:1;	/* we asked for usage, not them */
 	struct buf		 event;		/* the SSE event being filtered */
+	const char		*refused;	/* why the response was refused */
 	TAILQ_ENTRY(proxy_req)	 entry;		/* the live view */
 };
 
@@ -72,6 +73,13 @@ static TAILQ_HEAD(, proxy_req)	proxy_live = TAILQ_HEAD_INITIALIZER(proxy_live);
 #define PROXY_LIST_MAX	(16 * 1024 * 1024)
 /* An SSE event bigger than this is not one we filter. */
 #define PROXY_EVENT_MAX	(1024 * 1024)
+/*
+ * A response head bigger than this, or with more fields, is refused
+ * (the limits on request heads are alike); they also bound the time the
+ * Connection names take to check, since each field is matched with each.
+ */
+#define PROXY_HEAD_MAX		(64 * 1024)
+#define PROXY_HEAD_FIELDS	100
 
 static uint64_t	proxy_next_id;
 static unsigned	proxy_n;
@@ -80,6 +88,7 @@ static size_t	proxy_header_cb(char *, size_t, size_t, void *);
 static size_t	proxy_write_cb(char *, size_t, size_t, void *);
 static void	proxy_done_cb(struct upstream_xfer *, CURLcode);
 static void	proxy_timer_cb(struct loop_timer *);
+static int	proxy_judge_head(struct proxy_req *);
 static void	proxy_send_head(struct proxy_req *);
 static void	proxy_send_head_length(struct proxy_req *, size_t);
 static int	proxy_send_filtered(struct proxy_req *);
@@ -97,6 +106,10 @@ proxy_active(void)
 /*
  * Hop-by-hop headers describe one connection and must not cross the
  * gateway; the client's credentials are for us, never for the backend.
+ * Forwarding headers say who the client is, and a backend believes
+ * them only because the gateway vouches for them, so none that a client
+ * wrote goes through: the gateway sets X-Forwarded-For,
+ * X-Forwarded-Proto and X-Real-IP itself.
  */
 static int
 proxy_skip_request_header(const struct http_header *h,
@@ -106,7 +119,9 @@ proxy_skip_request_header(const struct http_header *h,
 		"host", "content-length", "transfer-encoding", "connection",
 		"keep-alive", "proxy-connection", "te", "trailer", "upgrade",
 		"expect", "authorization", "proxy-authorization", "x-api-key",
-		"x-forwarded-for", "x-forwarded-proto", "forwarded",
+		"forwarded", "via", "x-real-ip", "x-client-ip", "client-ip",
+		"true-client-ip", "cf-connecting-ip", "x-cluster-client-ip",
+		"x-original-forwarded-for",
 	};
 	const struct http_header	*conn;
 
@@ -114,6 +129,9 @@ proxy_skip_request_header(const struct http_header *h,
 		if (strcasecmp(h->name, skip[i]) == 0)
 			return 1;
 	}
+	/* X-Forwarded-For, -Proto, -Host, -Port, -Prefix, -Server, ... */
+	if (strncasecmp(h->name, "x-forwarded-", 12) == 0)
+		return 1;
 	/* Headers the client names in Connection are hop-by-hop too. */
 	if ((conn = http_find_header(req, "connection")) != NULL) {
 		const char	*v = conn->value;
@@ -180,6 +198,9 @@ proxy_build_headers(struct proxy_req *pr, struct conn *c)
 		pr->hdrs = curl_slist_append(pr->hdrs, "Accept:");
 	buf_reset(&line);
 	buf_printf(&line, "X-Forwarded-For: %s", c->ip);
+	pr->hdrs = curl_slist_append(pr->hdrs, buf_cstr(&line));
+	buf_reset(&line);
+	buf_printf(&line, "X-Real-IP: %s", c->ip);
 	pr->hdrs = curl_slist_append(pr->hdrs, buf_cstr(&line));
 	pr->hdrs = curl_slist_append(pr->hdrs, c->tls ?
 	    "X-Forwarded-Proto: https" : "X-Forwarded-Proto: http");
@@ -531,7 +552,7 @@ proxy_start(struct conn *c)
 	pr->x.arg = pr;
 	url = xasprintf("%s%s", be->url, c->req.target);
 	curl_easy_setopt(e, CURLOPT_URL, url);
-	free(url);
+	xfree_secret(url);	/* the URL may hold a password */
 	/* The path was checked by the router; send it exactly as it came. */
 	curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -579,14 +600,23 @@ proxy_start(struct conn *c)
 	upstream_start(&pr->x);
 }
 
+/*
+ * libcurl hands over the response head one line at a time. The lines
+ * are gathered and judged together once the head is complete, since a
+ * field's fate can depend on a later one (Connection names hop-by-hop
+ * fields, a second Content-Length contradicts the first). Returning 0
+ * fails the transfer, and libcurl then closes the connection rather than
+ * reuse it, so nothing left of a refused response is read as the next.
+ */
 static size_t
 proxy_header_cb(char *p, size_t size, size_t n, void *arg)
 {
 	struct proxy_req	*pr = arg;
 	size_t			 len = size * n, end = len;
-	const char		*colon;
 
 	pr->last_activity = loop_now();
+	if (pr->head_done)
+		return len;	/* the trailers of a chunked body: dropped */
 	while (end > 0 && (p[end - 1] == '\n' || p[end - 1] == '\r'))
 		end--;
 	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
@@ -597,14 +627,29 @@ proxy_header_cb(char *p, size_t size, size_t n, void *arg)
 		pr->has_length = 0;
 		pr->stream = STREAM_NONE;
 		pr->status = sp != NULL ? atoi(sp + 1) : 0;
-		if (pr->status < 100 || pr->status > 999)
-			return 0;	/* abort: not a status line */
+		if (pr->status < 100 || pr->status > 999) {
+			pr->refused = "a malformed status line";
+			return 0;
+		}
 		return len;
 	}
 	if (end == 0) {
-		/* The blank line: the head is complete unless interim. */
-		if (pr->status >= 100 && pr->status < 200)
+		/*
+		 * The blank line. The gateway never asks to switch protocols,
+		 * so a 101 is a backend gone wrong; other interim responses
+		 * are the backend's business and never reach the client.
+		 */
+		if (pr->status == 101) {
+			pr->refused = "101 Switching Protocols, which the gateway "
+			    "does not relay";
+			return 0;
+		}
+		if (pr->status >= 100 && pr->status < 200) {
+			buf_reset(&pr->head);
 			return len;
+		}
+		if (proxy_judge_head(pr) != 0)
+			return 0;
 		pr->head_done = 1;
 		pr->be->unreachable = 0;
 		tally_init(&pr->tally, pr->stream == STREAM_SSE ? TALLY_SSE :
@@ -617,34 +662,226 @@ proxy_header_cb(char *p, size_t size, size_t n, void *arg)
 			proxy_send_head(pr);
 		return len;
 	}
-	/* A field line with its name, or an obsolete fold: refuse both ways. */
-	if ((colon = memchr(p, ':', end)) == NULL || colon == p ||
-	    p[0] == ' ' || p[0] == '\t')
-		return len;
-	for (const char *q = p; q < p + end; q++) {
-		if (*q == '\r' || *q == '\0')
-			return len;	/* drop a header that could split */
+	if (buf_used(&pr->head) + end + 1 > PROXY_HEAD_MAX) {
+		pr->refused = "a response head over 64K";
+		return 0;
 	}
-	if (proxy_skip_response_header(p, (size_t)(colon - p)))
-		return len;
-	if ((size_t)(colon - p) == 14 && strncasecmp(p, "content-length", 14) == 0) {
-		if (pr->filter)
-			return len;	/* the filtered list has its own */
-		pr->has_length = 1;
-	}
-	if ((size_t)(colon - p) == 12 && strncasecmp(p, "content-type", 12) == 0) {
-		const char	*v = colon + 1;
-
-		while (*v == ' ' || *v == '\t')
-			v++;
-		if (strncasecmp(v, "application/x-ndjson", 20) == 0)
-			pr->stream = STREAM_NDJSON;
-		else if (strncasecmp(v, "text/event-stream", 17) == 0)
-			pr->stream = STREAM_SSE;
-	}
+	/* Lines are kept as they came, without their ends, for the judge. */
 	buf_add(&pr->head, p, end);
-	buf_add(&pr->head, "\r\n", 2);
+	buf_add(&pr->head, "\n", 1);
 	return len;
+}
+
+/* Is this byte allowed in a field name (an RFC 9110 token)? */
+static int
+proxy_tchar(unsigned char ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+	    (ch >= 'A' && ch <= 'Z') || (ch != '\0' &&
+	    strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+/* One field line of a gathered head, split into name and trimmed value. */
+struct proxy_field {
+	const char	*line;
+	size_t		 len;
+	const char	*name;
+	size_t		 name_len;
+	const char	*value;
+	size_t		 value_len;
+	int		 fold;		/* a continuation of the line before */
+	int		 valid;		/* a token name and no control bytes */
+};
+
+/* Split the line at *pos (lines end in '\n'); 0 at the end of the head. */
+static int
+proxy_next_field(const struct buf *head, size_t *pos, struct proxy_field *f)
+{
+	const char	*h = buf_ptr(head), *nl;
+	size_t		 used = buf_used(head);
+
+	if (*pos >= used)
+		return 0;
+	memset(f, 0, sizeof *f);
+	f->line = h + *pos;
+	nl = memchr(f->line, '\n', used - *pos);
+	f->len = (size_t)(nl - f->line);
+	*pos += f->len + 1;
+	if (f->len > 0 && (f->line[0] == ' ' || f->line[0] == '\t')) {
+		f->fold = 1;
+		return 1;
+	}
+	f->name = f->line;
+	while (f->name_len < f->len && proxy_tchar((unsigned char)
+	    f->name[f->name_len]))
+		f->name_len++;
+	if (f->name_len == 0 || f->name_len == f->len ||
+	    f->line[f->name_len] != ':') {
+		f->name_len = 0;
+		return 1;	/* no token before the colon: not valid */
+	}
+	f->value = f->line + f->name_len + 1;
+	f->value_len = f->len - f->name_len - 1;
+	while (f->value_len > 0 && (*f->value == ' ' || *f->value == '\t')) {
+		f->value++;
+		f->value_len--;
+	}
+	while (f->value_len > 0 && (f->value[f->value_len - 1] == ' ' ||
+	    f->value[f->value_len - 1] == '\t'))
+		f->value_len--;
+	f->valid = 1;
+	for (size_t i = 0; i < f->value_len; i++) {
+		unsigned char	ch = (unsigned char)f->value[i];
+
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+			f->valid = 0;
+	}
+	return 1;
+}
+
+static int
+proxy_field_is(const struct proxy_field *f, const char *name)
+{
+	return f->name_len == strlen(name) &&
+	    strncasecmp(f->name, name, f->name_len) == 0;
+}
+
+/* Does a Connection field of the head name this field as hop-by-hop? */
+static int
+proxy_connection_names(const struct buf *head, const struct proxy_field *f)
+{
+	struct proxy_field	 c;
+	size_t			 pos = 0;
+
+	while (proxy_next_field(head, &pos, &c)) {
+		const char	*v = c.value, *vend = c.value + c.value_len;
+
+		if (!c.valid || !proxy_field_is(&c, "connection"))
+			continue;
+		while (v < vend) {
+			size_t	tok = 0;
+
+			while (v < vend && (*v == ' ' || *v == '\t' || *v == ','))
+				v++;
+			while (v + tok < vend && v[tok] != ',' && v[tok] != ' ' &&
+			    v[tok] != '\t')
+				tok++;
+			if (tok == f->name_len &&
+			    strncasecmp(v, f->name, tok) == 0)
+				return 1;
+			v += tok;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Judge a complete response head as RFC 9112 section 6.3 asks and keep
+ * what may reach the client. A head whose framing a client could read
+ * differently from libcurl is refused: Transfer-Encoding together with
+ * Content-Length, lengths that disagree or are not plain numbers, or a
+ * framing field folded over lines. Then fields that are no fields (a
+ * name that is not a token, a value with control bytes, folded lines)
+ * are dropped, and so are hop-by-hop ones. The backend's length is kept
+ * only when the body reaches the client byte for byte; a body the
+ * gateway may rewrite is framed anew. pr->head then holds the fields to
+ * relay, each ending in CRLF.
+ */
+static int
+proxy_judge_head(struct proxy_req *pr)
+{
+	struct proxy_field	 f, prev;
+	struct buf		 out;
+	size_t			 pos = 0, next;
+	uint64_t		 length = 0;
+	int			 te = 0, lengths = 0, rewrite, nfields = 0;
+	int			 hop = 0;
+
+	memset(&prev, 0, sizeof prev);
+	while (proxy_next_field(&pr->head, &pos, &f)) {
+		if (++nfields > PROXY_HEAD_FIELDS) {
+			pr->refused = "a response head with over 100 fields";
+			return -1;
+		}
+		if (f.fold) {
+			if ((proxy_field_is(&prev, "content-length") ||
+			    proxy_field_is(&prev, "transfer-encoding"))) {
+				pr->refused = "an ambiguous response (a folded "
+				    "framing header)";
+				return -1;
+			}
+			continue;
+		}
+		prev = f;
+		if (f.valid && proxy_field_is(&f, "connection"))
+			hop = 1;
+		if (proxy_field_is(&f, "transfer-encoding"))
+			te = 1;
+		else if (proxy_field_is(&f, "content-length")) {
+			uint64_t	n = 0;
+
+			if (f.value_len == 0 || f.value_len > 18) {
+				pr->refused = "an ambiguous response (an invalid "
+				    "Content-Length)";
+				return -1;
+			}
+			for (size_t i = 0; i < f.value_len; i++) {
+				if (f.value[i] < '0' || f.value[i] > '9') {
+					pr->refused = "an ambiguous response (an "
+					    "invalid Content-Length)";
+					return -1;
+				}
+				n = n * 10 + (uint64_t)(f.value[i] - '0');
+			}
+			if (lengths++ > 0 && n != length) {
+				pr->refused = "an ambiguous response (conflicting "
+				    "Content-Length values)";
+				return -1;
+			}
+			length = n;
+		} else if (f.valid && proxy_field_is(&f, "content-type")) {
+			if (f.value_len >= 20 &&
+			    strncasecmp(f.value, "application/x-ndjson", 20) == 0)
+				pr->stream = STREAM_NDJSON;
+			else if (f.value_len >= 17 &&
+			    strncasecmp(f.value, "text/event-stream", 17) == 0)
+				pr->stream = STREAM_SSE;
+		}
+	}
+	if (te && lengths > 0) {
+		pr->refused = "an ambiguous response (both Transfer-Encoding "
+		    "and Content-Length)";
+		return -1;
+	}
+	/* These are the bodies proxy_write_cb and proxy_send_filtered change. */
+	rewrite = pr->status == 200 && (pr->filter ||
+	    (pr->hide_usage && pr->stream == STREAM_SSE));
+
+	buf_init(&out);
+	pos = 0;
+	while (proxy_next_field(&pr->head, &pos, &f)) {
+		struct proxy_field	after;
+
+		next = pos;
+		if (f.fold || !f.valid)
+			continue;
+		/* A field folded over lines is dropped with its folds. */
+		if (proxy_next_field(&pr->head, &next, &after) && after.fold)
+			continue;
+		if (proxy_skip_response_header(f.name, f.name_len) ||
+		    (hop && proxy_connection_names(&pr->head, &f)))
+			continue;
+		if (proxy_field_is(&f, "content-length")) {
+			if (rewrite || pr->has_length)
+				continue;
+			pr->has_length = 1;
+		}
+		buf_add(&out, f.line, f.len);
+		buf_add(&out, "\r\n", 2);
+	}
+	buf_free(&pr->head);
+	pr->head = out;
+	return 0;
 }
 
 static void
@@ -808,6 +1045,11 @@ proxy_write_cb(char *p, size_t size, size_t n, void *arg)
 		return 0;
 	if (len == 0)
 		return 0;
+	if (!pr->head_done) {
+		/* A body after a 1xx head, such as libcurl passes on for 101. */
+		pr->refused = "a body without a final response head";
+		return 0;
+	}
 	if (pr->filter) {
 		if (buf_used(&pr->list) + len > PROXY_LIST_MAX)
 			return 0;
@@ -960,6 +1202,9 @@ proxy_fail(struct proxy_req *pr, int timed_out, CURLcode rc)
 		if (timed_out)
 			snprintf(msg, sizeof msg, "backend %s timed out",
 			    pr->be->name);
+		else if (pr->refused != NULL)
+			snprintf(msg, sizeof msg, "backend %s sent %s",
+			    pr->be->name, pr->refused);
 		else if (rc == CURLE_COULDNT_CONNECT ||
 		    rc == CURLE_COULDNT_RESOLVE_HOST) {
 			pr->be->unreachable = 1;

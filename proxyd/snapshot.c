@@ -35,7 +35,7 @@ snapshot_backends(void)
 	for (b = backend_first(); b != NULL; b = backend_next(b)) {
 		json_array_append_new(list, json_pack(
 		    "{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:o, s:o}",
-		    "name", b->name, "url", b->url,
+		    "name", b->name, "url", b->url_shown,
 		    "state", snapshot_backend_state(b),
 		    "draining", b->draining,
 		    "active", (json_int_t)b->active,

@@ -56,7 +56,15 @@ enum fault {
 	FAULT_500,
 	FAULT_503,
 	FAULT_SLOW_HEADERS,
-	FAULT_GARBAGE
+	FAULT_GARBAGE,
+	/* Hostile framing, which a gateway must refuse or repair. */
+	FAULT_TE_CL,		/* Transfer-Encoding and Content-Length */
+	FAULT_CL_CL,		/* two different Content-Lengths */
+	FAULT_CL_LIST,		/* Content-Length: N, N */
+	FAULT_SWITCH,		/* 101 Switching Protocols, then bytes */
+	FAULT_INTERIM,		/* 100 and 103 before the real answer */
+	FAULT_BAD_HEADERS,	/* invalid names, CTLs, folds, hop-by-hop */
+	FAULT_LENGTH		/* a stream held and sent with a length */
 };
 
 enum req_state {
@@ -152,6 +160,11 @@ struct req {
 	struct settings	 set;		/* Settings with header overrides. */
 	long		 drip_ms;	/* slow_headers: ms between bytes. */
 	uint64_t	 t_start;
+	unsigned long	 conn_id;	/* Which connection brought it. */
+	int		 holding;	/* length: the body waits in held. */
+	int		 held_status;
+	char		*held_ctype;
+	struct buf	 held;
 };
 
 /* The state of a response that takes time: a stream or a delay. */
@@ -195,6 +208,7 @@ struct conn {
 	int		 close_after;	/* Close once the output is flushed. */
 	int		 eof;
 	int		 dead;
+	unsigned long	 id;		/* Numbered as accepted, from 1. */
 	struct conn	*prev;
 	struct conn	*next;
 };
@@ -258,6 +272,8 @@ static long	 parse_ms(const char *, long);
 static void	 route(struct conn *);
 static int	 route_control(struct conn *, const char *);
 static int	 apply_fault(struct conn *, int);
+static int	 hostile_reply(struct conn *);
+static void	 hostile_headers(struct buf *);
 static json_t	*body_json(struct conn *);
 static void	 models_set(const char *);
 static void	 models_free(void);
@@ -362,6 +378,7 @@ static long		 stat_requests;
 static long		 stat_active;
 static long		 stat_done;
 static long		 stat_cancelled;
+static unsigned long	 conn_seq;
 
 static struct model	*models;
 static size_t		 nmodels;
@@ -370,7 +387,8 @@ static size_t		 nblobs;
 
 static const char *fault_names[] = {
 	"none", "hang", "close", "error", "500", "503", "slow_headers",
-	"garbage"
+	"garbage", "te_cl", "cl_cl", "cl_list", "101", "interim",
+	"bad_headers", "length"
 };
 
 static void
@@ -672,6 +690,7 @@ conn_accept(int fd)
 		c = xcalloc(1, sizeof(*c));
 		c->h.fn = conn_event;
 		c->fd = cfd;
+		c->id = ++conn_seq;
 		c->hidx = SIZE_MAX;
 		c->events = EPOLLIN | EPOLLRDHUP;
 		ev.events = c->events;
@@ -824,6 +843,8 @@ req_unref(struct req *r)
 	free(r->head);
 	free(r->hdrs);
 	buf_free(&r->body);
+	buf_free(&r->held);
+	free(r->held_ctype);
 	free(r);
 }
 
@@ -1000,6 +1021,8 @@ log_json(void)
 		json_object_set_new(o, "state", json_string(state));
 		json_object_set_new(o, "tokens_sent",
 		    json_integer(r->tokens_sent));
+		json_object_set_new(o, "conn", json_integer(
+		    (json_int_t)r->conn_id));
 		json_array_append_new(arr, o);
 	}
 	return arr;
@@ -1017,6 +1040,14 @@ resp_head(struct conn *c, int status, const char *ctype, long long len)
 
 	r->status = status;
 	r->chunked_out = 0;
+	if (len < 0 && !r->head_only && r->set.fault == FAULT_LENGTH) {
+		/* The whole body is gathered first, to be sent with a length. */
+		r->holding = 1;
+		r->held_status = status;
+		free(r->held_ctype);
+		r->held_ctype = ctype != NULL ? xstrdup(ctype) : NULL;
+		return;
+	}
 	if (len < 0 && !r->head_only) {
 		if (r->minor >= 1)
 			r->chunked_out = 1;
@@ -1027,6 +1058,8 @@ resp_head(struct conn *c, int status, const char *ctype, long long len)
 	if (ctype != NULL)
 		buf_printf(&c->out, "Content-Type: %s\r\n", ctype);
 	buf_printf(&c->out, "Date: %s\r\n", date_now());
+	if (r->set.fault == FAULT_BAD_HEADERS)
+		hostile_headers(&c->out);
 	if (len >= 0)
 		buf_printf(&c->out, "Content-Length: %lld\r\n", len);
 	else if (r->chunked_out)
@@ -1051,6 +1084,10 @@ resp_body(struct conn *c, const void *p, size_t len)
 
 	if (r->head_only || len == 0)
 		return;
+	if (r->holding) {
+		buf_add(&r->held, p, len);
+		return;
+	}
 	if (r->chunked_out) {
 		buf_printf(&c->out, "%zx\r\n", len);
 		buf_add(&c->out, p, len);
@@ -1065,6 +1102,11 @@ resp_end(struct conn *c)
 {
 	struct req *r = c->req;
 
+	if (r->holding) {
+		r->holding = 0;
+		resp_head(c, r->held_status, r->held_ctype, (long long)r->held.len);
+		resp_body(c, r->held.data, r->held.len);
+	}
 	if (r->chunked_out)
 		buf_add(&c->out, "0\r\n\r\n", 5);
 	if (!r->keepalive)
@@ -1255,6 +1297,7 @@ conn_parse_head(struct conn *c)
 	r->refs = 1;
 	r->state = REQ_READING;
 	r->t_start = now_ns();
+	r->conn_id = c->id;
 	r->set = cfg;
 	r->head = xmalloc(hlen + 1);
 	memcpy(r->head, start, hlen);
@@ -3265,6 +3308,8 @@ apply_fault(struct conn *c, int streams)
 	struct req *r = c->req;
 	struct gen *g;
 
+	if (hostile_reply(c))
+		return 1;
 	switch (r->set.fault) {
 	case FAULT_HANG:
 		if (streams)
@@ -3299,6 +3344,88 @@ apply_fault(struct conn *c, int streams)
 	default:
 		return 0;
 	}
+}
+
+/*
+ * A version answer whose body carries a whole second response, and
+ * which a client that trusts the wrong framing reads as the answer to
+ * its next request.
+ */
+#define HOSTILE_BODY	"{\"version\":\"0.12.6\"}"
+#define HOSTILE_FORGED	"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" \
+			"Content-Length: 18\r\n\r\n{\"forged\":\"yes!!\"}"
+
+/* The hostile framings that replace the route's answer. */
+static int
+hostile_reply(struct conn *c)
+{
+	struct req *r = c->req;
+	const char *body = HOSTILE_BODY HOSTILE_FORGED;
+	size_t short_len = strlen(HOSTILE_BODY), len = strlen(body);
+
+	switch (r->set.fault) {
+	case FAULT_TE_CL:
+		r->status = 200;
+		buf_printf(&c->out, "HTTP/1.1 200 OK\r\nContent-Type: "
+		    "application/json; charset=utf-8\r\nContent-Length: %zu\r\n"
+		    "Transfer-Encoding: chunked\r\n\r\n", short_len);
+		r->chunked_out = 1;
+		resp_body(c, body, len);
+		resp_end(c);
+		return 1;
+	case FAULT_CL_CL:
+		/* Whoever reads the first length leaves the forgery unread. */
+		r->status = 200;
+		buf_printf(&c->out, "HTTP/1.1 200 OK\r\nContent-Type: "
+		    "application/json; charset=utf-8\r\nContent-Length: %zu\r\n"
+		    "Content-Length: %zu\r\n\r\n", short_len, len);
+		r->chunked_out = 0;
+		resp_body(c, body, len);
+		resp_end(c);
+		return 1;
+	case FAULT_CL_LIST:
+		r->status = 200;
+		buf_printf(&c->out, "HTTP/1.1 200 OK\r\nContent-Type: "
+		    "application/json; charset=utf-8\r\nContent-Length: %zu, "
+		    "%zu\r\n\r\n", short_len, short_len);
+		r->chunked_out = 0;
+		resp_body(c, body, short_len);
+		resp_end(c);
+		return 1;
+	case FAULT_SWITCH:
+		r->status = 101;
+		buf_addstr(&c->out, "HTTP/1.1 101 Switching Protocols\r\n"
+		    "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+		buf_addstr(&c->out, HOSTILE_FORGED);
+		req_finish(r, REQ_DONE);
+		c->close_after = 1;
+		return 1;
+	case FAULT_INTERIM:
+		/* Interim answers first; the route then answers as usual. */
+		buf_addstr(&c->out, "HTTP/1.1 100 Continue\r\n\r\n"
+		    "HTTP/1.1 103 Early Hints\r\nLink: </forged>; rel=preload\r\n"
+		    "X-Interim: yes\r\n\r\n");
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Header fields a gateway must not relay: a name that is no token, a
+ * value with a control character, an obsolete line fold, and a field
+ * the Connection header names as hop-by-hop. X-Kept is fine.
+ */
+static void
+hostile_headers(struct buf *b)
+{
+	buf_addstr(b, "Bad Name: forged\r\n"
+	    "X-Ctl: a\001b\r\n"
+	    "X-Folded: first\r\n second\r\n"
+	    "Connection: X-Hop, X-Hop2\r\n"
+	    "X-Hop: secret\r\n"
+	    "X-Hop2: secret\r\n"
+	    "X-Kept: yes\r\n");
 }
 
 #define M_GET		0x1

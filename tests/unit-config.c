@@ -2,6 +2,7 @@
  * unit-config.c: the config parser: values, defaults, and errors that
  * name the file and line.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,6 +140,104 @@ main(void)
 	tap_ok(c != NULL && c->nbackends == 2, "keys may repeat across "
 	    "named sections");
 	config_free(c);
+
+	/* Backend URLs are checked at their own line, and never quoted. */
+	{
+		static const struct {
+			const char	*url;
+			const char	*want;
+		} bad[] = {
+			{ "http://x:", "url has an empty port" },
+			{ "http://x:0", "not a number from 1 to 65535" },
+			{ "http://x:65536", "not a number from 1 to 65535" },
+			{ "http://x:99999999999999999999", "from 1 to 65535" },
+			{ "http://x:8o", "not a number from 1 to 65535" },
+			{ "http://x:-1", "not a number from 1 to 65535" },
+			{ "http://[::1:11434", "url has an unclosed '['" },
+			{ "http://[::1", "url has an unclosed '['" },
+			{ "http://::1]:11434", "outside an IPv6 address" },
+			{ "http://a[b]:1", "outside an IPv6 address" },
+			{ "http://[]:1", "no valid IPv6 address" },
+			{ "http://[zz::1]:1", "no valid IPv6 address" },
+			{ "http://[::1]x", "text after ']'" },
+			{ "http://:11434", "url has no host" },
+			{ "http:///x", "url has no host" },
+			{ "http://u:p@:1", "url has no host" },
+			{ "http://x:1:2", "not a number from 1 to 65535" },
+			{ "http://x/?a=1", "query, fragment" },
+			{ "http://x/#top", "query, fragment" },
+			{ "http://x/a\tb", "query, fragment" },
+			{ "http://x\001y", "query, fragment" },
+			{ "gopher://x", "http:// or https://" },
+			{ "HTTP2://x", "http:// or https://" },
+			{ "http://a@b@x", "more than one '@'" },
+			{ "http://x,y:1", "characters a host name cannot have" },
+		};
+		static const char *const good[] = {
+			"http://x:1", "http://x:65535", "https://[::1]:11434",
+			"http://[fe80::1%25eth0]:1", "http://10.0.0.1",
+			"http://gpu-1.example_x.internal:11434/ollama",
+			"https://u:p%40ss@x:443",
+		};
+		char	text[256];
+
+		for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+			snprintf(text, sizeof text, "[backend a]\nweight = 1\n"
+			    "url = %s\n", bad[i].url);
+			c = parse(text, &err);
+			tap_ok(c == NULL && err != NULL &&
+			    strncmp(err, "test.conf:3: ", 13) == 0 &&
+			    strstr(err, bad[i].want) != NULL &&
+			    strstr(err, bad[i].url) == NULL,
+			    "url %s is refused at its line", bad[i].url);
+			if (c != NULL || err == NULL ||
+			    strstr(err, bad[i].want) == NULL)
+				printf("#   got '%s', want '%s'\n",
+				    err ? err : "(no error)", bad[i].want);
+			config_free(c);
+			free(err);
+		}
+		for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+			snprintf(text, sizeof text, "[backend a]\nurl = %s\n",
+			    good[i]);
+			c = parse(text, &err);
+			tap_ok(c != NULL, "url %s is accepted", good[i]);
+			if (c == NULL)
+				printf("#   got '%s'\n", err);
+			config_free(c);
+			free(err);
+		}
+	}
+	c = parse("[backend a]\nurl = https://ann:pa55w0rd@x:443/o/\n", &err);
+	tap_ok(c != NULL, "a url with a password is accepted");
+	if (c != NULL) {
+		char	*shown = config_url_shown(c->backends[0].url);
+
+		tap_is_str(c->backends[0].url, "https://ann:pa55w0rd@x:443/o",
+		    "the url keeps its password for libcurl");
+		tap_is_str(shown, "https://ann:***@x:443/o",
+		    "the url is shown with the password as ***");
+		free(shown);
+	}
+	config_free(c);
+	c = parse("[backend a]\nurl = http://tok3n@x\n", &err);
+	if (c != NULL) {
+		char	*shown = config_url_shown(c->backends[0].url);
+
+		tap_is_str(shown, "http://***@x", "a lone user is shown as ***");
+		free(shown);
+	} else
+		tap_ok(0, "a lone user is shown as ***");
+	config_free(c);
+	{
+		char	*shown = config_url_shown("http://x:1/a@b");
+
+		tap_is_str(shown, "http://x:1/a@b", "an '@' in the path is no user");
+		free(shown);
+	}
+	expect_error("[backend a]\nurl = http://u:p@x\napi_key = k\n",
+	    "a url with a user and an api_key cannot both be used",
+	    "a url with a user and an api_key");
 
 	c = config_load("/nonexistent/ogproxyd.conf", &err);
 	tap_ok(c == NULL && strstr(err, "/nonexistent/ogproxyd.conf: No such file")
