@@ -40,6 +40,7 @@ enum config_type {
 	TYPE_UINT,
 	TYPE_ADDR,		/* ADDR:PORT, repeatable */
 	TYPE_ADDR_ONCE,		/* ADDR:PORT, a single one */
+	TYPE_NET,		/* ADDR or ADDR/BITS, repeatable */
 };
 
 struct config_key {
@@ -80,6 +81,12 @@ static const struct config_key config_keys[] = {
 	    UINT64_C(1) << 40 },
 	{ SECTION_SERVER, "max_connections", TYPE_UINT, SRV(max_connections),
 	    0, 1000000 },
+	{ SECTION_SERVER, "max_connections_per_ip", TYPE_UINT,
+	    SRV(max_connections_per_ip), 0, 1000000 },
+	{ SECTION_SERVER, "per_ip_exempt", TYPE_NET, SRV(per_ip_exempt),
+	    SRV(nper_ip_exempt), 0 },
+	{ SECTION_SERVER, "max_body_memory", TYPE_SIZE, SRV(max_body_memory), 0,
+	    UINT64_C(1) << 40 },
 	{ SECTION_SERVER, "user", TYPE_STRING, SRV(user), 0, 0 },
 	{ SECTION_SERVER, "usage_retention", TYPE_DURATION, SRV(usage_retention),
 	    0, 0 },
@@ -275,7 +282,7 @@ config_value(struct config_parser *p, struct config *c, char *key, char *value)
 		return config_error(p, "key %s outside any section", key);
 	if (k == NULL)
 		return config_error(p, "unknown key %s", key);
-	if (k->type != TYPE_LIST && k->type != TYPE_ADDR) {
+	if (k->type != TYPE_LIST && k->type != TYPE_ADDR && k->type != TYPE_NET) {
 		if (p->seen[idx])
 			return config_error(p, "duplicate key %s", key);
 		p->seen[idx] = 1;
@@ -302,6 +309,13 @@ config_value(struct config_parser *p, struct config *c, char *key, char *value)
 		*(char **)field = xstrdup(value);
 		return 0;
 	}
+	if (k->type == TYPE_NET) {
+		struct config_net	net;
+
+		if (config_parse_net(value, &net) != 0)
+			return config_error(p, "%s: '%s' is not a numeric "
+			    "address or ADDRESS/BITS", key, value);
+	}
 	switch (k->type) {
 	case TYPE_STRING:
 	case TYPE_SECRET:
@@ -310,6 +324,7 @@ config_value(struct config_parser *p, struct config *c, char *key, char *value)
 		*(char **)field = xstrdup(value);
 		return 0;
 	case TYPE_ADDR:
+	case TYPE_NET:
 	case TYPE_LIST: {
 		char	***list = (char ***)field;
 		size_t	 *count = (size_t *)((char *)c + k->count_offset);
@@ -386,6 +401,35 @@ config_check_addr(const char *s)
 	return 0;
 }
 
+int
+config_parse_net(const char *s, struct config_net *net)
+{
+	char		 host[64];
+	const char	*slash = strchr(s, '/');
+	size_t		 hlen = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	uint64_t	 bits;
+
+	memset(net, 0, sizeof *net);
+	if (hlen == 0 || hlen >= sizeof host)
+		return -1;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (inet_pton(AF_INET, host, net->addr) == 1) {
+		net->family = AF_INET;
+		net->bits = 32;
+	} else if (inet_pton(AF_INET6, host, net->addr) == 1) {
+		net->family = AF_INET6;
+		net->bits = 128;
+	} else
+		return -1;
+	if (slash != NULL) {
+		if (parse_uint(slash + 1, net->bits, &bits) != 0)
+			return -1;
+		net->bits = (unsigned)bits;
+	}
+	return 0;
+}
+
 static void
 config_fill_defaults(struct config *c)
 {
@@ -397,6 +441,9 @@ config_fill_defaults(struct config *c)
 	c->max_body_size = 64 * 1024 * 1024;
 	c->max_connections = 4096;
 	c->max_usage_backlog = 100000;
+	/* Unset until config_check, which derives them from others. */
+	c->max_connections_per_ip = UINT64_MAX;
+	c->max_body_memory = UINT64_MAX;
 	c->defaults.reserve_tokens = 2048;
 }
 
@@ -423,6 +470,19 @@ config_check(struct config_parser *p, struct config *c)
 		return config_error(p, "max_connections must be at least 1");
 	if (c->max_usage_backlog == 0)
 		return config_error(p, "max_usage_backlog must be at least 1");
+	/* It takes eight addresses to fill every slot. */
+	if (c->max_connections_per_ip == UINT64_MAX)
+		c->max_connections_per_ip = (c->max_connections + 7) / 8;
+	if (c->max_connections_per_ip == 0)
+		return config_error(p, "max_connections_per_ip must be at "
+		    "least 1");
+	/* 1G, or room for one body of the largest size allowed. */
+	if (c->max_body_memory == UINT64_MAX)
+		c->max_body_memory = c->max_body_size > (UINT64_C(1) << 30) ?
+		    c->max_body_size : UINT64_C(1) << 30;
+	if (c->max_body_memory < c->max_body_size)
+		return config_error(p, "max_body_memory must be at least "
+		    "max_body_size, or no body of that size could be read");
 	if (c->nbackends == 0) {
 		/* Ollama's own default address. */
 		c->backends = xcalloc(1, sizeof *c->backends);
@@ -717,6 +777,7 @@ config_free(struct config *c)
 	free(c->path);
 	config_free_list(c->listen, c->nlisten);
 	config_free_list(c->tls_listen, c->ntls_listen);
+	config_free_list(c->per_ip_exempt, c->nper_ip_exempt);
 	free(c->tls_cert);
 	free(c->tls_key);
 	free(c->admin_socket);

@@ -61,6 +61,10 @@ struct config {
 	uint64_t		 max_header_size;	/* bytes */
 	uint64_t		 max_body_size;
 	uint64_t		 max_connections;
+	uint64_t		 max_connections_per_ip;
+	char			**per_ip_exempt;	/* ADDR or ADDR/BITS */
+	size_t			 nper_ip_exempt;
+	uint64_t		 max_body_memory;	/* all bodies held */
 	uint64_t		 usage_retention;	/* ms; 0: forever */
 	uint64_t		 max_usage_backlog;	/* rows; see usage.h */
 	struct config_limits	 defaults;
@@ -69,6 +73,16 @@ struct config {
 	struct config_model	*models;
 	size_t			 nmodels;
 };
+
+/* A network of per_ip_exempt: an address and how many leading bits count. */
+struct config_net {
+	int		 family;	/* AF_INET or AF_INET6 */
+	unsigned char	 addr[16];
+	unsigned	 bits;
+};
+
+/* Parse "ADDR" or "ADDR/BITS" (IPv4 or IPv6); 0, or -1 if malformed. */
+int		 config_parse_net(const char *, struct config_net *);
 
 /*
  * Load a config file. On failure returns NULL and sets *err to a

@@ -18,6 +18,7 @@
 #include "router.h"
 #include "metrics.h"
 #include "models.h"
+#include "peer.h"
 #include "quota.h"
 #include "server.h"
 #include "tls.h"
@@ -51,6 +52,14 @@ static unsigned			conn_kind_n[CONN_NKINDS];
 #define CONN_METRICS_MAX	16
 static uint64_t			conn_next_id;
 static int			conn_draining;
+/*
+ * The request bodies all public connections hold at once, bounded by
+ * max_body_memory: each is counted from its head (its Content-Length)
+ * or as its chunks arrive, until its response is done.
+ */
+static uint64_t			conn_body_total;
+static uint64_t			conn_body_logged;	/* loop time */
+#define CONN_BODY_LOG_EVERY_MS	(60 * 1000)
 
 static ssize_t	conn_plain_read(struct conn *, void *, size_t);
 static ssize_t	conn_plain_write(struct conn *, const void *, size_t);
@@ -65,6 +74,8 @@ static int	conn_authorise(struct conn *, const struct route *, int);
 static void	conn_account(struct conn *);
 static void	conn_acct_clear(struct conn *);
 static int	conn_read_body(struct conn *);
+static int	conn_body_reserve(struct conn *, uint64_t);
+static void	conn_body_release(struct conn *);
 static void	conn_flush(struct conn *);
 static void	conn_update_events(struct conn *, int);
 static void	conn_free(void *);
@@ -130,13 +141,15 @@ conn_accept(int fd, const char *addr, const char *ip, enum conn_kind kind,
     int tls, uid_t uid)
 {
 	struct conn	*c;
+	struct peer	*peer = NULL;
 	const unsigned	 limit[CONN_NKINDS] = {
 		[CONN_PUBLIC] = (unsigned)server_cfg->max_connections,
 		[CONN_ADMIN] = CONN_ADMIN_MAX,
 		[CONN_METRICS] = CONN_METRICS_MAX,
 	};
 
-	if (conn_draining || conn_kind_n[kind] >= limit[kind]) {
+	if (conn_draining || conn_kind_n[kind] >= limit[kind] ||
+	    (kind == CONN_PUBLIC && peer_admit(ip, &peer) != 0)) {
 		/*
 		 * Refusing at once keeps a flood of idle sockets from
 		 * starving the connections already being served.
@@ -153,8 +166,10 @@ conn_accept(int fd, const char *addr, const char *ip, enum conn_kind kind,
 	c->uid = uid;
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	snprintf(c->ip, sizeof c->ip, "%s", ip);
+	c->peer = peer;
 	loop_io_init(&c->io, fd, conn_event, c);
 	if (tls && tls_accept(c) != 0) {
+		peer_release(peer);
 		close(fd);
 		free(c);
 		return;
@@ -447,6 +462,9 @@ conn_begin_request(struct conn *c)
 		c->state = CONN_BUSY;
 		return 0;
 	}
+	if (c->req.content_length > 0 &&
+	    conn_body_reserve(c, (uint64_t)c->req.content_length) != 0)
+		return -1;
 	if (c->req.chunked)
 		http_chunked_init(&c->chunked);
 	c->state = CONN_READ_BODY;
@@ -476,6 +494,8 @@ conn_read_body(struct conn *c)
 		}
 		buf_consume(&c->in, (size_t)used);
 		c->body_seen += (uint64_t)used;
+		if (conn_body_reserve(c, buf_used(&c->body)) != 0)
+			return -1;
 		if (!done)
 			return 0;
 	} else {
@@ -491,6 +511,46 @@ conn_read_body(struct conn *c)
 	}
 	c->state = CONN_BUSY;
 	return 1;
+}
+
+/*
+ * Count a body of n bytes against max_body_memory (it only grows). Over
+ * the bound the request is answered 503 and the connection closed, as
+ * the rest of the body is not read; 0 to go on, -1 if answered.
+ */
+static int
+conn_body_reserve(struct conn *c, uint64_t n)
+{
+	uint64_t	more;
+
+	/* The admin socket is never kept out by a flood on the gateway. */
+	if (c->kind != CONN_PUBLIC || n <= c->body_held)
+		return 0;
+	more = n - c->body_held;
+	if (conn_body_total + more > server_cfg->max_body_memory) {
+		if (conn_body_logged == 0 || loop_now() - conn_body_logged >=
+		    CONN_BODY_LOG_EVERY_MS) {
+			log_warn("request bodies hold %llu bytes "
+			    "(max_body_memory); answering 503 to more",
+			    (unsigned long long)conn_body_total);
+			conn_body_logged = loop_now() | 1;
+		}
+		c->close_after = 1;
+		reply_error(c, 503, c->route->dialect, "the gateway is holding "
+		    "too many request bodies; try again", "Retry-After: 5\r\n");
+		return -1;
+	}
+	conn_body_total += more;
+	c->body_held = n;
+	return 0;
+}
+
+/* The body is freed (the response is done, or the client gone). */
+static void
+conn_body_release(struct conn *c)
+{
+	conn_body_total -= c->body_held;
+	c->body_held = 0;
 }
 
 static void
@@ -654,6 +714,7 @@ conn_response_done(struct conn *c)
 	if (c->state == CONN_CLOSED)
 		return;
 	c->pr = NULL;
+	conn_body_release(c);
 	conn_account(c);
 	c->route = NULL;
 	if (c->user != NULL) {
@@ -718,6 +779,9 @@ conn_close(struct conn *c)
 	}
 	TAILQ_REMOVE(&conn_all, c, entry);
 	conn_kind_n[c->kind]--;
+	conn_body_release(c);
+	peer_release(c->peer);
+	c->peer = NULL;
 	/* Events for it may still be in the batch being dispatched. */
 	loop_defer(conn_free, c);
 }

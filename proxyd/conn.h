@@ -25,6 +25,7 @@
 struct admin_job;
 struct auth_user;
 struct conn;
+struct peer;
 struct proxy_req;
 struct route;
 
@@ -88,7 +89,9 @@ struct conn {
 	struct conn_acct		 acct;
 	char				 addr[64];	/* client address */
 	char				 ip[48];
+	struct peer			*peer;		/* its address's count */
 	unsigned			 requests;
+	uint64_t			 body_held;	/* of max_body_memory */
 	/* Body bytes read, and as many at the last timer: a rate floor. */
 	uint64_t			 body_seen;
 	uint64_t			 body_mark;

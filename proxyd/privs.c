@@ -15,7 +15,9 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,38 +84,120 @@ privs_check(const struct config *cfg, char **err)
 	return 0;
 }
 
-/* Hand the state directory and what is in it to the account. */
+/*
+ * Hand one entry of the state directory to the account. The account
+ * owns the directory and may swap any name in it for a link at any
+ * moment, so nothing here goes by name twice: the entry is opened as a
+ * path without following a link (O_PATH opens no device and blocks on
+ * no FIFO), and the descriptor that was checked is the one changed.
+ * A symbolic link, or a file with another name elsewhere, is refused:
+ * the daemon never makes either, and handing over what it points to
+ * could hand the account a file of root's.
+ */
+static int
+privs_give_entry(int dfd, const char *dir, const char *name, uid_t uid,
+    gid_t gid)
+{
+	struct stat	st;
+	int		fd, rc = 0;
+
+	if ((fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return 0;	/* gone since it was listed */
+		log_error("state_dir %s: %s: %s", dir, name, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1) {
+		log_error("state_dir %s: %s: %s", dir, name, strerror(errno));
+		rc = -1;
+	} else if (S_ISLNK(st.st_mode)) {
+		log_error("state_dir %s: %s is a symbolic link; refusing to "
+		    "hand it to the account (remove it, or move the file it "
+		    "names into state_dir)", dir, name);
+		rc = -1;
+	} else if (!S_ISREG(st.st_mode)) {
+		/* Directories and the admin socket are left as they are. */
+	} else if (st.st_nlink != 1) {
+		log_error("state_dir %s: %s has %ju hard links; refusing to "
+		    "hand it to the account (remove the other names)", dir,
+		    name, (uintmax_t)st.st_nlink);
+		rc = -1;
+	} else if ((st.st_uid != uid || st.st_gid != gid) &&
+	    fchownat(fd, "", uid, gid, AT_EMPTY_PATH) == -1) {
+		log_error("state_dir %s: %s: chown: %s", dir, name,
+		    strerror(errno));
+		rc = -1;
+	}
+	close(fd);
+	return rc;
+}
+
+/*
+ * Hand the state directory and the files in it to the account. The
+ * directory itself is opened without following a link, so that a link
+ * put in its place cannot send the walk somewhere else.
+ */
 static int
 privs_give_state(const char *dir, uid_t uid, gid_t gid)
 {
 	DIR		*d;
 	struct dirent	*de;
-	int		 rc = 0;
+	int		 dfd, rc = 0;
 
-	if (chown(dir, uid, gid) == -1) {
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd == -1) {
+		if (errno == ELOOP || errno == ENOTDIR)
+			log_error("state_dir %s: not a directory (a symbolic "
+			    "link is refused: name the directory itself)", dir);
+		else
+			log_error("state_dir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (fchown(dfd, uid, gid) == -1) {
 		log_error("state_dir %s: chown: %s", dir, strerror(errno));
+		close(dfd);
 		return -1;
 	}
-	if ((d = opendir(dir)) == NULL) {
+	if ((d = fdopendir(dfd)) == NULL) {
 		log_error("state_dir %s: %s", dir, strerror(errno));
+		close(dfd);
 		return -1;
 	}
+	/* Every entry is looked at, so that the log names each refusal. */
 	while ((de = readdir(d)) != NULL) {
-		char		*path;
-		struct stat	 st;
-
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		path = xasprintf("%s/%s", dir, de->d_name);
-		/* Files only: never follow a link planted in the directory. */
-		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-		    chown(path, uid, gid) == -1) {
-			log_error("%s: chown: %s", path, strerror(errno));
+		if (privs_give_entry(dfd, dir, de->d_name, uid, gid) != 0)
 			rc = -1;
-		}
-		free(path);
 	}
 	closedir(d);
+	return rc;
+}
+
+/*
+ * Give the admin socket to the account, keeping its group. It is
+ * opened as a path without following a link, and changed only if it
+ * is still a socket: its directory may be the account's.
+ */
+static int
+privs_give_socket(const char *path, uid_t uid)
+{
+	struct stat	st;
+	int		fd, rc = 0;
+
+	if ((fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		log_error("admin_socket %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISSOCK(st.st_mode)) {
+		log_error("admin_socket %s: no longer a socket; refusing to hand "
+		    "it to the account", path);
+		rc = -1;
+	} else if (fchownat(fd, "", uid, (gid_t)-1, AT_EMPTY_PATH) == -1) {
+		log_error("admin_socket %s: chown: %s", path, strerror(errno));
+		rc = -1;
+	}
+	close(fd);
 	return rc;
 }
 
@@ -137,11 +221,8 @@ privs_drop(const struct config *cfg)
 	if (privs_give_state(cfg->state_dir, pw->pw_uid, pw->pw_gid) != 0)
 		return -1;
 	/* The account may use its own admin socket; the group is kept. */
-	if (lchown(cfg->admin_socket, pw->pw_uid, (gid_t)-1) == -1) {
-		log_error("admin_socket %s: chown: %s", cfg->admin_socket,
-		    strerror(errno));
+	if (privs_give_socket(cfg->admin_socket, pw->pw_uid) != 0)
 		return -1;
-	}
 	if (setgroups(0, NULL) == -1 || setgid(pw->pw_gid) == -1 ||
 	    setuid(pw->pw_uid) == -1) {
 		log_error("user %s: cannot become it: %s", cfg->user,

@@ -12,7 +12,7 @@ struct config;
 
 struct server_stats {
 	uint64_t	requests;	/* request heads parsed */
-	uint64_t	refused;	/* connections over max_connections */
+	uint64_t	refused;	/* over max_connections or per address */
 	uint64_t	timeouts;	/* 408s */
 	uint64_t	upstream_errors;
 	uint64_t	unauthorised;	/* 401s */

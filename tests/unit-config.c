@@ -238,6 +238,45 @@ main(void)
 	expect_error("[backend a]\nurl = http://u:p@x\napi_key = k\n",
 	    "a url with a user and an api_key cannot both be used",
 	    "a url with a user and an api_key");
+	/* Host bounds derived from other keys when not set. */
+	c = parse("", &err);
+	tap_is_int(c->max_connections_per_ip, 512,
+	    "max_connections_per_ip defaults to an eighth of max_connections");
+	tap_is_int(c->max_body_memory, 1 << 30, "max_body_memory defaults to 1G");
+	config_free(c);
+	c = parse("[server]\nmax_connections = 10\nmax_body_size = 2G\n", &err);
+	tap_is_int(c->max_connections_per_ip, 2, "an eighth, rounded up");
+	tap_is_int(c->max_body_memory, 2LL << 30,
+	    "or room for one body of max_body_size");
+	config_free(c);
+	c = parse("[server]\nmax_connections_per_ip = 7\nmax_body_memory = 2G\n"
+	    "per_ip_exempt = 192.0.2.1\nper_ip_exempt = 2001:db8::/32\n", &err);
+	tap_ok(c != NULL && c->max_connections_per_ip == 7 &&
+	    c->max_body_memory == 2LL << 30 && c->nper_ip_exempt == 2,
+	    "host bounds and a repeatable per_ip_exempt are read");
+	config_free(c);
+	expect_error("[server]\nmax_connections_per_ip = 0\n", "at least 1",
+	    "max_connections_per_ip of 0");
+	expect_error("[server]\nmax_body_memory = 1M\n",
+	    "max_body_memory must be at least max_body_size",
+	    "max_body_memory below max_body_size");
+	expect_error("[server]\nper_ip_exempt = 10.0.0.0/8/8\n",
+	    "test.conf:2: per_ip_exempt", "a malformed per_ip_exempt");
+	expect_error("[server]\nper_ip_exempt = ::1/129\n",
+	    "not a numeric address or ADDRESS/BITS", "a prefix too long");
+	{
+		struct config_net	net;
+
+		tap_ok(config_parse_net("10.1.0.0/16", &net) == 0 &&
+		    net.bits == 16 && net.addr[0] == 10 && net.addr[1] == 1,
+		    "an IPv4 network");
+		tap_ok(config_parse_net("::1", &net) == 0 && net.bits == 128 &&
+		    net.addr[15] == 1, "an IPv6 address is a /128");
+		tap_ok(config_parse_net("host.example", &net) != 0 &&
+		    config_parse_net("/8", &net) != 0 &&
+		    config_parse_net("10.0.0.1/", &net) != 0,
+		    "names and empty parts are refused");
+	}
 
 	c = config_load("/nonexistent/ogproxyd.conf", &err);
 	tap_ok(c == NULL && strstr(err, "/nonexistent/ogproxyd.conf: No such file")
