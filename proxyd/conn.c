@@ -17,7 +17,6 @@
 #include "reply.h"
 #include "router.h"
 #include "metrics.h"
-#include "models.h"
 #include "peer.h"
 #include "quota.h"
 #include "server.h"
@@ -395,9 +394,6 @@ conn_account(struct conn *c)
 	snprintf(r.client, sizeof r.client, "%s", c->ip);
 	r.flags = c->acct.flags;
 	usage_record(&r);
-	/* A backend that answered for a model shows that the fleet has it. */
-	if (r.status >= 200 && r.status < 300 && r.backend != NULL)
-		models_note(r.model);
 	metrics_observe(&r, c->user->name);
 	if (c->acct.admitted)
 		quota_settle(c->user, c->acct.reserved,

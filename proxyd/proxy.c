@@ -652,6 +652,10 @@ proxy_header_cb(char *p, size_t size, size_t n, void *arg)
 			return 0;
 		pr->head_done = 1;
 		pr->be->unreachable = 0;
+		/* A backend that takes a model on shows that the fleet has it. */
+		if (pr->status >= 200 && pr->status < 300 && pr->c != NULL &&
+		    (pr->route->flags & ROUTE_MODEL))
+			models_note(pr->c->acct.model);
 		tally_init(&pr->tally, pr->stream == STREAM_SSE ? TALLY_SSE :
 		    TALLY_JSON);
 		/* A list to filter is answered whole, once it is complete. */
