@@ -102,8 +102,6 @@ static const struct config_key config_keys[] = {
 	{ SECTION_DEFAULTS, "max_concurrent", TYPE_UINT, DEF(max_concurrent),
 	    0, 1000000 },
 	{ SECTION_DEFAULTS, "priority", TYPE_UINT, DEF(priority), 0, 1000 },
-	{ SECTION_DEFAULTS, "reserve_tokens", TYPE_UINT, DEF(reserve_tokens), 0,
-	    UINT64_C(1) << 32 },
 	{ SECTION_BACKEND, "url", TYPE_URL, BE(url), 0, 0 },
 	{ SECTION_BACKEND, "max_concurrent", TYPE_UINT, BE(max_concurrent), 0,
 	    1000000 },
@@ -444,7 +442,6 @@ config_fill_defaults(struct config *c)
 	/* Unset until config_check, which derives them from others. */
 	c->max_connections_per_ip = UINT64_MAX;
 	c->max_body_memory = UINT64_MAX;
-	c->defaults.reserve_tokens = 2048;
 }
 
 static int

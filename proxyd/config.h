@@ -22,7 +22,6 @@ struct config_limits {
 	uint64_t	 requests_per_minute;
 	uint64_t	 max_concurrent;
 	uint64_t	 priority;
-	uint64_t	 reserve_tokens;	/* when a request sets no limit */
 };
 
 struct config_backend {

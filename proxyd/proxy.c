@@ -398,8 +398,7 @@ proxy_admit(struct conn *c, struct body *b)
 		if (lf >= 0 && (limit < 0 || limit > left - prompt))
 			limit = left - prompt < 1 ? 1 : left - prompt;
 		reserve = prompt + (limit > 0 ? limit : 0);
-	} else if (lf >= 0)
-		reserve = quota_reservation(limit);
+	}
 	if (lf >= 0 && limit > 0 && limit != body_int(b, lf, -1)) {
 		body_set_int(b, lf, limit);
 		/* An OpenAI upstream reads the newer name too. */

@@ -116,14 +116,6 @@ quota_load(sqlite3 *db)
 	return 0;
 }
 
-int64_t
-quota_reservation(int64_t asked)
-{
-	if (asked > 0)
-		return asked;
-	return (int64_t)server_cfg->defaults.reserve_tokens;
-}
-
 /* a - b - c, where a is a limit and b, c are counts: never overflows. */
 static int64_t
 quota_sub(int64_t a, int64_t b, int64_t c)

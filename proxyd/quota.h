@@ -3,10 +3,11 @@
  * tokens per day and per month (calendar, UTC).
  *
  * Counters live in memory, rebuilt from the usage rows at start, so a
- * check costs no I/O. A request reserves its worst case (num_predict or
- * max_tokens, else [defaults] reserve_tokens) when it is admitted and
- * settles to what it really used when it ends, so that streams running
- * at the same time cannot all spend the same remaining budget.
+ * check costs no I/O. A request of a user with a token quota reserves
+ * its worst case (its prompt, reckoned from the body, and the limit on
+ * its output, which proxy.c holds to what is left) when it is admitted
+ * and settles to what it really used when it ends, so that requests
+ * running at the same time cannot spend more than the budget.
  */
 #ifndef OG_QUOTA_H
 #define OG_QUOTA_H
@@ -48,6 +49,5 @@ void	 quota_spent(struct auth_user *, int64_t *today, int64_t *month);
 /* The x-ratelimit-* header lines that apply to this user. */
 void	 quota_headers(struct auth_user *, struct buf *);
 /* The reservation for a request asking for this many tokens (-1: unsaid). */
-int64_t	 quota_reservation(int64_t asked);
 
 #endif

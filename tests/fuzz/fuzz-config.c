@@ -72,7 +72,6 @@ fuzz_check_config(const struct config *c)
 	FUZZ_CHECK(c->defaults.requests_per_minute <= INT64_MAX);
 	FUZZ_CHECK(c->defaults.max_concurrent <= 1000000);
 	FUZZ_CHECK(c->defaults.priority <= 1000);
-	FUZZ_CHECK(c->defaults.reserve_tokens <= UINT64_C(1) << 32);
 
 	FUZZ_CHECK(c->nbackends >= 1);
 	for (size_t i = 0; i < c->nbackends; i++) {
