@@ -179,6 +179,15 @@ metrics_backend_failures(const struct backend *be)
 	return be->failures;
 }
 
+/* A metric of one series, without labels. */
+static void
+metrics_scalar(struct buf *b, const char *name, const char *type,
+    const char *help, uint64_t value)
+{
+	metrics_head(b, name, type, help);
+	buf_printf(b, "%s %llu\n", name, (unsigned long long)value);
+}
+
 /* One series a backend, labelled with its name. */
 static void
 metrics_backends(struct buf *b, const char *name, const char *type,
@@ -201,24 +210,18 @@ metrics_usage(struct buf *b)
 	struct usage_state	s;
 
 	usage_state(&s);
-	metrics_head(b, "ogate_usage_store_ok", "gauge",
-	    "1 while usage rows are written, 0 while writes fail.");
-	buf_printf(b, "ogate_usage_store_ok %d\n", s.ok);
-	metrics_head(b, "ogate_usage_rows_pending", "gauge",
-	    "Usage rows waiting in memory to be written.");
-	buf_printf(b, "ogate_usage_rows_pending %zu\n", s.pending);
-	metrics_head(b, "ogate_usage_write_failures_total", "counter",
-	    "Writes of usage rows that failed and will be retried.");
-	buf_printf(b, "ogate_usage_write_failures_total %llu\n",
-	    (unsigned long long)s.failures);
-	metrics_head(b, "ogate_usage_rows_dropped_total", "counter",
-	    "Usage rows dropped over twice max_usage_backlog.");
-	buf_printf(b, "ogate_usage_rows_dropped_total %llu\n",
-	    (unsigned long long)s.dropped);
-	metrics_head(b, "ogate_usage_requests_refused_total", "counter",
-	    "Inference requests refused because usage cannot be recorded.");
-	buf_printf(b, "ogate_usage_requests_refused_total %llu\n",
-	    (unsigned long long)s.refused);
+	metrics_scalar(b, "ogate_usage_store_ok", "gauge",
+	    "1 while usage rows are written, 0 while writes fail.", s.ok);
+	metrics_scalar(b, "ogate_usage_rows_pending", "gauge",
+	    "Usage rows waiting in memory to be written.", s.pending);
+	metrics_scalar(b, "ogate_usage_write_failures_total", "counter",
+	    "Writes of usage rows that failed and will be retried.",
+	    s.failures);
+	metrics_scalar(b, "ogate_usage_rows_dropped_total", "counter",
+	    "Usage rows dropped over twice max_usage_backlog.", s.dropped);
+	metrics_scalar(b, "ogate_usage_requests_refused_total", "counter",
+	    "Inference requests refused because usage cannot be recorded.",
+	    s.refused);
 }
 
 void
@@ -252,14 +255,13 @@ metrics_render(struct buf *b)
 			buf_printf(b, "ogate_user_requests_total{%s} %llu\n",
 			    s->labels, (unsigned long long)s->c);
 	}
-	metrics_head(b, "ogate_requests_active", "gauge",
-	    "Requests being forwarded now.");
-	buf_printf(b, "ogate_requests_active %u\n", proxy_active());
+	metrics_scalar(b, "ogate_requests_active", "gauge",
+	    "Requests being forwarded now.", proxy_active());
 	metrics_head(b, "ogate_requests_queued", "gauge",
 	    "Requests waiting for a backend slot.");
 	buf_printf(b, "ogate_requests_queued 0\n");
-	metrics_head(b, "ogate_connections", "gauge", "Open client connections.");
-	buf_printf(b, "ogate_connections %u\n", conn_count());
+	metrics_scalar(b, "ogate_connections", "gauge",
+	    "Open client connections.", conn_count());
 	metrics_histogram_render(b, "ogate_time_to_first_token_seconds",
 	    "Time from a request to the first byte of its answer.",
 	    &metrics_ttft);
@@ -272,14 +274,11 @@ metrics_render(struct buf *b)
 	    "Requests in flight to each backend.", metrics_backend_active);
 	metrics_backends(b, "ogate_backend_failures_total", "counter",
 	    "Transfers to each backend that failed.", metrics_backend_failures);
-	metrics_head(b, "ogate_unauthorised_total", "counter",
-	    "Requests refused for a missing or bad token.");
-	buf_printf(b, "ogate_unauthorised_total %llu\n",
-	    (unsigned long long)server_stats.unauthorised);
-	metrics_head(b, "ogate_usage_rows_written_total", "counter",
-	    "Usage rows committed to the database.");
-	buf_printf(b, "ogate_usage_rows_written_total %llu\n",
-	    (unsigned long long)usage_rows_written());
+	metrics_scalar(b, "ogate_unauthorised_total", "counter",
+	    "Requests refused for a missing or bad token.",
+	    server_stats.unauthorised);
+	metrics_scalar(b, "ogate_usage_rows_written_total", "counter",
+	    "Usage rows committed to the database.", usage_rows_written());
 	metrics_usage(b);
 	gpu_metrics(b);
 }
