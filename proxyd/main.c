@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <time.h>
 #include <stdio.h>
@@ -227,7 +228,7 @@ main(int argc, char **argv)
 {
 	struct config	*cfg;
 	char		*err = NULL;
-	int		 ch, test = 0, verbose = 0;
+	int		 ch, fd, test = 0, verbose = 0;
 
 	while ((ch = getopt(argc, argv, "c:tvh")) != -1) {
 		switch (ch) {
@@ -277,9 +278,22 @@ main(int argc, char **argv)
 	started = time(NULL);
 	if (make_dirs(cfg->state_dir, 0700) == -1)
 		fatal("state_dir %s: %s", cfg->state_dir, strerror(errno));
-	/* State is private whoever created the directory. */
-	if (chmod(cfg->state_dir, 0700) == -1)
+	/*
+	 * State is private whoever created the directory. Root changes the
+	 * directory itself, never what a link there points to: the link's
+	 * directory may be writable by the account.
+	 */
+	if ((fd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    (geteuid() == 0 ? O_NOFOLLOW : 0))) == -1 || fchmod(fd, 0700) == -1) {
+		struct stat	st;
+
+		if (lstat(cfg->state_dir, &st) == 0 && S_ISLNK(st.st_mode))
+			fatal("state_dir %s: a symbolic link, which root does "
+			    "not follow: name the directory itself",
+			    cfg->state_dir);
 		fatal("state_dir %s: %s", cfg->state_dir, strerror(errno));
+	}
+	close(fd);
 	/* Whatever the daemon creates from now on is its own alone. */
 	umask(077);
 	loop_init();
