@@ -80,7 +80,8 @@ fuzz_check_body(const struct body *b, const char *p, size_t n)
 	FUZZ_CHECK(p[b->end - 1] == '}');
 	if (b->model != NULL) {
 		FUZZ_CHECK(b->model[0] != '\0');
-		FUZZ_CHECK(strlen(b->model) < BODY_MODEL_MAX);
+		/* BODY_MODEL_MAX is the longest kept, not the size kept in. */
+		FUZZ_CHECK(strlen(b->model) <= BODY_MODEL_MAX);
 	}
 	for (int f = 0; f < BODY_NFIELDS; f++) {
 		const struct body_value	*v = &b->f[f];
@@ -101,7 +102,8 @@ fuzz_check_body(const struct body *b, const char *p, size_t n)
 		/* The value's span is the value, no more and no less. */
 		switch (v->type) {
 		case BODY_NULL:
-			FUZZ_CHECK(vlen == 4 && memcmp(p + v->val, "null", 4) == 0);
+			FUZZ_CHECK(vlen == 4 &&
+			    memcmp(p + v->val, "null", 4) == 0);
 			break;
 		case BODY_BOOL:
 			FUZZ_CHECK(v->num == 0 || v->num == 1);
@@ -120,8 +122,10 @@ fuzz_check_body(const struct body *b, const char *p, size_t n)
 			    p[v->val_end - 1] == '"');
 			break;
 		case BODY_OBJECT:
-			FUZZ_CHECK(f == BODY_OPTIONS || f == BODY_STREAM_OPTIONS);
-			FUZZ_CHECK(p[v->val] == '{' && p[v->val_end - 1] == '}');
+			FUZZ_CHECK(f == BODY_OPTIONS ||
+			    f == BODY_STREAM_OPTIONS);
+			FUZZ_CHECK(p[v->val] == '{' &&
+			    p[v->val_end - 1] == '}');
 			break;
 		default:
 			FUZZ_CHECK(!"a type a field cannot have");
@@ -219,7 +223,8 @@ fuzz_render(const struct body *b, const char *p, unsigned mask,
 			body_set_int(&e, ints[i], INT64_MAX);
 			break;
 		default:
-			body_set_int(&e, ints[i], (int64_t)(x >> 8) % 100000 - 10);
+			body_set_int(&e, ints[i],
+			    (int64_t)(x >> 8) % 100000 - 10);
 			break;
 		}
 	}
@@ -345,7 +350,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_check_body(&some, p, size);
 		fuzz_render(&some, p, mask, &rng);
 		if (rc_all == 0) {
-			FUZZ_CHECK(some.start == all.start && some.end == all.end);
+			FUZZ_CHECK(some.start == all.start &&
+			    some.end == all.end);
 			for (int f = 0; f < BODY_NFIELDS; f++) {
 				if (mask & BODY_F(f))
 					fuzz_same_field(&all, &some, f);
