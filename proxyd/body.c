@@ -546,7 +546,9 @@ body_scan(struct body_scan *s)
 	enum { S_VALUE, S_KEY, S_AFTER } state = S_VALUE;
 
 	for (;;) {
-		body_skip_ws(s);
+		/* After a value, not yet: a field's value ends where it does. */
+		if (state != S_AFTER)
+			body_skip_ws(s);
 		if (state == S_VALUE) {
 			if (s->pos >= s->len)
 				return body_syntax(s);
@@ -657,6 +659,7 @@ body_scan(struct body_scan *s)
 			if (body_field_done(s, f, val_start[s->depth], s->pos) != 0)
 				return -1;
 		}
+		body_skip_ws(s);
 		if (s->pos >= s->len)
 			return body_syntax(s);
 		switch (s->p[s->pos]) {
@@ -868,6 +871,7 @@ body_render(const struct body *b, const char *p, struct buf *out)
 {
 	struct body_render	 r;
 	struct buf		*t;
+	const char		*m;
 	size_t			 at;
 	int			 top_comma = b->top_members > 0;
 
@@ -912,10 +916,21 @@ body_render(const struct body *b, const char *p, struct buf *out)
 		case BODY_STRING:
 			if (f != BODY_MODEL && f != BODY_NAME)
 				break;
-			/* The model as read, in plain JSON. */
+			/*
+			 * The model as read, in plain JSON. Of "model" and
+			 * "name", one that names no model (empty, or from a
+			 * NUL on) is sent empty, so that the backend takes the
+			 * other, as the gateway did.
+			 */
 			t = body_edit_begin(&r, v->val, v->val_end);
 			buf_add_str(t, "\"");
-			for (const char *m = b->model; m != NULL && *m; m++) {
+			at = v->val + 1;
+			if (at == v->val_end - 1 ||
+			    body_next_rune(p, &at, v->val_end - 1) == 0)
+				m = NULL;
+			else
+				m = b->model;
+			for (; m != NULL && *m; m++) {
 				unsigned char	c = (unsigned char)*m;
 
 				if (c == '"' || c == '\\')

@@ -323,6 +323,43 @@ test_render(void)
 	buf_free(&out);
 }
 
+/* Inputs the fuzz harness (tests/fuzz/fuzz-body.c) found wrong. */
+static void
+test_found(void)
+{
+	struct body	b;
+	struct buf	out;
+	char		err[200];
+	const char	*s;
+
+	/* A field's value ends where it does, not after the space after it. */
+	tap_ok(rd(&b, "{\"max_tokens\":5 }", OPENAI, err) == 0 &&
+	    body_int(&b, BODY_MAX_TOKENS, -1) == 5,
+	    "a number before a space reads as itself");
+	body_free(&b);
+	tap_ok(rd(&b, "{\"model\":\"m\"\n,\"stream\":true\t}", NATIVE,
+	    err) == 0 && b.model != NULL && strcmp(b.model, "m") == 0 &&
+	    body_bool(&b, BODY_STREAM, 0) == 1,
+	    "a string and a literal before a space read as themselves");
+	body_free(&b);
+	s = "{\"options\":{\"seed\":1} }";
+	buf_init(&out);
+	rd(&b, s, NATIVE, err);
+	body_set_int(&b, BODY_NUM_PREDICT, 5);
+	body_render(&b, s, &out);
+	tap_is_str(buf_cstr(&out), "{\"options\":{\"seed\":1,\"num_predict\":5} }",
+	    "a member is added inside an object followed by a space");
+	body_free(&b);
+	buf_free(&out);
+
+	/* The empty one of model and name stays empty upstream. */
+	renders("an empty model beside name", "{\"model\":\"\",\"name\":\"n\"}",
+	    SHOW, "{\"model\":\"\",\"name\":\"n\"}");
+	renders("a model from a NUL on beside name",
+	    "{\"name\":\"\\u0000x\",\"model\":\"m\"}", SHOW,
+	    "{\"name\":\"\",\"model\":\"m\"}");
+}
+
 int
 main(void)
 {
@@ -330,5 +367,6 @@ main(void)
 	test_values();
 	test_grammar();
 	test_render();
+	test_found();
 	return tap_done();
 }
