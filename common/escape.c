@@ -9,51 +9,10 @@
 #include <wchar.h>
 
 #include "escape.h"
+#include "utf8.h"
 #include "xmalloc.h"
 
-static size_t	escape_decode(const unsigned char *, uint32_t *);
 static int	escape_unsafe(uint32_t);
-
-/*
- * The length of the valid UTF-8 sequence at s, with its code point in
- * *cp; 0 when s does not start one. Overlong forms, surrogates and code
- * points past U+10FFFF are not valid: a terminal may still decode them.
- * A NUL is never a continuation byte, so nothing past the end is read.
- */
-static size_t
-escape_decode(const unsigned char *s, uint32_t *cp)
-{
-	uint32_t	c, min;
-	size_t		n;
-
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	}
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-		c = s[0] & 0x1f;
-		min = 0x80;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		n = 3;
-		c = s[0] & 0x0f;
-		min = 0x800;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		c = s[0] & 0x07;
-		min = 0x10000;
-	} else
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = c << 6 | (s[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return n;
-}
 
 /* What a terminal acts on instead of showing. */
 static int
@@ -75,7 +34,7 @@ escape_string(const char *s)
 	/* The most a byte becomes is \xNN. */
 	out = o = xmalloc(4 * strlen(s) + 1);
 	while (*p != '\0') {
-		if ((n = escape_decode(p, &c)) == 0) {
+		if ((n = utf8_decode(p, SIZE_MAX, &c)) == 0) {
 			o += sprintf(o, "\\x%02x", *p++);
 			continue;
 		}
@@ -109,7 +68,7 @@ escape_fit(const char *s, int width, int *used)
 	int			 cols = 0, w;
 
 	while (*p != '\0') {
-		if ((n = escape_decode(p, &c)) == 0) {
+		if ((n = utf8_decode(p, SIZE_MAX, &c)) == 0) {
 			n = 1;
 			w = 1;
 		} else if ((w = wcwidth((wchar_t)c)) < 0)
@@ -150,7 +109,7 @@ escape_json(const char *json)
 	 */
 	out = o = xmalloc(6 * strlen(json) + 1);
 	while (*p != '\0') {
-		if ((n = escape_decode(p, &c)) == 0) {
+		if ((n = utf8_decode(p, SIZE_MAX, &c)) == 0) {
 			o += sprintf(o, "\\ufffd");
 			p++;
 			continue;

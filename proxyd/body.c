@@ -16,6 +16,7 @@
 
 #include "body.h"
 #include "buf.h"
+#include "utf8.h"
 #include "xmalloc.h"
 
 /* Which object a key belongs to, for the fields looked for. */
@@ -107,46 +108,6 @@ body_skip_ws(struct body_scan *s)
 		s->pos++;
 }
 
-/*
- * The length of the UTF-8 sequence at p (at most n bytes), or 0 if it is
- * not one: overlong forms, surrogates and code points past U+10FFFF are
- * refused, as RFC 3629 says.
- */
-static size_t
-body_utf8_len(const unsigned char *p, size_t n, uint32_t *cp)
-{
-	uint32_t	c;
-	size_t		len, i;
-
-	if (p[0] < 0x80) {
-		*cp = p[0];
-		return 1;
-	}
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		len = 2;
-		c = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		len = 3;
-		c = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		len = 4;
-		c = p[0] & 0x07;
-	} else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (p[i] & 0x3f);
-	}
-	if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
-	    c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return len;
-}
-
 static int
 body_hex(const char *p, uint32_t *v)
 {
@@ -206,7 +167,7 @@ body_scan_string(struct body_scan *s, size_t *start, size_t *end)
 		}
 		if (c < 0x20)
 			return body_syntax(s);
-		if ((n = body_utf8_len(p + s->pos, s->len - s->pos, &cp)) == 0)
+		if ((n = utf8_decode(p + s->pos, s->len - s->pos, &cp)) == 0)
 			return body_fail(s, "the request body is not valid UTF-8 "
 			    "(at byte %zu)", s->pos);
 		s->pos += n;
@@ -225,7 +186,7 @@ body_next_rune(const char *p, size_t *i, size_t end)
 	size_t		n;
 
 	if (p[*i] != '\\') {
-		n = body_utf8_len((const unsigned char *)p + *i, end - *i, &cp);
+		n = utf8_decode((const unsigned char *)p + *i, end - *i, &cp);
 		*i += n;
 		return cp;
 	}
@@ -306,7 +267,10 @@ body_key_fold(const char *p, size_t start, size_t end, char *out, int *exact)
 	return 0;
 }
 
-/* Decode a checked string's contents into out (size bytes). */
+/*
+ * Decode a checked string's contents into out (size bytes). Returns 0,
+ * -1 if it does not fit, or -2 if it holds a NUL.
+ */
 static int
 body_decode(const char *p, size_t start, size_t end, char *out, size_t size)
 {
@@ -317,6 +281,8 @@ body_decode(const char *p, size_t start, size_t end, char *out, size_t size)
 		char		u[4];
 		size_t		len;
 
+		if (r == 0)
+			return -2;
 		if (r < 0x80) {
 			u[0] = (char)r;
 			len = 1;
@@ -483,9 +449,15 @@ body_field_done(struct body_scan *s, int f, size_t val, size_t val_end)
 	case BODY_STRING:
 		if (c != '"')
 			return body_fail(s, "\"%s\" must be a string", fi->path);
-		if (body_decode(s->p, val + 1, val_end - 1, f == BODY_NAME ?
-		    s->name : s->model, sizeof s->model) != 0)
+		switch (body_decode(s->p, val + 1, val_end - 1, f == BODY_NAME ?
+		    s->name : s->model, sizeof s->model)) {
+		case -1:
 			return body_fail(s, "\"%s\" is too long", fi->path);
+		case -2:
+			/* A C string would end at a NUL that Go reads past. */
+			return body_fail(s, "\"%s\" holds a NUL character",
+			    fi->path);
+		}
 		break;
 	case BODY_BOOL:
 		if (c != 't' && c != 'f')
@@ -918,18 +890,12 @@ body_render(const struct body *b, const char *p, struct buf *out)
 				break;
 			/*
 			 * The model as read, in plain JSON. Of "model" and
-			 * "name", one that names no model (empty, or from a
-			 * NUL on) is sent empty, so that the backend takes the
-			 * other, as the gateway did.
+			 * "name", an empty one is sent empty, so that the
+			 * backend takes the other, as the gateway did.
 			 */
 			t = body_edit_begin(&r, v->val, v->val_end);
 			buf_add_str(t, "\"");
-			at = v->val + 1;
-			if (at == v->val_end - 1 ||
-			    body_next_rune(p, &at, v->val_end - 1) == 0)
-				m = NULL;
-			else
-				m = b->model;
+			m = v->val_end - v->val > 2 ? b->model : NULL;
 			for (; m != NULL && *m; m++) {
 				unsigned char	c = (unsigned char)*m;
 

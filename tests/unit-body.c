@@ -355,9 +355,8 @@ test_found(void)
 	/* The empty one of model and name stays empty upstream. */
 	renders("an empty model beside name", "{\"model\":\"\",\"name\":\"n\"}",
 	    SHOW, "{\"model\":\"\",\"name\":\"n\"}");
-	renders("a model from a NUL on beside name",
-	    "{\"name\":\"\\u0000x\",\"model\":\"m\"}", SHOW,
-	    "{\"name\":\"\",\"model\":\"m\"}");
+	REFUSED("a NUL in a model", "{\"name\":\"\\u0000x\",\"model\":\"m\"}",
+	    SHOW, "\"name\" holds a NUL character");
 }
 
 int
