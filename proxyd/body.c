@@ -38,12 +38,13 @@ static const struct body_field_info {
 	[BODY_STREAM] = { "stream", "stream", CTX_TOP, BODY_BOOL },
 	[BODY_STREAM_OPTIONS] = { "stream_options", "stream_options", CTX_TOP,
 	    BODY_OBJECT },
-	[BODY_INCLUDE_USAGE] = { "include_usage", "stream_options.include_usage",
-	    CTX_STREAM_OPTIONS, BODY_BOOL },
+	[BODY_INCLUDE_USAGE] = { "include_usage",
+	    "stream_options.include_usage", CTX_STREAM_OPTIONS, BODY_BOOL },
 	[BODY_OPTIONS] = { "options", "options", CTX_TOP, BODY_OBJECT },
 	[BODY_NUM_PREDICT] = { "num_predict", "options.num_predict",
 	    CTX_OPTIONS, BODY_INT },
-	[BODY_NUM_CTX] = { "num_ctx", "options.num_ctx", CTX_OPTIONS, BODY_INT },
+	[BODY_NUM_CTX] = { "num_ctx", "options.num_ctx", CTX_OPTIONS,
+	    BODY_INT },
 	[BODY_MAX_TOKENS] = { "max_tokens", "max_tokens", CTX_TOP, BODY_INT },
 	[BODY_MAX_COMPLETION_TOKENS] = { "max_completion_tokens",
 	    "max_completion_tokens", CTX_TOP, BODY_INT },
@@ -62,10 +63,12 @@ struct body_scan {
 	char		*err;
 	size_t		 errsize;
 	unsigned	 depth;
-	unsigned char	 arrays[BODY_MAX_DEPTH / 8 + 1];	/* a bit a level */
+	/* Whether each level is an array (1) or an object, a bit a level. */
+	unsigned char	 arrays[BODY_MAX_DEPTH / 8 + 1];
 	/* For the first levels: the object's kind, and the field being read. */
 	enum body_ctx	 ctx[3];
 	int		 pending[3];
+	size_t		 val_start[3];
 	char		 model[BODY_MODEL_MAX + 1], name[BODY_MODEL_MAX + 1];
 };
 
@@ -88,8 +91,8 @@ static int
 body_syntax(struct body_scan *s)
 {
 	if (s->pos >= s->len)
-		return body_fail(s, "the request body is not valid JSON: it ends "
-		    "too soon");
+		return body_fail(s, "the request body is not valid JSON: it "
+		    "ends too soon");
 	return body_fail(s, "the request body is not valid JSON (at byte %zu)",
 	    s->pos);
 }
@@ -103,8 +106,8 @@ body_field_name(enum body_field f)
 static void
 body_skip_ws(struct body_scan *s)
 {
-	while (s->pos < s->len && (s->p[s->pos] == ' ' ||
-	    s->p[s->pos] == '\t' || s->p[s->pos] == '\n' || s->p[s->pos] == '\r'))
+	while (s->pos < s->len && strchr(" \t\n\r", s->p[s->pos]) != NULL &&
+	    s->p[s->pos] != '\0')
 		s->pos++;
 }
 
@@ -168,8 +171,8 @@ body_scan_string(struct body_scan *s, size_t *start, size_t *end)
 		if (c < 0x20)
 			return body_syntax(s);
 		if ((n = utf8_decode(p + s->pos, s->len - s->pos, &cp)) == 0)
-			return body_fail(s, "the request body is not valid UTF-8 "
-			    "(at byte %zu)", s->pos);
+			return body_fail(s, "the request body is not valid "
+			    "UTF-8 (at byte %zu)", s->pos);
 		s->pos += n;
 	}
 	return body_syntax(s);
@@ -387,7 +390,9 @@ body_number_int(const char *p, size_t start, size_t end, int64_t *v)
 	tmp[end - start] = '\0';
 	errno = 0;
 	d = strtod(tmp, &ep);
-	if (errno != 0 || *ep != '\0' || d != floor(d) || fabs(d) > 9007199254740992.0)
+	/* 2^53: past it, not every whole number is a double. */
+	if (errno != 0 || *ep != '\0' || d != floor(d) ||
+	    fabs(d) > 9007199254740992.0)
 		return -1;
 	*v = (int64_t)d;
 	return 0;
@@ -448,7 +453,8 @@ body_field_done(struct body_scan *s, int f, size_t val, size_t val_end)
 	switch (fi->type) {
 	case BODY_STRING:
 		if (c != '"')
-			return body_fail(s, "\"%s\" must be a string", fi->path);
+			return body_fail(s, "\"%s\" must be a string",
+			    fi->path);
 		switch (body_decode(s->p, val + 1, val_end - 1, f == BODY_NAME ?
 		    s->name : s->model, sizeof s->model)) {
 		case -1:
@@ -467,14 +473,16 @@ body_field_done(struct body_scan *s, int f, size_t val, size_t val_end)
 		break;
 	case BODY_INT:
 		if (c != '-' && (c < '0' || c > '9'))
-			return body_fail(s, "\"%s\" must be a number", fi->path);
+			return body_fail(s, "\"%s\" must be a number",
+			    fi->path);
 		if (body_number_int(s->p, val, val_end, &v->num) != 0)
-			return body_fail(s, "\"%s\" must be a whole number that "
-			    "fits in 64 bits", fi->path);
+			return body_fail(s, "\"%s\" must be a whole number "
+			    "that fits in 64 bits", fi->path);
 		break;
 	case BODY_OBJECT:
 		if (c != '{')
-			return body_fail(s, "\"%s\" must be an object", fi->path);
+			return body_fail(s, "\"%s\" must be an object",
+			    fi->path);
 		break;
 	default:
 		break;
@@ -502,159 +510,182 @@ body_in_array(const struct body_scan *s)
 	return (s->arrays[d / 8] >> (d % 8)) & 1;
 }
 
+/* The scanner's states: what it expects next. */
+enum body_state {
+	S_VALUE,
+	S_KEY,
+	S_AFTER,	/* a value just ended, at this depth */
+	S_DONE,		/* the top-level object closed */
+	S_ERROR,
+};
+
+/* What kind of object one opening at the depth after this one is. */
+static void
+body_note_ctx(struct body_scan *s, int object)
+{
+	enum body_ctx	ctx = CTX_NONE;
+	int		f = s->depth > 0 ? s->pending[s->depth] : -1;
+
+	if (s->depth == 0)
+		ctx = CTX_TOP;
+	else if (f == BODY_OPTIONS)
+		ctx = CTX_OPTIONS;
+	else if (f == BODY_STREAM_OPTIONS)
+		ctx = CTX_STREAM_OPTIONS;
+	s->ctx[s->depth + 1] = object ? ctx : CTX_NONE;
+	s->pending[s->depth + 1] = -1;
+}
+
+/* The '}' or ']' at s->pos closes the innermost object or array. */
+static enum body_state
+body_close(struct body_scan *s)
+{
+	if ((s->p[s->pos] == ']') != body_in_array(s))
+		return body_syntax(s), S_ERROR;
+	s->pos++;
+	return --s->depth == 0 ? S_DONE : S_AFTER;
+}
+
+static enum body_state
+body_value(struct body_scan *s)
+{
+	const char	*lit;
+	size_t		 start, end, n;
+	char		 c;
+
+	body_skip_ws(s);
+	if (s->pos >= s->len)
+		return body_syntax(s), S_ERROR;
+	switch ((c = s->p[s->pos])) {
+	case '{':
+	case '[':
+		if (s->depth >= BODY_MAX_DEPTH)
+			return body_fail(s, "the request body is nested too "
+			    "deeply"), S_ERROR;
+		if (s->depth < 2)
+			body_note_ctx(s, c == '{');
+		body_push(s, c == '[');
+		s->pos++;
+		body_skip_ws(s);
+		if (s->pos < s->len && (s->p[s->pos] == '}' ||
+		    s->p[s->pos] == ']'))
+			return body_close(s);
+		return body_in_array(s) ? S_VALUE : S_KEY;
+	case '"':
+		if (body_scan_string(s, &start, &end) != 0)
+			return S_ERROR;
+		/* Text, unless it is a field of ours (the model). */
+		if (s->depth > 2 || s->pending[s->depth] < 0)
+			s->b->text_bytes += end - start;
+		return S_AFTER;
+	case 't':
+	case 'f':
+	case 'n':
+		lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
+		n = strlen(lit);
+		if (s->len - s->pos < n || memcmp(s->p + s->pos, lit, n) != 0)
+			return body_syntax(s), S_ERROR;
+		s->pos += n;
+		return S_AFTER;
+	default:
+		return body_scan_number(s) == 0 ? S_AFTER : S_ERROR;
+	}
+}
+
+static enum body_state
+body_key(struct body_scan *s)
+{
+	struct body	*b = s->b;
+	enum body_ctx	 ctx = s->depth <= 2 ? s->ctx[s->depth] : CTX_NONE;
+	size_t		 start, end;
+	int		 f;
+
+	body_skip_ws(s);
+	if (s->pos >= s->len || s->p[s->pos] != '"')
+		return body_syntax(s), S_ERROR;
+	if (body_scan_string(s, &start, &end) != 0)
+		return S_ERROR;
+	if (ctx == CTX_TOP)
+		b->top_members++;
+	else if (ctx == CTX_OPTIONS)
+		b->options_members++;
+	else if (ctx == CTX_STREAM_OPTIONS)
+		b->stream_options_members++;
+	if ((f = body_match_key(s, ctx, start, end)) == -2)
+		return S_ERROR;
+	if (f >= 0) {
+		if (b->f[f].type != BODY_ABSENT)
+			return body_fail(s, "\"%s\" is given twice",
+			    body_fields[f].path), S_ERROR;
+		b->f[f].key = start - 1;
+		b->f[f].key_end = end + 1;
+		/* Marked now, so that a second spelling is seen. */
+		b->f[f].type = BODY_NULL;
+	}
+	body_skip_ws(s);
+	if (s->pos >= s->len || s->p[s->pos] != ':')
+		return body_syntax(s), S_ERROR;
+	s->pos++;
+	body_skip_ws(s);
+	if (s->depth <= 2) {
+		s->pending[s->depth] = f;
+		s->val_start[s->depth] = s->pos;
+	}
+	return S_VALUE;
+}
+
+static enum body_state
+body_after(struct body_scan *s)
+{
+	int	f;
+
+	/* Before the space after it: a field's value ends where it does. */
+	if (s->depth <= 2 && (f = s->pending[s->depth]) >= 0) {
+		s->pending[s->depth] = -1;
+		if (body_field_done(s, f, s->val_start[s->depth], s->pos) != 0)
+			return S_ERROR;
+	}
+	body_skip_ws(s);
+	if (s->pos >= s->len)
+		return body_syntax(s), S_ERROR;
+	switch (s->p[s->pos]) {
+	case ',':
+		s->pos++;
+		return body_in_array(s) ? S_VALUE : S_KEY;
+	case '}':
+	case ']':
+		return body_close(s);
+	default:
+		return body_syntax(s), S_ERROR;
+	}
+}
+
 /*
  * The scanner proper: values, keys and the punctuation after a value,
- * as three states of one loop, so that nesting costs a bit, not a
- * stack frame.
+ * as states of one loop, so that nesting costs a bit, not a stack
+ * frame.
  */
 static int
 body_scan(struct body_scan *s)
 {
-	struct body	*b = s->b;
-	size_t		 val_start[3] = { 0, 0, 0 };
-	size_t		 start, end;
-	int		 f;
+	enum body_state	state = S_VALUE;
 
-	enum { S_VALUE, S_KEY, S_AFTER } state = S_VALUE;
-
-	for (;;) {
-		/* After a value, not yet: a field's value ends where it does. */
-		if (state != S_AFTER)
-			body_skip_ws(s);
-		if (state == S_VALUE) {
-			if (s->pos >= s->len)
-				return body_syntax(s);
-			switch (s->p[s->pos]) {
-			case '{':
-			case '[':
-				if (s->depth >= BODY_MAX_DEPTH)
-					return body_fail(s, "the request body is "
-					    "nested too deeply");
-				if (s->depth < 2) {
-					/* The kind of object this one is. */
-					enum body_ctx	ctx = CTX_NONE;
-
-					f = s->depth > 0 ? s->pending[s->depth] : -1;
-					if (s->depth == 0)
-						ctx = CTX_TOP;
-					else if (f == BODY_OPTIONS)
-						ctx = CTX_OPTIONS;
-					else if (f == BODY_STREAM_OPTIONS)
-						ctx = CTX_STREAM_OPTIONS;
-					s->ctx[s->depth + 1] =
-					    s->p[s->pos] == '{' ? ctx : CTX_NONE;
-					s->pending[s->depth + 1] = -1;
-				}
-				body_push(s, s->p[s->pos] == '[');
-				s->pos++;
-				body_skip_ws(s);
-				if (s->pos < s->len && (s->p[s->pos] == '}' ||
-				    s->p[s->pos] == ']')) {
-					if ((s->p[s->pos] == ']') != body_in_array(s))
-						return body_syntax(s);
-					s->pos++;
-					if (--s->depth == 0)
-						goto closed;
-					state = S_AFTER;
-				} else
-					state = body_in_array(s) ? S_VALUE : S_KEY;
-				continue;
-			case '"':
-				if (body_scan_string(s, &start, &end) != 0)
-					return -1;
-				/* Text, unless it is a field of ours (the model). */
-				if (s->depth > 2 || s->pending[s->depth] < 0)
-					b->text_bytes += end - start;
-				break;
-			case 't':
-			case 'f':
-			case 'n': {
-				const char	*lit = s->p[s->pos] == 't' ? "true" :
-						    s->p[s->pos] == 'f' ? "false" :
-						    "null";
-				size_t		 n = strlen(lit);
-
-				if (s->len - s->pos < n ||
-				    memcmp(s->p + s->pos, lit, n) != 0)
-					return body_syntax(s);
-				s->pos += n;
-				break;
-			}
-			default:
-				if (body_scan_number(s) != 0)
-					return -1;
-				break;
-			}
-			state = S_AFTER;
-			continue;
-		}
-		if (state == S_KEY) {
-			enum body_ctx	ctx = s->depth <= 2 ? s->ctx[s->depth] :
-					    CTX_NONE;
-
-			if (s->pos >= s->len || s->p[s->pos] != '"')
-				return body_syntax(s);
-			if (body_scan_string(s, &start, &end) != 0)
-				return -1;
-			if (ctx == CTX_TOP)
-				b->top_members++;
-			else if (ctx == CTX_OPTIONS)
-				b->options_members++;
-			else if (ctx == CTX_STREAM_OPTIONS)
-				b->stream_options_members++;
-			if ((f = body_match_key(s, ctx, start, end)) == -2)
-				return -1;
-			if (f >= 0) {
-				if (b->f[f].type != BODY_ABSENT)
-					return body_fail(s, "\"%s\" is given twice",
-					    body_fields[f].path);
-				b->f[f].key = start - 1;
-				b->f[f].key_end = end + 1;
-				/* Marked now, so that a second spelling is seen. */
-				b->f[f].type = BODY_NULL;
-			}
-			body_skip_ws(s);
-			if (s->pos >= s->len || s->p[s->pos] != ':')
-				return body_syntax(s);
-			s->pos++;
-			body_skip_ws(s);
-			if (s->depth <= 2) {
-				s->pending[s->depth] = f;
-				val_start[s->depth] = s->pos;
-			}
-			state = S_VALUE;
-			continue;
-		}
-		/* S_AFTER: a value just ended, at this depth. */
-		if (s->depth <= 2 && (f = s->pending[s->depth]) >= 0) {
-			s->pending[s->depth] = -1;
-			if (body_field_done(s, f, val_start[s->depth], s->pos) != 0)
-				return -1;
-		}
-		body_skip_ws(s);
-		if (s->pos >= s->len)
-			return body_syntax(s);
-		switch (s->p[s->pos]) {
-		case ',':
-			s->pos++;
-			state = body_in_array(s) ? S_VALUE : S_KEY;
+	while (state != S_DONE) {
+		switch (state) {
+		case S_VALUE:
+			state = body_value(s);
 			break;
-		case '}':
-		case ']':
-			if ((s->p[s->pos] == ']') != body_in_array(s))
-				return body_syntax(s);
-			s->pos++;
-			s->depth--;
+		case S_KEY:
+			state = body_key(s);
+			break;
+		case S_AFTER:
+			state = body_after(s);
 			break;
 		default:
-			return body_syntax(s);
+			return -1;
 		}
-		if (s->depth == 0)
-			goto closed;
 	}
-closed:
-	/* The top-level object has just closed. */
-	b->end = s->pos;
+	s->b->end = s->pos;
 	return 0;
 }
 
@@ -864,8 +895,9 @@ body_render(const struct body *b, const char *p, struct buf *out)
 			if (!body_children_set(b, octx))
 				continue;
 			if (v->type == BODY_OBJECT) {
-				unsigned members = octx == CTX_OPTIONS ?
-				    b->options_members : b->stream_options_members;
+				unsigned	members = octx == CTX_OPTIONS ?
+						    b->options_members :
+						    b->stream_options_members;
 
 				at = v->val_end - 1;
 				t = body_edit_begin(&r, at, at);

@@ -55,8 +55,8 @@ models_part_valid(const char *p, size_t n, size_t max, int namespace,
 	}
 	if (!isalnum((unsigned char)p[0]) || (unsigned char)p[0] >= 0x80) {
 		if (p[0] != '_') {
-			*why = "a part of the name starts with a character that "
-			    "is not a letter, digit or '_'";
+			*why = "a part of the name starts with a character "
+			    "that is not a letter, digit or '_'";
 			return 0;
 		}
 	}
@@ -88,8 +88,8 @@ models_name_valid(const char *name, const char **why)
 	slash = strrchr(s, '/');
 	colon = strrchr(slash != NULL ? slash : s, ':');
 	if (colon != NULL) {
-		if (!models_part_valid(colon + 1, (size_t)(end - colon - 1), 80, 0,
-		    0, why))
+		if (!models_part_valid(colon + 1, (size_t)(end - colon - 1), 80,
+		    0, 0, why))
 			return 0;
 		end = colon;
 	}

@@ -345,7 +345,8 @@ proxy_clamp(struct conn *c, struct body *b)
 
 		if (!auth_model_match(m->pattern, c->acct.model))
 			continue;
-		if (m->max_num_ctx != 0 && (max_ctx == 0 || m->max_num_ctx < max_ctx))
+		if (m->max_num_ctx != 0 &&
+		    (max_ctx == 0 || m->max_num_ctx < max_ctx))
 			max_ctx = m->max_num_ctx;
 		if (m->max_num_predict != 0 &&
 		    (max_predict == 0 || m->max_num_predict < max_predict))
@@ -374,7 +375,8 @@ proxy_admit(struct conn *c, struct body *b)
 {
 	const struct route	*r = c->route;
 	int			 lf = proxy_limit_field(r);
-	int64_t			 limit = -1, bound, left, prompt = 0, reserve = 0;
+	int64_t			 limit = -1, bound, left, prompt = 0;
+	int64_t			 reserve = 0;
 	struct quota_verdict	 v;
 
 	if (r->body != 0)
@@ -415,7 +417,8 @@ proxy_admit(struct conn *c, struct body *b)
 		buf_init(&hdrs);
 		buf_printf(&hdrs, "Retry-After: %ld\r\n", v.retry_after);
 		quota_headers(c->user, &hdrs);
-		reply_error(c, v.status, r->dialect, v.message, buf_cstr(&hdrs));
+		reply_error(c, v.status, r->dialect, v.message,
+		    buf_cstr(&hdrs));
 		buf_free(&hdrs);
 		return v.status;
 	}
@@ -470,7 +473,8 @@ proxy_start(struct conn *c)
 	char			*url;
 
 	memset(&b, 0, sizeof b);
-	if ((c->route->flags & ROUTE_MODEL) && (c->route->flags & ROUTE_PARAM)) {
+	if ((c->route->flags & (ROUTE_MODEL | ROUTE_PARAM)) ==
+	    (ROUTE_MODEL | ROUTE_PARAM)) {
 		char	model[BODY_MODEL_MAX];
 
 		if (proxy_param_model(c, model, sizeof model) != 0 ||
@@ -651,7 +655,7 @@ proxy_header_cb(char *p, size_t size, size_t n, void *arg)
 			return 0;
 		pr->head_done = 1;
 		pr->be->unreachable = 0;
-		/* A backend that takes a model on shows that the fleet has it. */
+		/* A backend that takes a model on shows the fleet has it. */
 		if (pr->status >= 200 && pr->status < 300 && pr->c != NULL &&
 		    (pr->route->flags & ROUTE_MODEL))
 			models_note(pr->c->acct.model);

@@ -130,16 +130,16 @@ quota_left(struct auth_user *u)
 {
 	struct auth_quota	*q = &u->quota;
 	struct quota_limits	 l;
-	int64_t			 day, month, left = INT64_MAX;
+	int64_t			 day, month, month_left, left = INT64_MAX;
 
 	quota_calendar(time(NULL), &day, &month, NULL, NULL);
 	quota_roll(q, day, month);
 	quota_limits(u, &l);
 	if (l.tokens_per_day > 0)
 		left = quota_sub(l.tokens_per_day, q->day_used, q->reserved);
-	if (l.tokens_per_month > 0 && quota_sub(l.tokens_per_month,
-	    q->month_used, q->reserved) < left)
-		left = quota_sub(l.tokens_per_month, q->month_used, q->reserved);
+	if (l.tokens_per_month > 0 && (month_left = quota_sub(
+	    l.tokens_per_month, q->month_used, q->reserved)) < left)
+		left = month_left;
 	return left;
 }
 
@@ -204,10 +204,12 @@ quota_admit(struct auth_user *u, int64_t reserve, int64_t left,
 	}
 	/* What the request sets aside must fit in what is left. */
 	if (left != INT64_MAX && (left < 1 || reserve > left)) {
-		quota_refuse(v, q->reserved > 0 ? "token quota held by requests "
-		    "in flight" : "not enough of the token quota is left for "
-		    "this request", q->reserved > 0 ? 1 : per_day > 0 ? to_day :
-		    to_month);
+		if (q->reserved > 0)
+			quota_refuse(v, "token quota held by requests in "
+			    "flight", 1);
+		else
+			quota_refuse(v, "not enough of the token quota is left "
+			    "for this request", per_day > 0 ? to_day : to_month);
 		return;
 	}
 	if (rpm > 0)
