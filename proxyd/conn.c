@@ -9,16 +9,13 @@
 #include <unistd.h>
 
 #include "admin.h"
-#include "auth.h"
 #include "config.h"
 #include "conn.h"
 #include "log.h"
 #include "proxy.h"
 #include "reply.h"
 #include "router.h"
-#include "metrics.h"
 #include "peer.h"
-#include "quota.h"
 #include "server.h"
 #include "tls.h"
 #include "usage.h"
@@ -70,8 +67,6 @@ static void	conn_process(struct conn *);
 static void	conn_resume(void *);
 static int	conn_begin_request(struct conn *);
 static int	conn_authorise(struct conn *, const struct route *, int);
-static void	conn_account(struct conn *);
-static void	conn_acct_clear(struct conn *);
 static int	conn_read_body(struct conn *);
 static int	conn_body_reserve(struct conn *, uint64_t);
 static void	conn_body_release(struct conn *);
@@ -310,9 +305,7 @@ conn_process(struct conn *c)
 			buf_consume(&c->in, (size_t)rc);
 			c->head_timer = 0;
 			c->requests++;
-			conn_acct_clear(c);
-			c->acct.start_ms = server_now_ms();
-			c->acct.start_mono = loop_now();
+			request_begin(&c->rq);
 			c->status = 0;
 			server_stats.requests++;
 			if (conn_begin_request(c) != 0)
@@ -341,75 +334,18 @@ conn_process(struct conn *c)
 static int
 conn_authorise(struct conn *c, const struct route *r, int has_body)
 {
-	struct auth_result	res;
+	char	msg[160];
+	int	status;
 
-	auth_check(&c->req, &res);
-	if (res.status != 0) {
-		if (has_body)
-			c->close_after = 1;
-		server_stats.unauthorised++;
-		reply_error(c, 401, r->dialect, res.message,
-		    "WWW-Authenticate: Bearer realm=\"ogate\"\r\n"
-		    "WWW-Authenticate: Basic realm=\"ogate\"\r\n");
-		return -1;
-	}
-	if (!auth_role_allows(res.user->role, r)) {
-		char	msg[128];
-
-		if (has_body)
-			c->close_after = 1;
-		snprintf(msg, sizeof msg, "the %s role may not use %s",
-		    auth_role_name(res.user->role), r->endpoint);
-		reply_error(c, 403, r->dialect, msg, NULL);
-		return -1;
-	}
-	c->user = res.user;
-	auth_user_ref(c->user);
-	c->token_id = res.token->id;
-	c->acct.active = 1;
-	return 0;
-}
-
-/* Write the request's usage row, once. */
-static void
-conn_account(struct conn *c)
-{
-	struct usage_row	r;
-
-	if (!c->acct.active || c->user == NULL)
-		return;
-	memset(&r, 0, sizeof r);
-	r.time_ms = c->acct.start_ms;
-	r.user_id = c->user->id;
-	r.token_id = c->token_id;
-	r.model = c->acct.model;
-	r.endpoint = c->route != NULL ? c->route->endpoint : "unknown";
-	r.backend = c->acct.backend;
-	r.status = c->status;
-	r.prompt_tokens = c->acct.prompt_tokens;
-	r.completion_tokens = c->acct.completion_tokens;
-	r.ttft_ms = c->acct.ttft_ms;
-	r.duration_ms = (int64_t)(loop_now() - c->acct.start_mono);
-	r.bytes = c->acct.bytes;
-	snprintf(r.client, sizeof r.client, "%s", c->ip);
-	r.flags = c->acct.flags;
-	usage_record(&r);
-	metrics_observe(&r, c->user->name);
-	if (c->acct.admitted)
-		quota_settle(c->user, c->acct.reserved,
-		    r.prompt_tokens + r.completion_tokens);
-	else
-		quota_count(c->user, r.prompt_tokens + r.completion_tokens);
-	conn_acct_clear(c);
-}
-
-static void
-conn_acct_clear(struct conn *c)
-{
-	free(c->acct.model);
-	free(c->acct.backend);
-	memset(&c->acct, 0, sizeof c->acct);
-	c->acct.ttft_ms = -1;
+	if ((status = request_authenticate(&c->rq, &c->req, r, msg,
+	    sizeof msg)) == 0)
+		return 0;
+	if (has_body)
+		c->close_after = 1;
+	reply_error(c, status, r->dialect, msg, status != 401 ? NULL :
+	    "WWW-Authenticate: Bearer realm=\"ogate\"\r\n"
+	    "WWW-Authenticate: Basic realm=\"ogate\"\r\n");
+	return -1;
 }
 
 /* Route the request; returns 0 to go on, -1 if it was answered. */
@@ -711,12 +647,8 @@ conn_response_done(struct conn *c)
 		return;
 	c->pr = NULL;
 	conn_body_release(c);
-	conn_account(c);
+	request_end(&c->rq, c->route, c->status, c->ip);
 	c->route = NULL;
-	if (c->user != NULL) {
-		auth_user_unref(c->user);
-		c->user = NULL;
-	}
 	if (!c->req.keep_alive || conn_draining)
 		c->close_after = 1;
 	http_request_clear(&c->req);
@@ -759,11 +691,11 @@ conn_close(struct conn *c)
 		admin_client_gone(c->admin_job);
 		c->admin_job = NULL;
 	}
-	if (c->acct.active) {
+	if (c->rq.active) {
 		/* The client left before its answer was complete. */
-		c->acct.flags |= USAGE_CANCELLED;
+		c->rq.flags |= USAGE_CANCELLED;
 		c->status = 499;
-		conn_account(c);
+		request_end(&c->rq, c->route, c->status, c->ip);
 	}
 	loop_timer_stop(&c->timer);
 	loop_io_del(&c->io);
@@ -791,9 +723,7 @@ conn_free(void *arg)
 	buf_free(&c->out);
 	buf_free(&c->body);
 	http_request_clear(&c->req);
-	if (c->user != NULL)
-		auth_user_unref(c->user);
-	conn_acct_clear(c);
+	request_clear(&c->rq);
 	free(c);
 	if (conn_draining && conn_count() == 0)
 		server_drained();

@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "http.h"
 #include "loop.h"
+#include "request.h"
 
 struct admin_job;
 struct auth_user;
@@ -50,23 +51,6 @@ enum conn_state {
 	CONN_CLOSED,
 };
 
-/* What a request's usage row is made of, filled in as it goes. */
-struct conn_acct {
-	unsigned	 active:1;	/* authenticated: a row is owed */
-	int64_t		 start_ms;	/* wall clock, for the row */
-	uint64_t	 start_mono;	/* loop time, for durations */
-	char		*model;
-	char		*backend;
-	int64_t		 prompt_tokens;
-	int64_t		 completion_tokens;
-	int64_t		 ttft_ms;
-	uint64_t	 bytes;
-	unsigned	 flags;
-	unsigned	 admitted:1;	/* holds a quota reservation */
-	int64_t		 reserved;
-	int64_t		 prompt_estimate; /* tokens, if the backend never says */
-};
-
 struct conn {
 	struct loop_io			 io;
 	struct loop_timer		 timer;
@@ -82,11 +66,9 @@ struct conn {
 	const struct route		*route;
 	struct proxy_req		*pr;
 	struct admin_job		*admin_job;
-	struct auth_user		*user;		/* who made the request */
-	int64_t				 token_id;
 	uid_t				 uid;		/* admin socket peer */
 	int				 status;	/* of the response */
-	struct conn_acct		 acct;
+	struct request			 rq;		/* the one being served */
 	char				 addr[64];	/* client address */
 	char				 ip[48];
 	struct peer			*peer;		/* its address's count */

@@ -248,8 +248,8 @@ proxy_allowed(struct conn *c, const char *model)
 {
 	char	msg[300];
 
-	if (c->user == NULL || c->user->nglobs == 0 || model == NULL ||
-	    auth_model_allowed(c->user, model))
+	if (c->rq.user == NULL || c->rq.user->nglobs == 0 || model == NULL ||
+	    auth_model_allowed(c->rq.user, model))
 		return 0;
 	snprintf(msg, sizeof msg, "model '%s' is not allowed", model);
 	reply_error(c, 403, c->route->dialect, msg, NULL);
@@ -287,8 +287,8 @@ proxy_read_body(struct conn *c, struct body *b)
 		reply_error(c, 400, r->dialect, msg, NULL);
 		return 400;
 	}
-	if (b->model != NULL && c->acct.active && c->acct.model == NULL)
-		c->acct.model = auth_model_normalise(b->model);
+	if (b->model != NULL && c->rq.active && c->rq.model == NULL)
+		c->rq.model = auth_model_normalise(b->model);
 	if (proxy_allowed(c, b->model) != 0) {
 		body_free(b);
 		return 403;
@@ -338,12 +338,12 @@ proxy_clamp(struct conn *c, struct body *b)
 	uint64_t		 max_ctx = 0, max_predict = 0;
 	int64_t			 ctx;
 
-	if (c->acct.model == NULL)
+	if (c->rq.model == NULL)
 		return 0;
 	for (size_t i = 0; i < cfg->nmodels; i++) {
 		const struct config_model	*m = &cfg->models[i];
 
-		if (!auth_model_match(m->pattern, c->acct.model))
+		if (!auth_model_match(m->pattern, c->rq.model))
 			continue;
 		if (m->max_num_ctx != 0 &&
 		    (max_ctx == 0 || m->max_num_ctx < max_ctx))
@@ -381,7 +381,7 @@ proxy_admit(struct conn *c, struct body *b)
 
 	if (r->body != 0)
 		prompt = proxy_prompt_estimate(b->text_bytes);
-	c->acct.prompt_estimate = prompt;
+	c->rq.prompt_estimate = prompt;
 	if (lf >= 0) {
 		limit = body_int(b, lf, -1);
 		if (limit < 1)
@@ -390,7 +390,7 @@ proxy_admit(struct conn *c, struct body *b)
 		if (bound > 0 && (limit < 0 || limit > bound))
 			limit = bound;
 	}
-	left = c->user != NULL ? quota_left(c->user) : INT64_MAX;
+	left = c->rq.user != NULL ? quota_left(c->rq.user) : INT64_MAX;
 	if (left != INT64_MAX && (r->flags & ROUTE_INFER)) {
 		/*
 		 * A token quota applies: nothing may run past it. With
@@ -408,22 +408,22 @@ proxy_admit(struct conn *c, struct body *b)
 		    BODY_MAX_COMPLETION_TOKENS, -1) != -1)
 			body_set_int(b, BODY_MAX_COMPLETION_TOKENS, limit);
 	}
-	if (c->user == NULL || !(r->flags & ROUTE_INFER))
+	if (c->rq.user == NULL || !(r->flags & ROUTE_INFER))
 		return 0;
-	quota_admit(c->user, reserve, left, &v);
+	quota_admit(c->rq.user, reserve, left, &v);
 	if (v.status != 0) {
 		struct buf	hdrs;
 
 		buf_init(&hdrs);
 		buf_printf(&hdrs, "Retry-After: %ld\r\n", v.retry_after);
-		quota_headers(c->user, &hdrs);
+		quota_headers(c->rq.user, &hdrs);
 		reply_error(c, v.status, r->dialect, v.message,
 		    buf_cstr(&hdrs));
 		buf_free(&hdrs);
 		return v.status;
 	}
-	c->acct.admitted = 1;
-	c->acct.reserved = reserve;
+	c->rq.admitted = 1;
+	c->rq.reserved = reserve;
 	return 0;
 }
 
@@ -433,20 +433,20 @@ proxy_collect(struct proxy_req *pr, struct conn *c)
 {
 	const struct tally	*t = &pr->tally;
 
-	free(c->acct.backend);
-	c->acct.backend = xstrdup(pr->be->name);
-	c->acct.bytes = pr->bytes;
-	c->acct.ttft_ms = pr->ttft_ms;
-	c->acct.prompt_tokens = t->prompt_tokens > 0 ? t->prompt_tokens : 0;
-	c->acct.completion_tokens = t->completion_tokens > 0 ?
+	free(c->rq.backend);
+	c->rq.backend = xstrdup(pr->be->name);
+	c->rq.bytes = pr->bytes;
+	c->rq.ttft_ms = pr->ttft_ms;
+	c->rq.prompt_tokens = t->prompt_tokens > 0 ? t->prompt_tokens : 0;
+	c->rq.completion_tokens = t->completion_tokens > 0 ?
 	    t->completion_tokens : 0;
 	/*
 	 * A stream that ended without its final figures is charged for the
 	 * output that did pass: one chunk is one token.
 	 */
 	if (t->completion_tokens < 0 && !t->done && t->chunks > 0) {
-		c->acct.completion_tokens = (int64_t)t->chunks;
-		c->acct.flags |= USAGE_PARTIAL;
+		c->rq.completion_tokens = (int64_t)t->chunks;
+		c->rq.flags |= USAGE_PARTIAL;
 	}
 	/*
 	 * The backend took the prompt but never said what it cost (the
@@ -454,11 +454,11 @@ proxy_collect(struct proxy_req *pr, struct conn *c)
 	 * estimate the reservation was made with.
 	 */
 	if (t->prompt_tokens < 0 && !t->done && pr->head_done &&
-	    (c->acct.flags & USAGE_CANCELLED) &&
+	    (c->rq.flags & USAGE_CANCELLED) &&
 	    pr->status < 300 && (pr->route->flags & ROUTE_INFER) &&
-	    c->acct.prompt_estimate > 0) {
-		c->acct.prompt_tokens = c->acct.prompt_estimate;
-		c->acct.flags |= USAGE_ESTIMATED;
+	    c->rq.prompt_estimate > 0) {
+		c->rq.prompt_tokens = c->rq.prompt_estimate;
+		c->rq.flags |= USAGE_ESTIMATED;
 	}
 }
 
@@ -541,11 +541,11 @@ proxy_start(struct conn *c)
 	buf_init(&pr->head);
 	buf_init(&pr->list);
 	buf_init(&pr->event);
-	if (c->user != NULL && c->user->nglobs > 0 &&
+	if (c->rq.user != NULL && c->rq.user->nglobs > 0 &&
 	    (c->route->flags & ROUTE_LIST) && c->req.method == HTTP_GET) {
 		/* The list is rewritten, so it is held until complete. */
 		pr->filter = 1;
-		pr->user = c->user;
+		pr->user = c->rq.user;
 		auth_user_ref(pr->user);
 	}
 
@@ -658,7 +658,7 @@ proxy_header_cb(char *p, size_t size, size_t n, void *arg)
 		/* A backend that takes a model on shows the fleet has it. */
 		if (pr->status >= 200 && pr->status < 300 && pr->c != NULL &&
 		    (pr->route->flags & ROUTE_MODEL))
-			models_note(pr->c->acct.model);
+			models_note(pr->c->rq.model);
 		tally_init(&pr->tally, pr->stream == STREAM_SSE ? TALLY_SSE :
 		    TALLY_JSON);
 		/* A list to filter is answered whole, once it is complete. */
@@ -912,11 +912,11 @@ proxy_send_head_length(struct proxy_req *pr, size_t length)
 	conn_printf(c, "HTTP/1.1 %d %s\r\n", pr->status,
 	    http_status_text(pr->status));
 	conn_write(c, buf_ptr(&pr->head), buf_used(&pr->head));
-	if (c->acct.admitted) {
+	if (c->rq.admitted) {
 		struct buf	rl;
 
 		buf_init(&rl);
-		quota_headers(c->user, &rl);
+		quota_headers(c->rq.user, &rl);
 		conn_write(c, buf_ptr(&rl), buf_used(&rl));
 		buf_free(&rl);
 	}
@@ -1229,7 +1229,7 @@ proxy_fail(struct proxy_req *pr, int timed_out, CURLcode rc)
 		return;
 	}
 	if (timed_out >= 0)
-		c->acct.flags |= USAGE_FAILED;
+		c->rq.flags |= USAGE_FAILED;
 	if (!pr->head_sent) {
 		c->pr = NULL;
 		proxy_collect(pr, c);
@@ -1295,8 +1295,8 @@ proxy_list_json(void)
 		json_array_append_new(list, json_pack(
 		    "{s:I, s:s?, s:s?, s:s, s:s, s:s, s:s, s:I, s:o, s:I, s:f}",
 		    "id", (json_int_t)pr->id,
-		    "user", c->user != NULL ? c->user->name : NULL,
-		    "model", c->acct.model,
+		    "user", c->rq.user != NULL ? c->rq.user->name : NULL,
+		    "model", c->rq.model,
 		    "backend", pr->be->name,
 		    "endpoint", pr->route->endpoint,
 		    "client", c->ip,
@@ -1329,7 +1329,7 @@ proxy_cancel(uint64_t id)
 	log_info("request %llu cancelled by an administrator",
 	    (unsigned long long)id);
 	upstream_abort(&pr->x);
-	pr->c->acct.flags |= USAGE_CANCELLED;
+	pr->c->rq.flags |= USAGE_CANCELLED;
 	proxy_fail(pr, -1, CURLE_ABORTED_BY_CALLBACK);
 	return 0;
 }
@@ -1361,7 +1361,7 @@ proxy_client_gone(struct proxy_req *pr)
 	log_debug("request %llu: client went away, cancelling",
 	    (unsigned long long)pr->id);
 	if (pr->c != NULL) {
-		pr->c->acct.flags |= USAGE_CANCELLED;
+		pr->c->rq.flags |= USAGE_CANCELLED;
 		proxy_collect(pr, pr->c);
 	}
 	pr->c = NULL;

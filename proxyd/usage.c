@@ -441,7 +441,7 @@ usage_refuse(struct conn *c)
 
 	usage_refused++;
 	/* It was not served: it owes no row, and has none to add. */
-	c->acct.active = 0;
+	c->rq.active = 0;
 	snprintf(msg, sizeof msg, "usage cannot be recorded: the database is "
 	    "not writable (%s); try again later", usage_why != NULL ?
 	    usage_why : "database error");
