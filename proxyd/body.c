@@ -50,6 +50,8 @@ static const struct body_field_info {
 	    "max_completion_tokens", CTX_TOP, BODY_INT },
 	[BODY_MAX_OUTPUT_TOKENS] = { "max_output_tokens", "max_output_tokens",
 	    CTX_TOP, BODY_INT },
+	[BODY_KEEP_ALIVE] = { "keep_alive", "keep_alive", CTX_TOP,
+	    BODY_DURATION },
 };
 
 /* Longer keys match no field, so they need not be folded. */
@@ -398,6 +400,109 @@ body_number_int(const char *p, size_t start, size_t end, int64_t *v)
 	return 0;
 }
 
+/*
+ * A Go duration ("300ms", "1h30m", "-1m", "0"), as time.ParseDuration
+ * reads one, in nanoseconds. Returns -1 for what Go refuses.
+ */
+static int
+body_go_duration(const char *s, int64_t *ns)
+{
+	static const struct {
+		const char	*unit;
+		uint64_t	 ns;
+	} units[] = {
+		{ "ns", 1 }, { "us", 1000 }, { "\xc2\xb5s", 1000 },
+		{ "\xce\xbcs", 1000 }, { "ms", 1000000 }, { "s", 1000000000 },
+		{ "m", UINT64_C(60000000000) }, { "h", UINT64_C(3600000000000) },
+	};
+	uint64_t	total = 0;
+	int		neg = 0;
+
+	if (*s == '-' || *s == '+')
+		neg = *s++ == '-';
+	if (strcmp(s, "0") == 0) {
+		*ns = 0;
+		return 0;
+	}
+	if (*s == '\0')
+		return -1;
+	while (*s != '\0') {
+		uint64_t	whole = 0, frac = 0, scale = 1, part;
+		size_t		i, n = 0;
+		int		digits = 0;
+
+		for (; *s >= '0' && *s <= '9'; s++, digits++) {
+			if (whole > (UINT64_MAX - 9) / 10)
+				return -1;
+			whole = whole * 10 + (uint64_t)(*s - '0');
+		}
+		if (*s == '.') {
+			for (s++; *s >= '0' && *s <= '9'; s++, digits++) {
+				/* Digits past nanoseconds add nothing. */
+				if (scale < UINT64_C(1000000000000000000)) {
+					frac = frac * 10 + (uint64_t)(*s - '0');
+					scale *= 10;
+				}
+			}
+		}
+		if (digits == 0)
+			return -1;
+		/* The unit runs to the next digit or '.', as Go reads it. */
+		n = strcspn(s, "0123456789.");
+		for (i = 0; i < sizeof units / sizeof units[0]; i++) {
+			if (strlen(units[i].unit) == n &&
+			    strncmp(s, units[i].unit, n) == 0)
+				break;
+		}
+		if (i == sizeof units / sizeof units[0])
+			return -1;
+		s += n;
+		if (whole > (uint64_t)INT64_MAX / units[i].ns)
+			return -1;
+		part = whole * units[i].ns + (uint64_t)((double)frac *
+		    (double)units[i].ns / (double)scale);
+		if (part > (uint64_t)INT64_MAX - total)
+			return -1;
+		total += part;
+	}
+	*ns = neg ? -(int64_t)total : (int64_t)total;
+	return 0;
+}
+
+/*
+ * keep_alive as Ollama reads it: a number of seconds (a fraction too),
+ * or a Go duration string. Returns -1 for what Ollama refuses.
+ */
+static int
+body_duration(const char *p, size_t start, size_t end, int64_t *ns)
+{
+	char	 tmp[64], *ep;
+	double	 d;
+
+	if (p[start] == '"') {
+		/* Durations are ASCII; an escape or a long one is none. */
+		if (end - start - 2 >= sizeof tmp ||
+		    memchr(p + start + 1, '\\', end - start - 2) != NULL)
+			return -1;
+		memcpy(tmp, p + start + 1, end - start - 2);
+		tmp[end - start - 2] = '\0';
+		return body_go_duration(tmp, ns);
+	}
+	if (p[start] != '-' && (p[start] < '0' || p[start] > '9'))
+		return -1;
+	if (end - start >= sizeof tmp)
+		return -1;
+	memcpy(tmp, p + start, end - start);
+	tmp[end - start] = '\0';
+	errno = 0;
+	d = strtod(tmp, &ep);
+	/* Past about 292 years, nanoseconds do not fit in 64 bits. */
+	if (errno != 0 || *ep != '\0' || fabs(d) > 9.2e9)
+		return -1;
+	*ns = (int64_t)(d * 1e9);
+	return 0;
+}
+
 /* Which field a key of an object of kind ctx names, or -1. */
 static int
 body_match_key(struct body_scan *s, enum body_ctx ctx, size_t start,
@@ -483,6 +588,11 @@ body_field_done(struct body_scan *s, int f, size_t val, size_t val_end)
 		if (c != '{')
 			return body_fail(s, "\"%s\" must be an object",
 			    fi->path);
+		break;
+	case BODY_DURATION:
+		if (body_duration(s->p, val, val_end, &v->num) != 0)
+			return body_fail(s, "\"%s\" must be a number of seconds "
+			    "or a duration such as \"5m\"", fi->path);
 		break;
 	default:
 		break;
@@ -751,8 +861,9 @@ int64_t
 body_int(const struct body *b, enum body_field f, int64_t def)
 {
 	if (b->f[f].set)
-		return b->f[f].set_num;
-	return b->f[f].type == BODY_INT ? b->f[f].num : def;
+		return b->f[f].set_null ? def : b->f[f].set_num;
+	return b->f[f].type == BODY_INT || b->f[f].type == BODY_DURATION ?
+	    b->f[f].num : def;
 }
 
 int
@@ -774,6 +885,13 @@ void
 body_set_bool(struct body *b, enum body_field f, int v)
 {
 	body_set_int(b, f, v != 0);
+}
+
+void
+body_set_null(struct body *b, enum body_field f)
+{
+	b->f[f].set = 1;
+	b->f[f].set_null = 1;
 }
 
 /* One change to the bytes read: [start, end) becomes text. */
@@ -816,9 +934,19 @@ body_put_value(struct buf *t, const struct body *b, enum body_field f)
 	const struct body_value	*v = &b->f[f];
 	int64_t			 n = v->set ? v->set_num : v->num;
 
-	if (body_fields[f].type == BODY_BOOL)
+	if (v->set && v->set_null)
+		buf_add_str(t, "null");
+	else if (body_fields[f].type == BODY_BOOL)
 		buf_add_str(t, n ? "true" : "false");
-	else
+	else if (body_fields[f].type == BODY_DURATION) {
+		/* A Go duration, in the largest unit that is exact. */
+		if (n % 1000000000 == 0)
+			buf_printf(t, "\"%llds\"", (long long)(n / 1000000000));
+		else if (n % 1000000 == 0)
+			buf_printf(t, "\"%lldms\"", (long long)(n / 1000000));
+		else
+			buf_printf(t, "\"%lldns\"", (long long)n);
+	} else
 		buf_printf(t, "%lld", (long long)n);
 }
 
@@ -944,7 +1072,10 @@ body_render(const struct body *b, const char *p, struct buf *out)
 		case BODY_BOOL:
 		case BODY_INT:
 		case BODY_NULL:
-			if (v->type == BODY_NULL && !v->set)
+		case BODY_DURATION:
+			/* A duration is sent as it came unless it was set. */
+			if ((v->type == BODY_NULL || v->type == BODY_DURATION) &&
+			    !v->set)
 				break;
 			t = body_edit_begin(&r, v->val, v->val_end);
 			body_put_value(t, b, f);

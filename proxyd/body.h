@@ -37,6 +37,7 @@ enum body_field {
 	BODY_MAX_TOKENS,	/* "max_tokens" */
 	BODY_MAX_COMPLETION_TOKENS, /* "max_completion_tokens" */
 	BODY_MAX_OUTPUT_TOKENS,	/* "max_output_tokens" */
+	BODY_KEEP_ALIVE,	/* "keep_alive": seconds, or a Go duration */
 	BODY_NFIELDS
 };
 
@@ -54,6 +55,7 @@ enum body_type {
 	BODY_INT,
 	BODY_STRING,
 	BODY_OBJECT,
+	BODY_DURATION,		/* num in nanoseconds; below 0 is forever */
 };
 
 struct body_value {
@@ -63,6 +65,7 @@ struct body_value {
 	int64_t		 num;		/* BODY_BOOL (0, 1) and BODY_INT */
 	/* A value the gateway sets: written in place of, or in addition to, it. */
 	unsigned	 set:1;
+	unsigned	 set_null:1;	/* null: the backend's default */
 	int64_t		 set_num;
 };
 
@@ -89,6 +92,8 @@ int		 body_bool(const struct body *, enum body_field, int def);
 /* Have the body that goes upstream say field = value. */
 void		 body_set_int(struct body *, enum body_field, int64_t);
 void		 body_set_bool(struct body *, enum body_field, int);
+/* Have the body that goes upstream say null (the backend's default). */
+void		 body_set_null(struct body *, enum body_field);
 /* Write the body that goes upstream: the one read, canonical, with edits. */
 void		 body_render(const struct body *, const char *, struct buf *);
 /* The JSON name of a field, for messages ("options.num_predict"). */

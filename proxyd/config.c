@@ -111,6 +111,10 @@ static const struct config_key config_keys[] = {
 	    UINT64_C(1) << 32 },
 	{ SECTION_MODEL, "max_num_predict", TYPE_UINT, MOD(max_num_predict), 0,
 	    UINT64_C(1) << 32 },
+	{ SECTION_MODEL, "num_ctx", TYPE_UINT, MOD(num_ctx), 0,
+	    UINT64_C(1) << 32 },
+	{ SECTION_MODEL, "max_keep_alive", TYPE_DURATION, MOD(max_keep_alive),
+	    0, 0 },
 };
 
 struct config_parser {
@@ -253,6 +257,7 @@ config_header(struct config_parser *p, struct config *c, char *line)
 		memset(m, 0, sizeof *m);
 		m->pattern = xstrdup(arg);
 		m->line = p->line;
+		m->max_keep_alive = CONFIG_UNSET;
 		p->section = SECTION_MODEL;
 		p->target = m;
 		return 0;
@@ -447,6 +452,15 @@ config_fill_defaults(struct config *c)
 static int
 config_check(struct config_parser *p, struct config *c)
 {
+	for (size_t i = 0; i < c->nmodels; i++) {
+		const struct config_model	*m = &c->models[i];
+
+		p->line = m->line;
+		if (m->num_ctx != 0 && m->max_num_ctx != 0 &&
+		    m->num_ctx > m->max_num_ctx)
+			return config_error(p, "[model %s] num_ctx is larger than "
+			    "its max_num_ctx", m->pattern);
+	}
 	p->line = 0;
 	if (c->nlisten == 0 && c->ntls_listen == 0) {
 		c->listen = xcalloc(1, sizeof *c->listen);

@@ -33,10 +33,15 @@ struct config_backend {
 	int		 line;
 };
 
+/* max_keep_alive of a section that does not set it. */
+#define CONFIG_UNSET	UINT64_MAX
+
 struct config_model {
 	char		*pattern;
 	uint64_t	 max_num_ctx;
 	uint64_t	 max_num_predict;
+	uint64_t	 num_ctx;	/* fixed; 0: the request's */
+	uint64_t	 max_keep_alive; /* ms; CONFIG_UNSET */
 	int		 line;
 };
 

@@ -69,6 +69,8 @@ struct proxy_req {
 
 static TAILQ_HEAD(, proxy_req)	proxy_live = TAILQ_HEAD_INITIALIZER(proxy_live);
 
+/* The longest keep_alive of a user who is not an admin, by default. */
+#define PROXY_KEEP_ALIVE_MAX	(30 * 60 * 1000)
 /* A model list bigger than this is not a model list. */
 #define PROXY_LIST_MAX	(16 * 1024 * 1024)
 /* An SSE event bigger than this is not one we filter. */
@@ -324,40 +326,88 @@ proxy_prompt_estimate(uint64_t text_bytes)
 	return (int64_t)((text_bytes + 2) / 3);
 }
 
+/* What the [model PATTERN] sections that match a model say of it. */
+struct proxy_policy {
+	uint64_t	max_ctx;	/* 0: no bound */
+	uint64_t	max_predict;
+	uint64_t	num_ctx;	/* fixed; 0: the request's */
+	uint64_t	max_keep_alive;	/* ms; 0: no bound */
+};
+
+/* Of two bounds where 0 is none, the one that holds. */
+static uint64_t
+proxy_least(uint64_t a, uint64_t b)
+{
+	return a == 0 || (b != 0 && b < a) ? b : a;
+}
+
 /*
- * [model PATTERN] max_num_ctx and max_num_predict: requests are clamped,
- * not refused. Where several sections match, the smallest bound holds.
- * A request that sets no num_ctx (or one out of bounds) gets the bound,
+ * Where several sections match, the smallest figure of each kind holds.
+ * A non-admin's keep_alive is bounded by 30 minutes unless a matching
+ * section says otherwise.
+ */
+static void
+proxy_policy(const char *model, struct proxy_policy *pol)
+{
+	const struct config	*cfg = server_cfg;
+	uint64_t		 keep = CONFIG_UNSET;
+
+	memset(pol, 0, sizeof *pol);
+	for (size_t i = 0; i < cfg->nmodels && model != NULL; i++) {
+		const struct config_model	*m = &cfg->models[i];
+
+		if (!auth_model_match(m->pattern, model))
+			continue;
+		pol->max_ctx = proxy_least(pol->max_ctx, m->max_num_ctx);
+		pol->max_predict = proxy_least(pol->max_predict,
+		    m->max_num_predict);
+		pol->num_ctx = proxy_least(pol->num_ctx, m->num_ctx);
+		if (m->max_keep_alive != CONFIG_UNSET)
+			keep = keep == CONFIG_UNSET ? m->max_keep_alive :
+			    proxy_least(keep, m->max_keep_alive);
+	}
+	pol->max_keep_alive = keep == CONFIG_UNSET ? PROXY_KEEP_ALIVE_MAX :
+	    keep;
+}
+
+/*
+ * [model PATTERN] sections: requests are clamped, not refused. A fixed
+ * num_ctx replaces the request's, so that no request forces a reload; a
+ * request that sets no num_ctx (or one out of bounds) gets max_num_ctx,
  * since Ollama's default context may be larger than the operator
- * allows. Returns the bound on output, 0 if none.
+ * allows. A user who is not an admin cannot unload a model for everyone
+ * or pin it in memory: a keep_alive of 0 or below becomes null (the
+ * backend's default), and a longer one than max_keep_alive is cut to
+ * it. Returns the bound on output, 0 if none.
  */
 static int64_t
 proxy_clamp(struct conn *c, struct body *b)
 {
-	const struct config	*cfg = server_cfg;
-	uint64_t		 max_ctx = 0, max_predict = 0;
-	int64_t			 ctx;
+	const struct route	*r = c->route;
+	struct proxy_policy	 pol;
+	int64_t			 ctx, keep;
 
-	if (c->rq.model == NULL)
-		return 0;
-	for (size_t i = 0; i < cfg->nmodels; i++) {
-		const struct config_model	*m = &cfg->models[i];
-
-		if (!auth_model_match(m->pattern, c->rq.model))
-			continue;
-		if (m->max_num_ctx != 0 &&
-		    (max_ctx == 0 || m->max_num_ctx < max_ctx))
-			max_ctx = m->max_num_ctx;
-		if (m->max_num_predict != 0 &&
-		    (max_predict == 0 || m->max_num_predict < max_predict))
-			max_predict = m->max_num_predict;
-	}
-	if (max_ctx != 0 && (c->route->body & BODY_F(BODY_NUM_CTX))) {
+	proxy_policy(c->rq.model, &pol);
+	if (r->body & BODY_F(BODY_NUM_CTX)) {
 		ctx = body_int(b, BODY_NUM_CTX, 0);
-		if (ctx <= 0 || (uint64_t)ctx > max_ctx)
-			body_set_int(b, BODY_NUM_CTX, (int64_t)max_ctx);
+		if (pol.num_ctx != 0 && ctx != (int64_t)pol.num_ctx)
+			body_set_int(b, BODY_NUM_CTX, (int64_t)pol.num_ctx);
+		else if (pol.num_ctx == 0 && pol.max_ctx != 0 &&
+		    (ctx <= 0 || (uint64_t)ctx > pol.max_ctx))
+			body_set_int(b, BODY_NUM_CTX, (int64_t)pol.max_ctx);
 	}
-	return (int64_t)max_predict;
+	if ((r->body & BODY_F(BODY_KEEP_ALIVE)) && c->rq.user != NULL &&
+	    c->rq.user->role != ROLE_ADMIN &&
+	    b->f[BODY_KEEP_ALIVE].type == BODY_DURATION) {
+		keep = body_int(b, BODY_KEEP_ALIVE, 0);
+		if (keep <= 0)
+			body_set_null(b, BODY_KEEP_ALIVE);
+		else if (pol.max_keep_alive != 0 &&
+		    (uint64_t)keep / 1000000 >= pol.max_keep_alive)
+			body_set_int(b, BODY_KEEP_ALIVE,
+			    (int64_t)pol.max_keep_alive * 1000000);
+	}
+	return (int64_t)pol.max_predict;
 }
 
 /*
@@ -375,18 +425,19 @@ proxy_admit(struct conn *c, struct body *b)
 {
 	const struct route	*r = c->route;
 	int			 lf = proxy_limit_field(r);
-	int64_t			 limit = -1, bound, left, prompt = 0;
+	int64_t			 limit = -1, bound = 0, left, prompt = 0;
 	int64_t			 reserve = 0;
 	struct quota_verdict	 v;
 
-	if (r->body != 0)
+	if (r->body != 0) {
 		prompt = proxy_prompt_estimate(b->text_bytes);
+		bound = proxy_clamp(c, b);
+	}
 	c->rq.prompt_estimate = prompt;
 	if (lf >= 0) {
 		limit = body_int(b, lf, -1);
 		if (limit < 1)
 			limit = -1;
-		bound = proxy_clamp(c, b);
 		if (bound > 0 && (limit < 0 || limit > bound))
 			limit = bound;
 	}

@@ -15,8 +15,9 @@
 #define B_SHOW		(BODY_F(BODY_MODEL) | BODY_F(BODY_NAME))
 #define B_NATIVE	(BODY_F(BODY_MODEL) | BODY_F(BODY_STREAM) | \
 			BODY_F(BODY_OPTIONS) | BODY_F(BODY_NUM_PREDICT) | \
-			BODY_F(BODY_NUM_CTX))
+			BODY_F(BODY_NUM_CTX) | BODY_F(BODY_KEEP_ALIVE))
 #define B_EMBED		BODY_F(BODY_MODEL)
+#define B_NATIVE_EMBED	(BODY_F(BODY_MODEL) | BODY_F(BODY_KEEP_ALIVE))
 #define B_COMPLETIONS	(BODY_F(BODY_MODEL) | BODY_F(BODY_STREAM) | \
 			BODY_F(BODY_STREAM_OPTIONS) | \
 			BODY_F(BODY_INCLUDE_USAGE) | BODY_F(BODY_MAX_TOKENS))
@@ -34,9 +35,9 @@ static const struct route router_routes[] = {
 	{ "/api/generate", POST, DIALECT_OLLAMA, GENERATE, "generate",
 	    B_NATIVE },
 	{ "/api/chat", POST, DIALECT_OLLAMA, GENERATE, "chat", B_NATIVE },
-	{ "/api/embed", POST, DIALECT_OLLAMA, INFER, "embed", B_EMBED },
+	{ "/api/embed", POST, DIALECT_OLLAMA, INFER, "embed", B_NATIVE_EMBED },
 	{ "/api/embeddings", POST, DIALECT_OLLAMA, INFER, "embeddings",
-	    B_EMBED },
+	    B_NATIVE_EMBED },
 	{ "/api/pull", POST, DIALECT_OLLAMA, ROUTE_MANAGE, "pull", 0 },
 	{ "/api/push", POST, DIALECT_OLLAMA, ROUTE_MANAGE, "push", 0 },
 	{ "/api/create", POST, DIALECT_OLLAMA, ROUTE_MANAGE, "create", 0 },

@@ -359,6 +359,73 @@ test_found(void)
 	    SHOW, "\"name\" holds a NUL character");
 }
 
+/* keep_alive read as Ollama reads it: seconds, or a Go duration. */
+static void
+test_keep_alive(void)
+{
+	static const struct {
+		const char	*value;
+		long long	 ns;
+	} good[] = {
+		{ "\"5m\"", 300000000000LL }, { "\"1h30m\"", 5400000000000LL },
+		{ "\"1.5h\"", 5400000000000LL }, { "\"300ms\"", 300000000LL },
+		{ "\"0\"", 0 }, { "\"-1m\"", -60000000000LL },
+		{ "\"+2s\"", 2000000000LL }, { "\"1\xc2\xb5s\"", 1000 },
+		{ "\"1h1m1s1ms1us1ns\"", 3661001001001LL }, { "300", 300000000000LL },
+		{ "0.5", 500000000LL }, { "0", 0 }, { "-1", -1000000000LL },
+		{ "1e2", 100000000000LL }, { "\".5s\"", 500000000LL },
+	};
+	static const char *const bad[] = {
+		"\"-1\"", "\"5\"", "\"\"", "\"5mss\"", "\"m\"", "\".s\"",
+		"\"1d\"", "1e300", "true", "[1]", "\"9999999999h\"",
+		"\"5\\u006d\"",
+	};
+	struct body	b;
+	struct buf	out;
+	char		in[128], err[200];
+	const char	*s;
+
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		snprintf(in, sizeof in, "{\"keep_alive\":%s}", good[i].value);
+		if (!tap_ok(rd(&b, in, NATIVE | BODY_F(BODY_KEEP_ALIVE), err) == 0,
+		    "keep_alive %s is read", good[i].value)) {
+			printf("#   %s\n", err);
+			continue;
+		}
+		tap_is_int(body_int(&b, BODY_KEEP_ALIVE, 7), good[i].ns,
+		    "keep_alive %s in nanoseconds", good[i].value);
+		body_free(&b);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(in, sizeof in, "{\"keep_alive\":%s}", bad[i]);
+		refused(bad[i], in, strlen(in), NATIVE | BODY_F(BODY_KEEP_ALIVE),
+		    "\"keep_alive\" must be a number of seconds or a duration");
+	}
+	tap_ok(rd(&b, "{\"keep_alive\":null}", NATIVE | BODY_F(BODY_KEEP_ALIVE),
+	    err) == 0 && body_int(&b, BODY_KEEP_ALIVE, 7) == 7,
+	    "a null keep_alive is the default");
+	body_free(&b);
+
+	s = "{\"keep_alive\":\"2h\",\"model\":\"m\"}";
+	buf_init(&out);
+	rd(&b, s, NATIVE | BODY_F(BODY_KEEP_ALIVE), err);
+	body_set_int(&b, BODY_KEEP_ALIVE, 1800000000000LL);
+	body_render(&b, s, &out);
+	tap_is_str(buf_cstr(&out), "{\"keep_alive\":\"1800s\",\"model\":\"m\"}",
+	    "a keep_alive cut to a bound is written as a duration");
+	body_free(&b);
+	buf_free(&out);
+	s = "{\"KEEP_ALIVE\":-1}";
+	buf_init(&out);
+	rd(&b, s, NATIVE | BODY_F(BODY_KEEP_ALIVE), err);
+	body_set_null(&b, BODY_KEEP_ALIVE);
+	body_render(&b, s, &out);
+	tap_is_str(buf_cstr(&out), "{\"keep_alive\":null}",
+	    "a keep_alive dropped is null, the backend's default");
+	body_free(&b);
+	buf_free(&out);
+}
+
 int
 main(void)
 {
@@ -366,6 +433,7 @@ main(void)
 	test_values();
 	test_grammar();
 	test_render();
+	test_keep_alive();
 	test_found();
 	return tap_done();
 }
