@@ -36,51 +36,93 @@
 
 #define M(m)	(1u << (m))
 
-enum admin_op {
-	OP_STATUS,
-	OP_USERS,
-	OP_USER,
-	OP_TOKENS,
-	OP_TOKEN,
-	OP_RELOAD,
-	OP_USAGE,
-	OP_REQUESTS,
-	OP_REQUEST,
-	OP_METRICS,
-	OP_SNAPSHOT,
-	OP_BACKENDS,
-	OP_BACKEND,
-	OP_GPU,
+/* The route part of an admin table entry; errors are in Ollama's dialect. */
+#define ROUTE(p, m, f, e)	{ .path = (p), .methods = (m), \
+				.dialect = DIALECT_OLLAMA, .flags = (f), \
+				.endpoint = (e) }
+
+/*
+ * An admin route is a struct route and the function that serves it, as
+ * a tmux cmd_entry holds its exec. The route comes first, so that
+ * router_match_table() walks this table with its stride as it walks the
+ * public one, and the struct route it returns (c->route) is the start
+ * of the admin route around it. The handler is not a member of struct
+ * route itself: every public route would leave it NULL (their requests
+ * all go to proxy_start()), and router.h would have to know the JSON
+ * body the admin handlers take.
+ *
+ * Where a path does different things by method, each method is an
+ * entry of its own with its own handler; the router still answers 405
+ * with every method of the path in Allow, as it gathers them from all
+ * the entries with that path.
+ */
+struct admin_route {
+	struct route	  route;
+	/* Serve the request; body is its JSON object, borrowed. */
+	void		(*serve)(struct conn *, json_t *body);
 };
 
-static const struct route admin_routes[] = {
-	[OP_STATUS] = { "/admin/v1/status", M(HTTP_GET), DIALECT_OLLAMA, 0,
-	    "admin/status" },
-	[OP_USERS] = { "/admin/v1/users", M(HTTP_GET) | M(HTTP_POST),
-	    DIALECT_OLLAMA, 0, "admin/users" },
-	[OP_USER] = { "/admin/v1/users/", M(HTTP_GET) | M(HTTP_PATCH) |
-	    M(HTTP_DELETE), DIALECT_OLLAMA, ROUTE_PARAM, "admin/user" },
-	[OP_TOKENS] = { "/admin/v1/tokens", M(HTTP_GET) | M(HTTP_POST),
-	    DIALECT_OLLAMA, 0, "admin/tokens" },
-	[OP_TOKEN] = { "/admin/v1/tokens/", M(HTTP_DELETE), DIALECT_OLLAMA,
-	    ROUTE_PARAM, "admin/token" },
-	[OP_RELOAD] = { "/admin/v1/reload", M(HTTP_POST), DIALECT_OLLAMA, 0,
-	    "admin/reload" },
-	[OP_USAGE] = { "/admin/v1/usage", M(HTTP_GET), DIALECT_OLLAMA, 0,
-	    "admin/usage" },
-	[OP_REQUESTS] = { "/admin/v1/requests", M(HTTP_GET), DIALECT_OLLAMA, 0,
-	    "admin/requests" },
-	[OP_REQUEST] = { "/admin/v1/requests/", M(HTTP_DELETE), DIALECT_OLLAMA,
-	    ROUTE_PARAM, "admin/request" },
-	[OP_METRICS] = { "/metrics", M(HTTP_GET), DIALECT_OLLAMA, 0, "metrics" },
-	[OP_SNAPSHOT] = { "/admin/v1/snapshot", M(HTTP_GET), DIALECT_OLLAMA, 0,
-	    "admin/snapshot" },
-	[OP_BACKENDS] = { "/admin/v1/backends", M(HTTP_GET), DIALECT_OLLAMA, 0,
-	    "admin/backends" },
-	[OP_BACKEND] = { "/admin/v1/backends/", M(HTTP_PATCH), DIALECT_OLLAMA,
-	    ROUTE_PARAM, "admin/backend" },
-	[OP_GPU] = { "/admin/v1/gpu", M(HTTP_GET), DIALECT_OLLAMA, 0,
-	    "admin/gpu" },
+static void	admin_status(struct conn *, json_t *);
+static void	admin_users_list(struct conn *, json_t *);
+static void	admin_users_add(struct conn *, json_t *);
+static void	admin_user_show(struct conn *, json_t *);
+static void	admin_user_set(struct conn *, json_t *);
+static void	admin_user_delete(struct conn *, json_t *);
+static void	admin_tokens_list(struct conn *, json_t *);
+static void	admin_tokens_create(struct conn *, json_t *);
+static void	admin_token_revoke(struct conn *, json_t *);
+static void	admin_reload(struct conn *, json_t *);
+static void	admin_usage(struct conn *, json_t *);
+static void	admin_requests(struct conn *, json_t *);
+static void	admin_request_cancel(struct conn *, json_t *);
+static void	admin_snapshot(struct conn *, json_t *);
+static void	admin_backends(struct conn *, json_t *);
+static void	admin_backend_set(struct conn *, json_t *);
+static void	admin_gpu(struct conn *, json_t *);
+static void	admin_metrics(struct conn *, json_t *);
+
+static const struct admin_route admin_routes[] = {
+	{ ROUTE("/admin/v1/status", M(HTTP_GET), 0, "admin/status"),
+	    admin_status },
+	{ ROUTE("/admin/v1/users", M(HTTP_GET), 0, "admin/users"),
+	    admin_users_list },
+	{ ROUTE("/admin/v1/users", M(HTTP_POST), 0, "admin/users"),
+	    admin_users_add },
+	{ ROUTE("/admin/v1/users/", M(HTTP_GET), ROUTE_PARAM, "admin/user"),
+	    admin_user_show },
+	{ ROUTE("/admin/v1/users/", M(HTTP_PATCH), ROUTE_PARAM, "admin/user"),
+	    admin_user_set },
+	{ ROUTE("/admin/v1/users/", M(HTTP_DELETE), ROUTE_PARAM, "admin/user"),
+	    admin_user_delete },
+	{ ROUTE("/admin/v1/tokens", M(HTTP_GET), 0, "admin/tokens"),
+	    admin_tokens_list },
+	{ ROUTE("/admin/v1/tokens", M(HTTP_POST), 0, "admin/tokens"),
+	    admin_tokens_create },
+	{ ROUTE("/admin/v1/tokens/", M(HTTP_DELETE), ROUTE_PARAM,
+	    "admin/token"), admin_token_revoke },
+	{ ROUTE("/admin/v1/reload", M(HTTP_POST), 0, "admin/reload"),
+	    admin_reload },
+	{ ROUTE("/admin/v1/usage", M(HTTP_GET), 0, "admin/usage"),
+	    admin_usage },
+	{ ROUTE("/admin/v1/requests", M(HTTP_GET), 0, "admin/requests"),
+	    admin_requests },
+	{ ROUTE("/admin/v1/requests/", M(HTTP_DELETE), ROUTE_PARAM,
+	    "admin/request"), admin_request_cancel },
+	{ ROUTE("/admin/v1/snapshot", M(HTTP_GET), 0, "admin/snapshot"),
+	    admin_snapshot },
+	{ ROUTE("/admin/v1/backends", M(HTTP_GET), 0, "admin/backends"),
+	    admin_backends },
+	{ ROUTE("/admin/v1/backends/", M(HTTP_PATCH), ROUTE_PARAM,
+	    "admin/backend"), admin_backend_set },
+	{ ROUTE("/admin/v1/gpu", M(HTTP_GET), 0, "admin/gpu"), admin_gpu },
+};
+
+/*
+ * The metrics page is a table of its own: metrics_listen serves it and
+ * nothing else, and the admin socket serves it beside its API.
+ */
+static const struct admin_route admin_metrics_routes[] = {
+	{ ROUTE("/metrics", M(HTTP_GET), 0, "metrics"), admin_metrics },
 };
 
 /* How old the backends' probes may be when they are listed. */
@@ -112,7 +154,6 @@ struct admin_job {
 };
 
 static void	admin_reply(struct conn *, int, json_t *);
-static void	admin_usage(struct conn *);
 static void	admin_error(struct conn *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 
@@ -120,13 +161,29 @@ const struct route *
 admin_match(enum http_method m, const char *path, size_t len, int *status,
     unsigned *allow, int metrics_only)
 {
+	const struct route	*r;
+
 	/* The metrics address serves the one page and nothing else. */
-	if (metrics_only)
-		return router_match_table(&admin_routes[OP_METRICS], 1, m, path,
-		    len, status, allow);
-	return router_match_table(admin_routes,
-	    sizeof admin_routes / sizeof admin_routes[0], m, path, len, status,
-	    allow);
+	if (!metrics_only) {
+		r = router_match_table(&admin_routes[0].route,
+		    sizeof admin_routes / sizeof admin_routes[0],
+		    sizeof admin_routes[0], m, path, len, status, allow);
+		if (r != NULL || *status != 404)
+			return r;
+	}
+	return router_match_table(&admin_metrics_routes[0].route,
+	    sizeof admin_metrics_routes / sizeof admin_metrics_routes[0],
+	    sizeof admin_metrics_routes[0], m, path, len, status, allow);
+}
+
+/* Copy the path's parameter, what follows the route's prefix, into buf. */
+static void
+admin_param(struct conn *c, char *buf, size_t size)
+{
+	size_t	plen = strlen(c->route->path);
+
+	snprintf(buf, size, "%.*s", (int)(c->req.path_len - plen),
+	    c->req.path + plen);
 }
 
 /* Send a JSON document (stolen) with the status. */
@@ -568,46 +625,45 @@ admin_user_delete_run(sqlite3 *db, struct store_job *sj)
 }
 
 static void
-admin_users(struct conn *c, json_t *body)
+admin_users_list(struct conn *c, json_t *body)
+{
+	struct auth_user	*u;
+	json_t			*list = json_array();
+
+	for (u = auth_user_first(); u != NULL; u = auth_user_next(u))
+		json_array_append_new(list, admin_user_json(u));
+	admin_reply(c, 200, list);
+}
+
+static void
+admin_users_add(struct conn *c, json_t *body)
 {
 	struct auth_user	*u;
 	struct admin_job	*j;
+	const char		*name;
 
-	if (c->req.method == HTTP_GET) {
-		json_t	*list = json_array();
-
-		for (u = auth_user_first(); u != NULL; u = auth_user_next(u))
-			json_array_append_new(list, admin_user_json(u));
-		admin_reply(c, 200, list);
+	name = json_string_value(json_object_get(body, "name"));
+	if (name == NULL || !admin_name_ok(name)) {
+		admin_error(c, 400, "name must be 1 to 64 letters, digits, "
+		    "'.', '_' or '-', not starting with '.' or '-'");
 		return;
 	}
-	/* POST: create. */
-	{
-		const char	*name = json_string_value(json_object_get(body,
-				    "name"));
-
-		if (name == NULL || !admin_name_ok(name)) {
-			admin_error(c, 400, "name must be 1 to 64 letters, digits, "
-			    "'.', '_' or '-', not starting with '.' or '-'");
-			return;
-		}
-		if (auth_user_find(name) != NULL) {
-			admin_error(c, 409, "user %s already exists", name);
-			return;
-		}
-		u = xcalloc(1, sizeof *u);
-		u->name = xstrdup(name);
-		u->role = ROLE_USER;
-		u->enabled = 1;
-		auth_user_set_models(u, "");
-		u->priority = u->tokens_per_day = u->tokens_per_month =
-		    u->requests_per_minute = u->max_concurrent = AUTH_UNSET;
-		u->created = (int64_t)time(NULL);
-		if (admin_user_fields(c, body, u) != 0) {
-			u->refs = 1;
-			auth_user_unref(u);
-			return;
-		}
+	if (auth_user_find(name) != NULL) {
+		admin_error(c, 409, "user %s already exists", name);
+		return;
+	}
+	u = xcalloc(1, sizeof *u);
+	u->name = xstrdup(name);
+	u->role = ROLE_USER;
+	u->enabled = 1;
+	auth_user_set_models(u, "");
+	u->priority = u->tokens_per_day = u->tokens_per_month =
+	    u->requests_per_minute = u->max_concurrent = AUTH_UNSET;
+	u->created = (int64_t)time(NULL);
+	if (admin_user_fields(c, body, u) != 0) {
+		u->refs = 1;
+		auth_user_unref(u);
+		return;
 	}
 	j = admin_job_new(c, admin_user_save_run, admin_user_save_done);
 	j->user = u;
@@ -615,61 +671,81 @@ admin_users(struct conn *c, json_t *body)
 	store_submit(&j->sj);
 }
 
-static void
-admin_user(struct conn *c, const char *name, json_t *body)
+/* The user the path names (copied into name), or NULL with 404 sent. */
+static struct auth_user *
+admin_user_param(struct conn *c, char *name, size_t size)
 {
-	struct auth_user	*u = auth_user_find(name);
-	struct admin_job	*j;
+	struct auth_user	*u;
 
-	if (u == NULL) {
+	admin_param(c, name, size);
+	if ((u = auth_user_find(name)) == NULL)
 		admin_error(c, 404, "no user %s", name);
-		return;
-	}
-	switch (c->req.method) {
-	case HTTP_GET: {
-		json_t	*doc = admin_user_json(u);
-		int64_t	 today, month;
+	return u;
+}
 
-		/* Use against quota, from the in-memory counters. */
-		quota_spent(u, &today, &month);
-		json_object_set_new(doc, "tokens_today", json_integer(today));
-		json_object_set_new(doc, "tokens_this_month",
-		    json_integer(month));
-		json_object_set_new(doc, "requests_active",
-		    json_integer(u->quota.active));
-		admin_reply(c, 200, doc);
-		return;
-	}
-	case HTTP_PATCH: {
-		struct auth_user	*nu = admin_user_copy(u);
-		json_t			*n = json_object_get(body, "name");
+static void
+admin_user_show(struct conn *c, json_t *body)
+{
+	struct auth_user	*u;
+	char			 name[128];
+	json_t			*doc;
+	int64_t			 today, month;
 
-		if (n != NULL && (!json_is_string(n) ||
-		    strcmp(json_string_value(n), name) != 0)) {
-			nu->refs = 1;
-			auth_user_unref(nu);
-			admin_error(c, 400, "a user cannot be renamed");
-			return;
-		}
-		if (admin_user_fields(c, body, nu) != 0) {
-			nu->refs = 1;
-			auth_user_unref(nu);
-			return;
-		}
-		j = admin_job_new(c, admin_user_save_run, admin_user_save_done);
-		j->user = nu;
-		j->target = xstrdup(name);
-		store_submit(&j->sj);
+	if ((u = admin_user_param(c, name, sizeof name)) == NULL)
+		return;
+	doc = admin_user_json(u);
+	/* Use against quota, from the in-memory counters. */
+	quota_spent(u, &today, &month);
+	json_object_set_new(doc, "tokens_today", json_integer(today));
+	json_object_set_new(doc, "tokens_this_month", json_integer(month));
+	json_object_set_new(doc, "requests_active",
+	    json_integer(u->quota.active));
+	admin_reply(c, 200, doc);
+}
+
+static void
+admin_user_set(struct conn *c, json_t *body)
+{
+	struct auth_user	*u, *nu;
+	struct admin_job	*j;
+	char			 name[128];
+	json_t			*n;
+
+	if ((u = admin_user_param(c, name, sizeof name)) == NULL)
+		return;
+	nu = admin_user_copy(u);
+	n = json_object_get(body, "name");
+	if (n != NULL && (!json_is_string(n) ||
+	    strcmp(json_string_value(n), name) != 0)) {
+		nu->refs = 1;
+		auth_user_unref(nu);
+		admin_error(c, 400, "a user cannot be renamed");
 		return;
 	}
-	default:	/* DELETE */
-		j = admin_job_new(c, admin_user_delete_run,
-		    admin_user_delete_done);
-		j->id = u->id;
-		j->target = xstrdup(name);
-		store_submit(&j->sj);
+	if (admin_user_fields(c, body, nu) != 0) {
+		nu->refs = 1;
+		auth_user_unref(nu);
 		return;
 	}
+	j = admin_job_new(c, admin_user_save_run, admin_user_save_done);
+	j->user = nu;
+	j->target = xstrdup(name);
+	store_submit(&j->sj);
+}
+
+static void
+admin_user_delete(struct conn *c, json_t *body)
+{
+	struct auth_user	*u;
+	struct admin_job	*j;
+	char			 name[128];
+
+	if ((u = admin_user_param(c, name, sizeof name)) == NULL)
+		return;
+	j = admin_job_new(c, admin_user_delete_run, admin_user_delete_done);
+	j->id = u->id;
+	j->target = xstrdup(name);
+	store_submit(&j->sj);
 }
 
 static int
@@ -764,7 +840,31 @@ admin_token_revoke_done(struct store_job *sj)
 }
 
 static void
-admin_tokens(struct conn *c, json_t *body)
+admin_tokens_list(struct conn *c, json_t *body)
+{
+	struct auth_token	*t;
+	json_t			*list;
+	const char		*q = c->req.query;
+	char			 want[80] = "";
+
+	/* ?user=NAME is the one filter. */
+	if (q != NULL && strncmp(q, "user=", 5) == 0)
+		snprintf(want, sizeof want, "%.*s", (int)strcspn(q + 5, "&"),
+		    q + 5);
+	if (*want != '\0' && auth_user_find(want) == NULL) {
+		admin_error(c, 404, "no user %s", want);
+		return;
+	}
+	list = json_array();
+	for (t = auth_token_first(); t != NULL; t = auth_token_next(t)) {
+		if (*want == '\0' || strcmp(t->user->name, want) == 0)
+			json_array_append_new(list, admin_token_json(t));
+	}
+	admin_reply(c, 200, list);
+}
+
+static void
+admin_tokens_create(struct conn *c, json_t *body)
 {
 	struct auth_user	*u;
 	struct auth_token	*t;
@@ -772,27 +872,6 @@ admin_tokens(struct conn *c, json_t *body)
 	const char		*name, *label;
 	json_t			*exp;
 
-	if (c->req.method == HTTP_GET) {
-		json_t		*list = json_array();
-		const char	*q = c->req.query;
-		char		 want[80] = "";
-
-		/* ?user=NAME is the one filter. */
-		if (q != NULL && strncmp(q, "user=", 5) == 0)
-			snprintf(want, sizeof want, "%.*s",
-			    (int)strcspn(q + 5, "&"), q + 5);
-		if (*want != '\0' && auth_user_find(want) == NULL) {
-			json_decref(list);
-			admin_error(c, 404, "no user %s", want);
-			return;
-		}
-		for (t = auth_token_first(); t != NULL; t = auth_token_next(t)) {
-			if (*want == '\0' || strcmp(t->user->name, want) == 0)
-				json_array_append_new(list, admin_token_json(t));
-		}
-		admin_reply(c, 200, list);
-		return;
-	}
 	name = json_string_value(json_object_get(body, "user"));
 	if (name == NULL || (u = auth_user_find(name)) == NULL) {
 		admin_error(c, 404, "no user %s", name ? name : "(none given)");
@@ -828,13 +907,15 @@ admin_tokens(struct conn *c, json_t *body)
 }
 
 static void
-admin_token(struct conn *c, const char *idstr)
+admin_token_revoke(struct conn *c, json_t *body)
 {
 	struct auth_token	*t;
 	struct admin_job	*j;
-	char			*end;
-	long long		 id = strtoll(idstr, &end, 10);
+	char			 idstr[32], *end;
+	long long		 id;
 
+	admin_param(c, idstr, sizeof idstr);
+	id = strtoll(idstr, &end, 10);
 	if (*idstr == '\0' || *end != '\0' || id <= 0 ||
 	    (t = auth_token_find_id(id)) == NULL) {
 		admin_error(c, 404, "no token %s", idstr);
@@ -852,7 +933,7 @@ admin_token(struct conn *c, const char *idstr)
 }
 
 static void
-admin_status(struct conn *c)
+admin_status(struct conn *c, json_t *body)
 {
 	json_t	*doc;
 
@@ -933,7 +1014,7 @@ admin_after_probes(struct conn *c, uint64_t max_age_ms, json_t *(*build)(void))
  * answer, so that the first screen already shows loaded models.
  */
 static void
-admin_snapshot(struct conn *c)
+admin_snapshot(struct conn *c, json_t *body)
 {
 	probe_refresh(ADMIN_PROBE_AGE_MS, NULL, NULL);
 	if (probe_missing())
@@ -942,14 +1023,22 @@ admin_snapshot(struct conn *c)
 		admin_reply(c, 200, snapshot_json());
 }
 
+static void
+admin_backends(struct conn *c, json_t *body)
+{
+	admin_after_probes(c, ADMIN_PROBE_AGE_MS, snapshot_backends);
+}
+
 /* PATCH a backend: {"draining": true} stops new requests going to it. */
 static void
-admin_backend(struct conn *c, const char *name, json_t *body)
+admin_backend_set(struct conn *c, json_t *body)
 {
-	struct backend	*b = backend_find(name);
+	struct backend	*b;
 	json_t		*d = json_object_get(body, "draining");
+	char		 name[128];
 
-	if (b == NULL) {
+	admin_param(c, name, sizeof name);
+	if ((b = backend_find(name)) == NULL) {
 		admin_error(c, 404, "no backend %s", name);
 		return;
 	}
@@ -968,13 +1057,72 @@ admin_backend(struct conn *c, const char *name, json_t *body)
 	    "draining", b->draining, "active", (json_int_t)b->active));
 }
 
+static void
+admin_requests(struct conn *c, json_t *body)
+{
+	admin_reply(c, 200, proxy_list_json());
+}
+
+static void
+admin_request_cancel(struct conn *c, json_t *body)
+{
+	char			 id[32], *end;
+	unsigned long long	 n;
+
+	admin_param(c, id, sizeof id);
+	n = strtoull(id, &end, 10);
+	if (*end != '\0' || n == 0 || proxy_cancel(n) != 0)
+		admin_error(c, 404, "no request %s in flight", id);
+	else {
+		admin_audit_later(c, "request cancel", id);
+		admin_reply(c, 200, json_pack("{s:I}", "cancelled",
+		    (json_int_t)n));
+	}
+}
+
+static void
+admin_reload(struct conn *c, json_t *body)
+{
+	char	*err = server_reload();
+
+	if (err != NULL) {
+		admin_error(c, 400, "%s", err);
+		free(err);
+	} else
+		admin_reply(c, 200, json_pack("{s:b}", "reloaded", 1));
+}
+
+static void
+admin_gpu(struct conn *c, json_t *body)
+{
+	admin_reply(c, 200, gpu_json());
+}
+
+static void
+admin_metrics(struct conn *c, json_t *body)
+{
+	struct buf	page;
+
+	buf_init(&page);
+	metrics_render(&page);
+	conn_printf(c, "HTTP/1.1 200 OK\r\n%sContent-Type: text/plain; "
+	    "version=0.0.4; charset=utf-8\r\nContent-Length: %zu\r\n%s"
+	    "\r\n", reply_date(), buf_used(&page), c->req.keep_alive ? "" :
+	    "Connection: close\r\n");
+	conn_write(c, buf_ptr(&page), buf_used(&page));
+	buf_free(&page);
+	conn_response_done(c);
+}
+
 void
 admin_start(struct conn *c)
 {
-	json_t		*body = NULL;
-	json_error_t	 jerr;
-	const char	*param;
-	size_t		 plen;
+	const struct admin_route	*ar;
+	json_t				*body;
+	json_error_t			 jerr;
+
+	/* The route came from admin_match(): it begins an admin route. */
+	ar = (const struct admin_route *)c->route;
 
 	if (buf_used(&c->body) > 0) {
 		body = json_loadb(buf_ptr(&c->body), buf_used(&c->body),
@@ -986,99 +1134,7 @@ admin_start(struct conn *c)
 		}
 	} else
 		body = json_object();
-
-	plen = strlen(c->route->path);
-	param = c->req.path + plen;
-	switch (c->route - admin_routes) {
-	case OP_STATUS:
-		admin_status(c);
-		break;
-	case OP_USERS:
-		admin_users(c, body);
-		break;
-	case OP_USER: {
-		char	name[128];
-
-		snprintf(name, sizeof name, "%.*s",
-		    (int)(c->req.path_len - plen), param);
-		admin_user(c, name, body);
-		break;
-	}
-	case OP_TOKENS:
-		admin_tokens(c, body);
-		break;
-	case OP_TOKEN: {
-		char	id[32];
-
-		snprintf(id, sizeof id, "%.*s", (int)(c->req.path_len - plen),
-		    param);
-		admin_token(c, id);
-		break;
-	}
-	case OP_USAGE:
-		admin_usage(c);
-		break;
-	case OP_REQUESTS:
-		admin_reply(c, 200, proxy_list_json());
-		break;
-	case OP_SNAPSHOT:
-		admin_snapshot(c);
-		break;
-	case OP_BACKENDS:
-		admin_after_probes(c, ADMIN_PROBE_AGE_MS, snapshot_backends);
-		break;
-	case OP_BACKEND: {
-		char	name[128];
-
-		snprintf(name, sizeof name, "%.*s",
-		    (int)(c->req.path_len - plen), param);
-		admin_backend(c, name, body);
-		break;
-	}
-	case OP_GPU:
-		admin_reply(c, 200, gpu_json());
-		break;
-	case OP_METRICS: {
-		struct buf	page;
-
-		buf_init(&page);
-		metrics_render(&page);
-		conn_printf(c, "HTTP/1.1 200 OK\r\n%sContent-Type: text/plain; "
-		    "version=0.0.4; charset=utf-8\r\nContent-Length: %zu\r\n%s"
-		    "\r\n", reply_date(), buf_used(&page), c->req.keep_alive ? "" :
-		    "Connection: close\r\n");
-		conn_write(c, buf_ptr(&page), buf_used(&page));
-		buf_free(&page);
-		conn_response_done(c);
-		break;
-	}
-	case OP_REQUEST: {
-		char		 id[32], *end;
-		unsigned long long n;
-
-		snprintf(id, sizeof id, "%.*s", (int)(c->req.path_len - plen),
-		    param);
-		n = strtoull(id, &end, 10);
-		if (*end != '\0' || n == 0 || proxy_cancel(n) != 0)
-			admin_error(c, 404, "no request %s in flight", id);
-		else {
-			admin_audit_later(c, "request cancel", id);
-			admin_reply(c, 200, json_pack("{s:I}", "cancelled",
-			    (json_int_t)n));
-		}
-		break;
-	}
-	case OP_RELOAD: {
-		char	*err = server_reload();
-
-		if (err != NULL) {
-			admin_error(c, 400, "%s", err);
-			free(err);
-		} else
-			admin_reply(c, 200, json_pack("{s:b}", "reloaded", 1));
-		break;
-	}
-	}
+	ar->serve(c, body);
 	json_decref(body);
 }
 
@@ -1184,7 +1240,7 @@ admin_query(const char *q, const char *name, char *out, size_t size)
 }
 
 static void
-admin_usage(struct conn *c)
+admin_usage(struct conn *c, json_t *body)
 {
 	struct admin_job	*j;
 	struct auth_user	*u = NULL;

@@ -16,8 +16,10 @@
 struct conn;
 struct admin_job;
 
-/* Route a request on the admin socket; 0 if it is an admin route. */
-/* Match a request on the admin socket, or on metrics_listen. */
+/*
+ * Match a request on the admin socket, or on metrics_listen; as
+ * router_match(), NULL with *status 404 or 405 (and *allow).
+ */
 const struct route	*admin_match(enum http_method, const char *, size_t,
 			    int *status, unsigned *allow, int metrics_only);
 /* Serve the request the connection has read (c->req, c->body). */

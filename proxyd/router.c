@@ -104,12 +104,12 @@ router_match(enum http_method method, const char *path, size_t len,
     int *status, unsigned *allow)
 {
 	return router_match_table(router_routes,
-	    sizeof router_routes / sizeof router_routes[0], method, path, len,
-	    status, allow);
+	    sizeof router_routes / sizeof router_routes[0],
+	    sizeof router_routes[0], method, path, len, status, allow);
 }
 
 const struct route *
-router_match_table(const struct route *table, size_t n,
+router_match_table(const struct route *table, size_t n, size_t stride,
     enum http_method method, const char *path, size_t len, int *status,
     unsigned *allow)
 {
@@ -119,7 +119,7 @@ router_match_table(const struct route *table, size_t n,
 	*status = 404;
 	*allow = 0;
 	for (i = 0; i < n; i++) {
-		r = &table[i];
+		r = (const struct route *)((const char *)table + i * stride);
 		plen = strlen(r->path);
 		if (r->flags & ROUTE_PARAM) {
 			/* One non-empty segment after the prefix. */

@@ -44,10 +44,16 @@ struct route {
  */
 const struct route	*router_match(enum http_method, const char *path,
 			    size_t len, int *status, unsigned *allow);
-/* The same over another table (the admin API's). */
-const struct route	*router_match_table(const struct route *, size_t,
-			    enum http_method, const char *path, size_t len,
-			    int *status, unsigned *allow);
+/*
+ * The same over another table of n entries, stride bytes apart, the
+ * first at table: a table whose entries hold a struct route as their
+ * first member and more after it (the admin API's holds its handlers)
+ * is matched by the same code, as bsearch(3) walks any array.
+ */
+const struct route	*router_match_table(const struct route *table,
+			    size_t n, size_t stride, enum http_method,
+			    const char *path, size_t len, int *status,
+			    unsigned *allow);
 /* The dialect for errors on a path that matched no route. */
 enum dialect		 router_dialect(const char *path, size_t len);
 /* Format an Allow header value from a method mask. */
