@@ -260,6 +260,10 @@ metrics_render(struct buf *b)
 	metrics_head(b, "ogate_requests_queued", "gauge",
 	    "Requests waiting for a backend slot.");
 	buf_printf(b, "ogate_requests_queued 0\n");
+	metrics_scalar(b, "ogate_connections_refused_total", "counter",
+	    "Connections closed at accept: over max_connections or "
+	    "max_connections_per_ip, or while draining.",
+	    server_stats.refused);
 	metrics_scalar(b, "ogate_connections", "gauge",
 	    "Open client connections.", conn_count());
 	metrics_histogram_render(b, "ogate_time_to_first_token_seconds",
