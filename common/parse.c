@@ -118,6 +118,21 @@ parse_bool(const char *s, int *out)
 }
 
 int
+parse_user_name(const char *s)
+{
+	size_t	n = strlen(s);
+
+	if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-')
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (!(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z') &&
+		    !(*s >= '0' && *s <= '9') && strchr("._-", *s) == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+int
 parse_model_pattern(const char *s)
 {
 	if (*s == '\0')

@@ -26,6 +26,10 @@ int	parse_bool(const char *, int *);
  * reaches a list, a log or a terminal.
  */
 int	parse_model_pattern(const char *);
+/* A user name: 1 to 64 letters, digits, '.', '_', '-', not led by '.' or '-'. */
+int	parse_user_name(const char *);
+#define PARSE_USER_NAME_HELP "1 to 64 letters, digits, '.', '_' or '-', " \
+	"not starting with '.' or '-'"
 #define PARSE_MODEL_PATTERN_HELP "letters, digits, '.', '_', '-', ':', " \
 	"'/' and the globs '*', '?', '[', ']', '!'"
 

@@ -207,9 +207,9 @@ cmd_user_exec(struct ogctl *o, int argc, char **argv)
 		goto out;
 	}
 	path = xasprintf("/admin/v1/users/%s", argv[optind]);
-	if (strpbrk(argv[optind], "/?#% ") != NULL || argv[optind][0] == '\0') {
-		rc = ogctl_usage(&cmd_user_entry, "'%s' is not a user name",
-		    argv[optind]);
+	if (parse_user_name(argv[optind]) != 0) {
+		rc = ogctl_usage(&cmd_user_entry, "'%s' is not a user name: "
+		    "a name is " PARSE_USER_NAME_HELP, argv[optind]);
 		goto out;
 	}
 	if (strcmp(sub, "add") == 0) {

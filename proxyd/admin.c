@@ -267,20 +267,6 @@ admin_token_json(const struct auth_token *t)
 	    "last_used", admin_time(t->last_used));
 }
 
-static int
-admin_name_ok(const char *s)
-{
-	size_t	n = strlen(s);
-
-	if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-')
-		return 0;
-	for (; *s != '\0'; s++) {
-		if (!isalnum((unsigned char)*s) && strchr("._-", *s) == NULL)
-			return 0;
-	}
-	return 1;
-}
-
 static void
 admin_job_free(struct admin_job *j)
 {
@@ -643,9 +629,8 @@ admin_users_add(struct conn *c, json_t *body)
 	const char		*name;
 
 	name = json_string_value(json_object_get(body, "name"));
-	if (name == NULL || !admin_name_ok(name)) {
-		admin_error(c, 400, "name must be 1 to 64 letters, digits, "
-		    "'.', '_' or '-', not starting with '.' or '-'");
+	if (name == NULL || parse_user_name(name) != 0) {
+		admin_error(c, 400, "name must be " PARSE_USER_NAME_HELP);
 		return;
 	}
 	if (auth_user_find(name) != NULL) {
