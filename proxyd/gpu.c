@@ -916,8 +916,9 @@ static const struct gpu_gauge gpu_gauges[] = {
 	{ "ogate_gpu_utilisation_percent",
 	  "Percent of recent time the GPU was busy, as its driver counts it.",
 	  gpu_value_util },
-	{ "ogate_gpu_memory_used_bytes", "GPU memory in use, in bytes.",
-	  gpu_value_mem_used },
+	{ "ogate_gpu_memory_used_bytes",
+	  "GPU memory in use, in bytes, as nvidia-smi shows it: what the "
+	  "driver reserves is not counted.", gpu_value_mem_used },
 	{ "ogate_gpu_memory_total_bytes", "GPU memory in all, in bytes.",
 	  gpu_value_mem_total },
 	{ "ogate_gpu_temperature_celsius", "GPU temperature.",

@@ -42,7 +42,8 @@
  * NVML_ERROR_FUNCTION_NOT_FOUND, as an older driver that exports the
  * name but not the call does. nvmlDeviceGetMemoryInfo_v2 also checks
  * the struct's version and answers NVML_ERROR_ARGUMENT_VERSION_MISMATCH
- * to a wrong one.
+ * to a wrong one (driver 580 answers NVML_ERROR_FUNCTION_NOT_FOUND
+ * there; the daemon takes either as "not this version").
  */
 /* strtok_r: the library is built without the project's feature macros. */
 #define _POSIX_C_SOURCE 200809L
