@@ -43,6 +43,8 @@
 #define NVML_SUCCESS			0
 #define NVML_ERROR_NOT_SUPPORTED	3
 #define NVML_ERROR_NO_PERMISSION	4
+#define NVML_ERROR_FUNCTION_NOT_FOUND	13
+#define NVML_ERROR_ARGUMENT_VERSION_MISMATCH 25
 #define NVML_TEMPERATURE_GPU		0
 
 struct nvml_utilization {
@@ -50,11 +52,28 @@ struct nvml_utilization {
 	unsigned int		memory;
 };
 
+/* Version 1: used is total less free, what the driver reserves included. */
 struct nvml_memory {
 	unsigned long long	total;	/* bytes */
 	unsigned long long	free;
 	unsigned long long	used;
 };
+
+/*
+ * Version 2, which nvidia-smi reads: used leaves out reserved. The
+ * caller sets version to the struct's size with 2 in the top byte
+ * (NVML_STRUCT_VERSION), so that a driver knows which layout it is
+ * given.
+ */
+struct nvml_memory_v2 {
+	unsigned int		version;
+	unsigned long long	total;	/* bytes */
+	unsigned long long	reserved;
+	unsigned long long	free;
+	unsigned long long	used;
+};
+#define NVML_MEMORY_V2	\
+	((unsigned int)sizeof(struct nvml_memory_v2) | 2U << 24)
 
 typedef void	*nvml_device;
 typedef int	(*nvml_void_fn)(void);
@@ -64,6 +83,7 @@ typedef int	(*nvml_handle_fn)(unsigned int, nvml_device *);
 typedef int	(*nvml_name_fn)(nvml_device, char *, unsigned int);
 typedef int	(*nvml_util_fn)(nvml_device, struct nvml_utilization *);
 typedef int	(*nvml_memory_fn)(nvml_device, struct nvml_memory *);
+typedef int	(*nvml_memory_v2_fn)(nvml_device, struct nvml_memory_v2 *);
 typedef int	(*nvml_temp_fn)(nvml_device, int, unsigned int *);
 typedef int	(*nvml_uint_fn)(nvml_device, unsigned int *);
 
@@ -78,11 +98,13 @@ struct gpu_nvml {
 	nvml_name_fn	 get_name;
 	nvml_util_fn	 get_util;
 	nvml_memory_fn	 get_memory;
+	nvml_memory_v2_fn get_memory_v2;
 	nvml_temp_fn	 get_temp;
 	nvml_uint_fn	 get_power;
 	nvml_uint_fn	 get_limit;
 	nvml_device	 devices[GPU_MAX];
 	int		 failing[GPU_MAX];	/* last error, 0 if none */
+	int		 memory_v1[GPU_MAX];	/* v2 not answered */
 	unsigned	 count;
 };
 
@@ -244,6 +266,8 @@ gpu_nvml_load(void)
 	    "nvmlDeviceGetUtilizationRates", NULL);
 	n->get_memory = (nvml_memory_fn)gpu_nvml_sym(
 	    "nvmlDeviceGetMemoryInfo", NULL);
+	n->get_memory_v2 = (nvml_memory_v2_fn)gpu_nvml_sym(
+	    "nvmlDeviceGetMemoryInfo_v2", NULL);
 	n->get_temp = (nvml_temp_fn)gpu_nvml_sym("nvmlDeviceGetTemperature",
 	    NULL);
 	n->get_power = (nvml_uint_fn)gpu_nvml_sym("nvmlDeviceGetPowerUsage",
@@ -330,13 +354,55 @@ gpu_nvml_health(unsigned i, const struct gpu_info *g, int worst)
 	*failing = worst;
 }
 
+/*
+ * Memory as nvidia-smi shows it: version 2's used, which leaves out what
+ * the driver reserves for itself. A driver that exports the name but not
+ * this version of the struct says so with one of three errors; such a
+ * card is read with version 1 from then on, whose used is total less
+ * free, the reserved part included. Returns the NVML status of the call
+ * that answered.
+ */
+static int
+gpu_nvml_memory(unsigned i, struct gpu_info *g)
+{
+	struct gpu_nvml		*n = &gpu_nvml;
+	nvml_device		 d = n->devices[i];
+	struct nvml_memory_v2	 m2;
+	struct nvml_memory	 m;
+	int			 rc;
+
+	if (n->get_memory_v2 != NULL && !n->memory_v1[i]) {
+		memset(&m2, 0, sizeof m2);
+		m2.version = NVML_MEMORY_V2;
+		rc = n->get_memory_v2(d, &m2);
+		if (rc == NVML_SUCCESS && m2.used <= m2.total) {
+			g->mem_used = m2.used;
+			g->mem_total = m2.total;
+		}
+		if (rc != NVML_ERROR_FUNCTION_NOT_FOUND &&
+		    rc != NVML_ERROR_NOT_SUPPORTED &&
+		    rc != NVML_ERROR_ARGUMENT_VERSION_MISMATCH)
+			return rc;
+		n->memory_v1[i] = 1;
+		log_debug("GPU %u (%s): nvmlDeviceGetMemoryInfo_v2: %s; "
+		    "reading memory with version 1", g->index, g->name,
+		    gpu_nvml_error(rc));
+	}
+	if (n->get_memory == NULL)
+		return NVML_ERROR_NOT_SUPPORTED;
+	if ((rc = n->get_memory(d, &m)) == NVML_SUCCESS && m.used <= m.total) {
+		g->mem_used = m.used;
+		g->mem_total = m.total;
+	}
+	return rc;
+}
+
 static void
 gpu_nvml_sample(unsigned i, struct gpu_info *g)
 {
 	struct gpu_nvml		*n = &gpu_nvml;
 	nvml_device		 d = n->devices[i];
 	struct nvml_utilization	 u;
-	struct nvml_memory	 m;
 	unsigned int		 v;
 	int			 rc, worst = NVML_SUCCESS;
 
@@ -345,14 +411,7 @@ gpu_nvml_sample(unsigned i, struct gpu_info *g)
 			g->util_pct = (int)u.gpu;
 		gpu_nvml_note(&worst, rc);
 	}
-	if (n->get_memory != NULL) {
-		if ((rc = n->get_memory(d, &m)) == NVML_SUCCESS &&
-		    m.used <= m.total) {
-			g->mem_used = m.used;
-			g->mem_total = m.total;
-		}
-		gpu_nvml_note(&worst, rc);
-	}
+	gpu_nvml_note(&worst, gpu_nvml_memory(i, g));
 	if (n->get_temp != NULL) {
 		rc = n->get_temp(d, NVML_TEMPERATURE_GPU, &v);
 		if (rc == NVML_SUCCESS && v < 1000)
@@ -857,8 +916,9 @@ static const struct gpu_gauge gpu_gauges[] = {
 	{ "ogate_gpu_utilisation_percent",
 	  "Percent of recent time the GPU was busy, as its driver counts it.",
 	  gpu_value_util },
-	{ "ogate_gpu_memory_used_bytes", "GPU memory in use, in bytes.",
-	  gpu_value_mem_used },
+	{ "ogate_gpu_memory_used_bytes",
+	  "GPU memory in use, in bytes, as nvidia-smi shows it: what the "
+	  "driver reserves is not counted.", gpu_value_mem_used },
 	{ "ogate_gpu_memory_total_bytes", "GPU memory in all, in bytes.",
 	  gpu_value_mem_total },
 	{ "ogate_gpu_temperature_celsius", "GPU temperature.",

@@ -18,8 +18,12 @@
  *
  *	name		nvmlDeviceGetName
  *	util		nvmlDeviceGetUtilizationRates, percent
- *	mem_used	nvmlDeviceGetMemoryInfo, bytes (with mem_total)
+ *	mem_used	nvmlDeviceGetMemoryInfo_v2, bytes (with mem_total)
  *	mem_total
+ *	mem_reserved	bytes the driver keeps for itself (0 if missing):
+ *			nvmlDeviceGetMemoryInfo_v2 reports it apart,
+ *			while nvmlDeviceGetMemoryInfo counts it in used,
+ *			which is total less free, as a real driver does
  *	temp		nvmlDeviceGetTemperature, degrees Celsius
  *	power_mw	nvmlDeviceGetPowerUsage, milliwatts
  *	limit_mw	nvmlDeviceGetEnforcedPowerLimit, milliwatts
@@ -34,6 +38,12 @@
  *
  * FAKE_NVML_FAIL=init makes nvmlInit_v2 fail with
  * NVML_ERROR_DRIVER_NOT_LOADED, as on a machine without the driver.
+ * FAKE_NVML_FAIL=memory_v2 makes nvmlDeviceGetMemoryInfo_v2 fail with
+ * NVML_ERROR_FUNCTION_NOT_FOUND, as an older driver that exports the
+ * name but not the call does. nvmlDeviceGetMemoryInfo_v2 also checks
+ * the struct's version and answers NVML_ERROR_ARGUMENT_VERSION_MISMATCH
+ * to a wrong one (driver 580 answers NVML_ERROR_FUNCTION_NOT_FOUND
+ * there; the daemon takes either as "not this version").
  */
 /* strtok_r: the library is built without the project's feature macros. */
 #define _POSIX_C_SOURCE 200809L
@@ -48,7 +58,9 @@
 #define NVML_ERROR_NOT_SUPPORTED	3
 #define NVML_ERROR_INSUFFICIENT_SIZE	7
 #define NVML_ERROR_DRIVER_NOT_LOADED	9
+#define NVML_ERROR_FUNCTION_NOT_FOUND	13
 #define NVML_ERROR_GPU_IS_LOST		15
+#define NVML_ERROR_ARGUMENT_VERSION_MISMATCH 25
 #define NVML_ERROR_UNKNOWN		999
 
 #define FAKE_MAX_GPUS	64
@@ -65,6 +77,17 @@ struct nvml_memory {
 	unsigned long long	used;
 };
 
+/* nvmlMemory_v2_t, and the version a caller must set in it. */
+struct nvml_memory_v2 {
+	unsigned int		version;
+	unsigned long long	total;
+	unsigned long long	reserved;
+	unsigned long long	free;
+	unsigned long long	used;
+};
+#define NVML_MEMORY_V2	\
+	((unsigned int)sizeof(struct nvml_memory_v2) | 2U << 24)
+
 /* A device handle points at one of these. */
 struct fake_device {
 	unsigned int	index;
@@ -75,6 +98,7 @@ enum fake_key {
 	FAKE_UTIL,
 	FAKE_MEM_USED,
 	FAKE_MEM_TOTAL,
+	FAKE_MEM_RESERVED,
 	FAKE_TEMP,
 	FAKE_POWER,
 	FAKE_LIMIT,
@@ -87,6 +111,7 @@ static const char *const fake_keys[FAKE_NKEYS] = {
 	[FAKE_UTIL] = "util",
 	[FAKE_MEM_USED] = "mem_used",
 	[FAKE_MEM_TOTAL] = "mem_total",
+	[FAKE_MEM_RESERVED] = "mem_reserved",
 	[FAKE_TEMP] = "temp",
 	[FAKE_POWER] = "power_mw",
 	[FAKE_LIMIT] = "limit_mw",
@@ -114,6 +139,8 @@ int		 nvmlDeviceGetUtilizationRates(struct fake_device *,
 		    struct nvml_utilization *);
 int		 nvmlDeviceGetMemoryInfo(struct fake_device *,
 		    struct nvml_memory *);
+int		 nvmlDeviceGetMemoryInfo_v2(struct fake_device *,
+		    struct nvml_memory_v2 *);
 int		 nvmlDeviceGetTemperature(struct fake_device *, int,
 		    unsigned int *);
 int		 nvmlDeviceGetPowerUsage(struct fake_device *,
@@ -257,8 +284,12 @@ nvmlErrorString(int rc)
 		return "Insufficient Size";
 	case NVML_ERROR_DRIVER_NOT_LOADED:
 		return "Driver Not Loaded";
+	case NVML_ERROR_FUNCTION_NOT_FOUND:
+		return "Function Not Found";
 	case NVML_ERROR_GPU_IS_LOST:
 		return "GPU is lost";
+	case NVML_ERROR_ARGUMENT_VERSION_MISMATCH:
+		return "Argument Version Mismatch";
 	default:
 		return "Unknown Error";
 	}
@@ -321,22 +352,59 @@ nvmlDeviceGetUtilizationRates(struct fake_device *d,
 	return NVML_SUCCESS;
 }
 
-int
-nvmlDeviceGetMemoryInfo(struct fake_device *d, struct nvml_memory *m)
+/*
+ * A GPU's memory as version 2 sees it: used, reserved apart, and free,
+ * which add up to total.
+ */
+static int
+fake_memory(struct fake_device *d, struct nvml_memory_v2 *m)
 {
 	struct fake_gpu	g;
 	int		rc;
 
-	if (m == NULL)
-		return NVML_ERROR_INVALID_ARGUMENT;
 	if ((rc = fake_get(d, &g)) != NVML_SUCCESS)
 		return rc;
 	if (!g.set[FAKE_MEM_USED] || !g.set[FAKE_MEM_TOTAL])
 		return NVML_ERROR_NOT_SUPPORTED;
 	m->used = strtoull(g.value[FAKE_MEM_USED], NULL, 10);
 	m->total = strtoull(g.value[FAKE_MEM_TOTAL], NULL, 10);
-	m->free = m->total > m->used ? m->total - m->used : 0;
+	m->reserved = 0;
+	if (g.set[FAKE_MEM_RESERVED])
+		m->reserved = strtoull(g.value[FAKE_MEM_RESERVED], NULL, 10);
+	m->free = m->total > m->used + m->reserved ?
+	    m->total - m->used - m->reserved : 0;
 	return NVML_SUCCESS;
+}
+
+/* Version 1 has no reserved: what is not free is used. */
+int
+nvmlDeviceGetMemoryInfo(struct fake_device *d, struct nvml_memory *m)
+{
+	struct nvml_memory_v2	m2;
+	int			rc;
+
+	if (m == NULL)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	if ((rc = fake_memory(d, &m2)) != NVML_SUCCESS)
+		return rc;
+	m->total = m2.total;
+	m->free = m2.free;
+	m->used = m2.total - m2.free;
+	return NVML_SUCCESS;
+}
+
+int
+nvmlDeviceGetMemoryInfo_v2(struct fake_device *d, struct nvml_memory_v2 *m)
+{
+	const char	*fail = getenv("FAKE_NVML_FAIL");
+
+	if (fail != NULL && strcmp(fail, "memory_v2") == 0)
+		return NVML_ERROR_FUNCTION_NOT_FOUND;
+	if (m == NULL)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	if (m->version != NVML_MEMORY_V2)
+		return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+	return fake_memory(d, m);
 }
 
 int
