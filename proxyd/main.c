@@ -74,7 +74,7 @@ main(int argc, char **argv)
 	}
 	if (server_start(cfg, config_path) != 0)
 		return 1;
-	/* Until SIGTERM or SIGINT has drained the connections. */
+	/* Until SIGTERM or SIGINT has drained or closed the connections. */
 	loop_run();
 	server_stop();
 	return 0;
