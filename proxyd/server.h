@@ -1,7 +1,7 @@
 /*
  * server.h: the daemon's process-wide state: the configuration in
  * force, counters, and the hooks that tie start, reload and shutdown
- * together (main.c).
+ * together (server.c).
  */
 #ifndef OG_SERVER_H
 #define OG_SERVER_H
@@ -21,6 +21,12 @@ struct server_stats {
 extern struct config		*server_cfg;
 extern struct server_stats	 server_stats;
 
+/* Load the config at a path, or the built-in defaults for NULL. */
+struct config	*server_load(const char *, char **);
+/* Start with a config (now the server's) read from a path; 0 or -1. */
+int	 server_start(struct config *, const char *);
+/* After loop_run: close everything, write what is owed, free. */
+void	 server_stop(void);
 /* Called when the last connection has closed during a drain. */
 void	server_drained(void);
 /* Reload the config; NULL, or why it failed (free it). */
