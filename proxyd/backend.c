@@ -1,15 +1,34 @@
 /*
- * backend.c: the registry of upstream servers.
+ * backend.c: the registry of upstream servers, and their health.
+ *
+ * A backend's health is a circuit breaker. A refused connection opens
+ * it at once; resets, timeouts and 5xx answers open it when they come
+ * BACKEND_FAILS_OPEN times in a row. While open, the backend takes no
+ * request while another can; when the cooldown ends a probe is the
+ * trial, rather than a client's request: success closes the circuit,
+ * failure opens it again for twice as long, up to
+ * BACKEND_COOLDOWN_MAX_MS. Probes start a little after the cooldown, at
+ * a random moment, so that gateways sharing a backend do not all knock
+ * at once.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/rand.h>
+
 #include "backend.h"
 #include "config.h"
 #include "log.h"
+#include "probe.h"
 #include "xmalloc.h"
 
+#define BACKEND_FAILS_OPEN		3
+#define BACKEND_COOLDOWN_MIN_MS		1000
+#define BACKEND_COOLDOWN_MAX_MS		(60 * 1000)
+
 static TAILQ_HEAD(, backend)	backends = TAILQ_HEAD_INITIALIZER(backends);
+
+static void	backend_heal(struct loop_timer *);
 
 static void
 backend_set_key(struct backend *b, const char *key)
@@ -33,6 +52,7 @@ backend_sync(const struct config *cfg)
 			b->name = xstrdup(cb->name);
 			b->refs = 1;
 			b->latency_ms = -1;
+			loop_timer_init(&b->heal, backend_heal, b);
 			TAILQ_INSERT_TAIL(&backends, b, entry);
 			b->url_shown = config_url_shown(cb->url);
 			log_info("backend %s: %s", cb->name, b->url_shown);
@@ -74,27 +94,122 @@ backend_shutdown(void)
 	}
 }
 
+int
+backend_down(const struct backend *b)
+{
+	return b->open_until != 0;
+}
+
 /*
  * The least loaded backend relative to its weight wins; ties go to the
- * one listed first. Backends at their concurrency limit are skipped
- * (the queue of a later change waits for them instead).
+ * one listed first. Backends drained or at their concurrency limit are
+ * skipped (the queue of a later change waits for them instead), and so
+ * are those that are down, unless every one that could take the request
+ * is: then the least loaded of those is tried rather than none, so that
+ * a gateway with one backend answers as that backend does and notices
+ * at once when it is back.
  */
 struct backend *
-backend_pick(const char *model)
+backend_pick(const char *model, const struct backend *not)
 {
-	struct backend	*b, *best = NULL;
+	struct backend	*b, *best = NULL, *down = NULL, **slot;
 
 	(void)model;
 	TAILQ_FOREACH(b, &backends, entry) {
-		if (b->draining)
+		if (b == not || b->draining)
 			continue;
 		if (b->max_concurrent != 0 && b->active >= b->max_concurrent)
 			continue;
-		if (best == NULL || b->active * best->weight <
-		    best->active * b->weight)
-			best = b;
+		slot = b->open_until == 0 ? &best : &down;
+		if (*slot == NULL || b->active * (*slot)->weight <
+		    (*slot)->active * b->weight)
+			*slot = b;
 	}
-	return best;
+	return best != NULL ? best : down;
+}
+
+void
+backend_begin(struct backend *b)
+{
+	b->active++;
+	b->requests++;
+}
+
+void
+backend_end(struct backend *b, enum backend_outcome o)
+{
+	b->active--;
+	if (o != BACKEND_OK)
+		b->failures++;
+	backend_note(b, o);
+}
+
+/* When the cooldown is over, probe: a quarter of it at random later. */
+static void
+backend_arm_heal(struct backend *b)
+{
+	uint32_t	r = 0;
+
+	RAND_bytes((unsigned char *)&r, sizeof r);
+	loop_timer_arm(&b->heal, b->cooldown_ms + r % (b->cooldown_ms / 4 + 1));
+}
+
+static void
+backend_heal(struct loop_timer *t)
+{
+	struct backend	*b = t->arg;
+
+	if (b->open_until != 0 && !b->removed)
+		probe_backend(b);
+}
+
+void
+backend_probed(struct backend *b, enum backend_outcome o)
+{
+	/*
+	 * A probe that answers before the cooldown is over (one that ogctl
+	 * asked for) does not close the circuit: a backend that hangs on
+	 * generation can still answer /api/ps at once. The probe after the
+	 * cooldown decides.
+	 */
+	if (o == BACKEND_OK && b->open_until != 0 &&
+	    loop_now() < b->open_until)
+		return;
+	backend_note(b, o);
+}
+
+void
+backend_note(struct backend *b, enum backend_outcome o)
+{
+	const char	*why;
+
+	if (o == BACKEND_OK) {
+		b->unreachable = 0;
+		b->fails = 0;
+		if (b->open_until != 0) {
+			log_info("backend %s: up again", b->name);
+			b->open_until = 0;
+			b->cooldown_ms = 0;
+			loop_timer_stop(&b->heal);
+		}
+		return;
+	}
+	if (o == BACKEND_UNREACHABLE)
+		b->unreachable = 1;
+	b->fails++;
+	if (o != BACKEND_UNREACHABLE && b->fails < BACKEND_FAILS_OPEN &&
+	    b->open_until == 0)
+		return;
+	/* Open, or open again for longer: the trial failed. */
+	why = o == BACKEND_UNREACHABLE ? "unreachable" : "failing";
+	b->cooldown_ms = b->cooldown_ms == 0 ? BACKEND_COOLDOWN_MIN_MS :
+	    b->cooldown_ms * 2 > BACKEND_COOLDOWN_MAX_MS ?
+	    BACKEND_COOLDOWN_MAX_MS : b->cooldown_ms * 2;
+	if (b->open_until == 0)
+		log_warn("backend %s: %s; down, tried again in %llu ms",
+		    b->name, why, (unsigned long long)b->cooldown_ms);
+	b->open_until = loop_now() + b->cooldown_ms;
+	backend_arm_heal(b);
 }
 
 struct backend *
@@ -132,6 +247,7 @@ backend_unref(struct backend *b)
 {
 	if (--b->refs > 0)
 		return;
+	loop_timer_stop(&b->heal);
 	free(b->name);
 	xfree_secret(b->url);
 	free(b->url_shown);

@@ -14,6 +14,8 @@
 
 #include <jansson.h>
 
+#include "loop.h"
+
 struct config;
 struct probe;
 
@@ -31,6 +33,15 @@ struct backend {
 	uint64_t		 requests;
 	uint64_t		 failures;
 	int			 unreachable;	/* the last connect failed */
+	/*
+	 * Health (backend.c): failures in a row open the circuit, and the
+	 * backend takes nothing while another can; a probe after the
+	 * cooldown decides whether it closes again.
+	 */
+	unsigned		 fails;		/* in a row */
+	uint64_t		 open_until;	/* loop time; 0: closed */
+	uint64_t		 cooldown_ms;	/* of the last opening */
+	struct loop_timer	 heal;		/* probes it once open */
 	/* What the last probe of /api/ps saw (probe.c). */
 	int64_t			 latency_ms;	/* -1: not probed yet */
 	uint64_t		 probed_at;	/* loop time; 0: never */
@@ -39,10 +50,28 @@ struct backend {
 	TAILQ_ENTRY(backend)	 entry;
 };
 
+/* What became of a transfer, for the backend's health. */
+enum backend_outcome {
+	BACKEND_OK,		/* it answered, below 500 */
+	BACKEND_UNREACHABLE,	/* the connection was refused or failed */
+	BACKEND_FAILED,		/* reset, timed out, or a 5xx */
+};
+
 void		 backend_sync(const struct config *);
 void		 backend_shutdown(void);
-/* Choose a backend for a new request, or NULL if none can take it. */
-struct backend	*backend_pick(const char *model);
+/*
+ * Choose a backend for a new request, not the one named (NULL: any),
+ * or NULL if none can take it.
+ */
+struct backend	*backend_pick(const char *model, const struct backend *not);
+/* A request goes to the backend, and comes back with an outcome. */
+void		 backend_begin(struct backend *);
+void		 backend_end(struct backend *, enum backend_outcome);
+/* What a request's transfer, or a probe, found. */
+void		 backend_note(struct backend *, enum backend_outcome);
+void		 backend_probed(struct backend *, enum backend_outcome);
+/* Is its circuit open: is it down? */
+int		 backend_down(const struct backend *);
 struct backend	*backend_find(const char *name);
 struct backend	*backend_first(void);
 struct backend	*backend_next(struct backend *);

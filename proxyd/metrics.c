@@ -164,7 +164,7 @@ metrics_histogram_render(struct buf *b, const char *name, const char *help,
 static uint64_t
 metrics_backend_up(const struct backend *be)
 {
-	return be->unreachable ? 0 : 1;
+	return be->unreachable || backend_down(be) ? 0 : 1;
 }
 
 static uint64_t

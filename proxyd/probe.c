@@ -127,7 +127,6 @@ probe_done_cb(struct upstream_xfer *x, CURLcode rc)
 	struct backend	*b = p->be;
 	curl_off_t	 us = 0;
 	long		 code = 0;
-	int		 was = b->unreachable;
 
 	curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &us);
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
@@ -135,19 +134,19 @@ probe_done_cb(struct upstream_xfer *x, CURLcode rc)
 	json_decref(b->models);
 	b->models = NULL;
 	if (rc == CURLE_OK) {
-		b->unreachable = 0;
 		b->latency_ms = (int64_t)(us / 1000);
 		/* An OpenAI-style upstream has no /api/ps: up, models unknown. */
 		if (code == 200)
 			b->models = probe_models(&p->body);
-		if (was)
-			log_info("backend %s: reachable again", b->name);
+		backend_probed(b, code >= 500 ? BACKEND_FAILED : BACKEND_OK);
 	} else {
-		b->unreachable = 1;
 		b->latency_ms = -1;
-		if (!was)
+		if (!b->unreachable && b->open_until == 0)
 			log_warn("backend %s: %s", b->name,
 			    curl_easy_strerror(rc));
+		backend_probed(b, rc == CURLE_COULDNT_CONNECT ||
+		    rc == CURLE_COULDNT_RESOLVE_HOST ? BACKEND_UNREACHABLE :
+		    BACKEND_FAILED);
 	}
 	probe_free(p);
 	probe_wake();
@@ -188,6 +187,13 @@ probe_start(struct backend *b)
 		fatal("out of memory building probe headers");
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->hdrs);
 	upstream_start(&p->x);
+}
+
+void
+probe_backend(struct backend *b)
+{
+	if (b->probe == NULL)
+		probe_start(b);
 }
 
 int

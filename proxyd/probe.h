@@ -14,6 +14,8 @@
 
 #include <stdint.h>
 
+struct backend;
+
 /* How long a probe may take before the backend counts as down. */
 #define PROBE_TIMEOUT_MS	2000
 
@@ -24,6 +26,8 @@
  * started and nobody waits.
  */
 int	probe_refresh(uint64_t max_age_ms, void (*done)(void *), void *arg);
+/* Probe one backend now, unless a probe of it is in flight. */
+void	probe_backend(struct backend *);
 /* Whether a backend has never been probed (nothing to show for it). */
 int	probe_missing(void);
 /* Stop what is in flight and call the waiting callbacks (at exit). */

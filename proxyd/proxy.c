@@ -64,6 +64,9 @@ struct proxy_req {
 	unsigned		 hide_usage:1;	/* we asked for usage, not them */
 	struct buf		 event;		/* the SSE event being filtered */
 	const char		*refused;	/* why the response was refused */
+	enum backend_outcome	 outcome;	/* for the backend's health */
+	unsigned		 attempts;	/* backends tried before this */
+	unsigned		 busy:1;	/* a 503 to try elsewhere */
 	TAILQ_ENTRY(proxy_req)	 entry;		/* the live view */
 };
 
@@ -98,6 +101,9 @@ static void	proxy_fail(struct proxy_req *, int timed_out, CURLcode);
 static void	proxy_finish(struct proxy_req *);
 static void	proxy_free(struct proxy_req *);
 static void	proxy_build_headers(struct proxy_req *, struct conn *);
+static void	proxy_free_headers(struct proxy_req *);
+static void	proxy_dispatch(struct proxy_req *);
+static int	proxy_retry(struct proxy_req *, CURLcode);
 
 unsigned
 proxy_active(void)
@@ -520,8 +526,6 @@ proxy_start(struct conn *c)
 	struct backend		*be;
 	struct body		 b;
 	int			 have_body = 0;
-	CURL			*e;
-	char			*url;
 
 	memset(&b, 0, sizeof b);
 	if ((c->route->flags & (ROUTE_MODEL | ROUTE_PARAM)) ==
@@ -546,7 +550,7 @@ proxy_start(struct conn *c)
 		body_free(&b);
 		return;
 	}
-	if ((be = backend_pick(NULL)) == NULL) {
+	if ((be = backend_pick(c->rq.model, NULL)) == NULL) {
 		body_free(&b);
 		reply_error(c, 503, c->route->dialect, "no backend available",
 		    "Retry-After: 5\r\n");
@@ -561,8 +565,7 @@ proxy_start(struct conn *c)
 	pr->ttft_ms = -1;
 	tally_init(&pr->tally, TALLY_JSON);
 	backend_ref(be);
-	be->active++;
-	be->requests++;
+	backend_begin(be);
 	proxy_n++;
 	TAILQ_INSERT_TAIL(&proxy_live, pr, entry);
 	c->pr = pr;
@@ -600,11 +603,23 @@ proxy_start(struct conn *c)
 		auth_user_ref(pr->user);
 	}
 
+	loop_timer_init(&pr->timer, proxy_timer_cb, pr);
+	proxy_dispatch(pr);
+}
+
+/* Send the request to pr->be: a new transfer. */
+static void
+proxy_dispatch(struct proxy_req *pr)
+{
+	struct conn	*c = pr->c;
+	CURL		*e;
+	char		*url;
+
 	e = upstream_easy();
 	pr->x.easy = e;
 	pr->x.on_done = proxy_done_cb;
 	pr->x.arg = pr;
-	url = xasprintf("%s%s", be->url, c->req.target);
+	url = xasprintf("%s%s", pr->be->url, c->req.target);
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	xfree_secret(url);	/* the URL may hold a password */
 	/* The path was checked by the router; send it exactly as it came. */
@@ -649,7 +664,6 @@ proxy_start(struct conn *c)
 	proxy_build_headers(pr, c);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, pr->hdrs);
 
-	loop_timer_init(&pr->timer, proxy_timer_cb, pr);
 	loop_timer_arm(&pr->timer, server_cfg->upstream_timeout);
 	upstream_start(&pr->x);
 }
@@ -702,10 +716,20 @@ proxy_header_cb(char *p, size_t size, size_t n, void *arg)
 			buf_reset(&pr->head);
 			return len;
 		}
+		if (pr->status >= 500)
+			pr->outcome = BACKEND_FAILED;
+		/*
+		 * Ollama answers 503 when its own queue is full: before a
+		 * byte of it reaches the client, another backend may serve.
+		 */
+		if (pr->status == 503 && pr->attempts == 0 && pr->c != NULL &&
+		    backend_pick(pr->c->rq.model, pr->be) != NULL) {
+			pr->busy = 1;
+			return 0;
+		}
 		if (proxy_judge_head(pr) != 0)
 			return 0;
 		pr->head_done = 1;
-		pr->be->unreachable = 0;
 		/* A backend that takes a model on shows the fleet has it. */
 		if (pr->status >= 200 && pr->status < 300 && pr->c != NULL &&
 		    (pr->route->flags & ROUTE_MODEL))
@@ -1165,6 +1189,8 @@ proxy_done_cb(struct upstream_xfer *x, CURLcode rc)
 	struct proxy_req	*pr = x->arg;
 
 	if (rc != CURLE_OK) {
+		if (proxy_retry(pr, rc))
+			return;
 		proxy_fail(pr, rc == CURLE_OPERATION_TIMEDOUT, rc);
 		return;
 	}
@@ -1256,16 +1282,21 @@ proxy_fail(struct proxy_req *pr, int timed_out, CURLcode rc)
 		snprintf(msg, sizeof msg, "request cancelled by an administrator");
 	} else {
 		server_stats.upstream_errors++;
-		pr->be->failures++;
+		pr->outcome = BACKEND_FAILED;
 		if (timed_out)
 			snprintf(msg, sizeof msg, "backend %s timed out",
 			    pr->be->name);
 		else if (pr->refused != NULL)
 			snprintf(msg, sizeof msg, "backend %s sent %s",
 			    pr->be->name, pr->refused);
+		else if (pr->busy) {
+			status = 503;
+			snprintf(msg, sizeof msg, "backend %s is busy",
+			    pr->be->name);
+		}
 		else if (rc == CURLE_COULDNT_CONNECT ||
 		    rc == CURLE_COULDNT_RESOLVE_HOST) {
-			pr->be->unreachable = 1;
+			pr->outcome = BACKEND_UNREACHABLE;
 			snprintf(msg, sizeof msg, "backend %s is unreachable",
 			    pr->be->name);
 		}
@@ -1420,13 +1451,12 @@ proxy_client_gone(struct proxy_req *pr)
 	proxy_free(pr);
 }
 
+/* The request's headers go; the backend's key in them is wiped first. */
 static void
-proxy_free(struct proxy_req *pr)
+proxy_free_headers(struct proxy_req *pr)
 {
 	struct curl_slist	*s;
 
-	loop_timer_stop(&pr->timer);
-	upstream_abort(&pr->x);
 	if (pr->auth_hdr) {
 		for (s = pr->hdrs; s != NULL; s = s->next) {
 			if (strncasecmp(s->data, "Authorization:", 14) == 0)
@@ -1434,14 +1464,78 @@ proxy_free(struct proxy_req *pr)
 		}
 	}
 	curl_slist_free_all(pr->hdrs);
+	pr->hdrs = NULL;
+	pr->auth_hdr = 0;
+}
+
+/*
+ * A request that failed before any byte of an answer reached its client
+ * is tried once more, on another backend: when the connection was
+ * refused, when it was reset or closed before the head came, and when
+ * the backend said 503 (its own queue is full). Nothing is tried again
+ * once the client has had a byte, or after a timeout, which would double
+ * the wait. Returns 1 if the request went elsewhere.
+ */
+static int
+proxy_retry(struct proxy_req *pr, CURLcode rc)
+{
+	struct backend		*next;
+	enum backend_outcome	 o;
+
+	if (pr->attempts > 0 || pr->c == NULL || pr->head_sent ||
+	    pr->bytes > 0 || pr->refused != NULL)
+		return 0;
+	if (pr->busy)
+		o = BACKEND_FAILED;
+	else if (rc == CURLE_COULDNT_CONNECT)
+		o = BACKEND_UNREACHABLE;
+	else if (!pr->head_done && (rc == CURLE_GOT_NOTHING ||
+	    rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR))
+		o = BACKEND_FAILED;
+	else
+		return 0;
+	if ((next = backend_pick(pr->c->rq.model, pr->be)) == NULL)
+		return 0;
+	log_warn("request %llu: backend %s %s; trying %s",
+	    (unsigned long long)pr->id, pr->be->name, pr->busy ?
+	    "is busy (503)" : curl_easy_strerror(rc), next->name);
+	server_stats.upstream_errors++;
+	backend_end(pr->be, o);
+	backend_unref(pr->be);
+	pr->be = next;
+	backend_ref(next);
+	backend_begin(next);
+	pr->attempts++;
+	/* The answer starts over, from the new backend. */
 	upstream_easy_release(pr->x.easy);
+	pr->x.easy = NULL;
+	proxy_free_headers(pr);
+	buf_reset(&pr->head);
+	pr->status = 0;
+	pr->stream = STREAM_NONE;
+	pr->head_done = pr->has_length = pr->busy = 0;
+	pr->outcome = BACKEND_OK;
+	pr->last_activity = loop_now();
+	tally_init(&pr->tally, TALLY_JSON);
+	proxy_dispatch(pr);
+	return 1;
+}
+
+static void
+proxy_free(struct proxy_req *pr)
+{
+	loop_timer_stop(&pr->timer);
+	upstream_abort(&pr->x);
+	proxy_free_headers(pr);
+	if (pr->x.easy != NULL)
+		upstream_easy_release(pr->x.easy);
 	buf_free(&pr->body);
 	buf_free(&pr->head);
 	buf_free(&pr->list);
 	buf_free(&pr->event);
 	if (pr->user != NULL)
 		auth_user_unref(pr->user);
-	pr->be->active--;
+	backend_end(pr->be, pr->outcome);
 	backend_unref(pr->be);
 	proxy_n--;
 	TAILQ_REMOVE(&proxy_live, pr, entry);

@@ -23,7 +23,7 @@ snapshot_backend_state(const struct backend *b)
 {
 	if (b->draining)
 		return "draining";
-	return b->unreachable ? "down" : "up";
+	return b->unreachable || backend_down(b) ? "down" : "up";
 }
 
 json_t *
