@@ -289,7 +289,7 @@ struct runner {
 	int		 embed;
 	long		 num_ctx;
 	int		 loading;
-	uint64_t	 load_done;	/* When the load ends, ms. */
+	uint64_t	 load_done;	/* When the load ends, ns. */
 	int		 running;	/* Requests holding a slot. */
 	int		 refs;		/* Those and the ones waiting for one. */
 	struct connq	 waiting;	/* For a slot, in arrival order. */
@@ -2897,7 +2897,7 @@ runner_load(struct conn *c)
 	r->num_ctx = g->num_ctx;
 	r->keep_alive = g->keep_alive;
 	r->loading = 1;
-	r->load_done = now_ms() + (uint64_t)load_time_for(r->name);
+	r->load_done = now_ns() + (uint64_t)load_time_for(r->name) * 1000000;
 	r->used = now_ms();
 	TAILQ_INIT(&r->waiting);
 	TAILQ_INSERT_TAIL(&runners, r, entry);
@@ -2974,7 +2974,7 @@ sched_event(struct handler *h, uint32_t ev)
 	(void)ev;
 	if (read(sched_fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
 		fatal("timerfd: %s", strerror(errno));
-	if (r != NULL && r->load_done <= now_ms()) {
+	if (r != NULL && r->load_done <= now_ns()) {
 		r->loading = 0;
 		sched_loading = NULL;
 		if (!quiet)
@@ -3204,7 +3204,7 @@ sched_arm(void)
 {
 	struct itimerspec its;
 	struct runner *r;
-	uint64_t when = 0;
+	uint64_t when = 0;	/* ns */
 
 	if (sched_fd == -1)
 		return;
@@ -3212,12 +3212,12 @@ sched_arm(void)
 		when = sched_loading->load_done;
 	TAILQ_FOREACH(r, &runners, entry)
 		if (!r->loading && r->idle && r->keep_alive >= 0 &&
-		    (when == 0 || r->expires < when))
-			when = r->expires;
+		    (when == 0 || r->expires * 1000000 < when))
+			when = r->expires * 1000000;
 	memset(&its, 0, sizeof(its));
 	if (when > 0) {
-		its.it_value.tv_sec = (time_t)(when / 1000);
-		its.it_value.tv_nsec = (long)(when % 1000) * 1000000;
+		its.it_value.tv_sec = (time_t)(when / 1000000000);
+		its.it_value.tv_nsec = (long)(when % 1000000000);
 	}
 	if (timerfd_settime(sched_fd, TFD_TIMER_ABSTIME, &its, NULL) == -1)
 		fatal("timerfd_settime: %s", strerror(errno));
