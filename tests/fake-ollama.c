@@ -291,7 +291,7 @@ struct runner {
 	int		 loading;
 	uint64_t	 load_done;	/* When the load ends, ns. */
 	int		 running;	/* Requests holding a slot. */
-	int		 refs;		/* Those and the ones waiting for one. */
+	int		 refs;		/* And those waiting for one. */
 	struct connq	 waiting;	/* For a slot, in arrival order. */
 	double		 keep_alive;	/* From its last request. */
 	int		 idle;		/* Its keep_alive has started. */
@@ -2948,7 +2948,7 @@ runner_take(struct runner *r, struct conn *c)
 }
 
 /*
- * When a runner's models expires, as /api/ps shows it: its idle time
+ * When a runner expires, as /api/ps shows it: when its idle time
  * is up, or while it is busy or loading, now plus its keep_alive.
  */
 static time_t
