@@ -2700,6 +2700,8 @@ gen_pump(struct conn *c)
  * idle runner if there is no room, and everything behind it waits too.
  * A request handed to its runner takes one of its slots, or waits for
  * one without limit. Only the queue itself is bounded (--max-queue).
+ * A client that leaves gives up its place at once; a load it started
+ * goes on, and the model then idles for its keep_alive.
  */
 
 /*
