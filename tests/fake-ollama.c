@@ -10,6 +10,35 @@
  * streams and serve many small requests without threads. A stream's
  * next token is produced only when its connection's output buffer has
  * room, so a stalled reader costs a bounded amount of memory.
+ *
+ * By default every known model serves at once, with no limit on
+ * parallel requests, which is what most tests want. The scheduler
+ * options make it behave like Ollama's scheduler (ollama-api.md, 4 and
+ * 9) instead:
+ *
+ *	--num-parallel N	slots per resident model (default 1; 0 is
+ *				no limit); more requests for a resident
+ *				model wait for a slot without limit
+ *	--max-loaded K		models resident at once (default 3; 0 is
+ *				no limit); the least recently used idle
+ *				one is evicted to make room, and a load
+ *				waits while none is idle
+ *	--load-ms [MODEL=]MS	how long a load takes (default 0), for all
+ *				models or, repeated, for one
+ *	--max-queue N		requests that may wait behind the one being
+ *				scheduled (default 512); more get Ollama's
+ *				503 "server busy"
+ *	--keep-alive DURATION	how long an idle model stays (default 5m;
+ *				a number is seconds, negative is forever)
+ *	--ps-blocks		/api/ps waits while a load runs
+ *
+ * Any of them turns the scheduler on, and the others then take
+ * Ollama's defaults. Requests are scheduled one at a time in arrival
+ * order, so one waiting for a load holds up those behind it; loads
+ * happen one at a time; a change of options.num_ctx reloads the model;
+ * keep_alive sets how long the model stays once its last request has
+ * finished. load_duration is then the time a request waited in the
+ * queue, and /_fake/sched shows the scheduler's state and counts loads.
  */
 
 #include <arpa/inet.h>
@@ -29,8 +58,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +78,10 @@
 /* Stop reading pipelined input past this while a request is served. */
 #define IN_HIGH		(4 * 1024 * 1024)
 #define EMBED_DIM	8
+/* The context length of a runner when the request names none. */
+#define DEFAULT_CTX	4096
+/* Go's longest duration, in seconds: a keep_alive of "forever". */
+#define FOREVER_S	9223372036LL
 
 enum fault {
 	FAULT_NONE,
@@ -92,13 +127,26 @@ enum gen_kind {
 	GEN_V1CHAT,
 	GEN_V1COMPLETION,
 	GEN_PROGRESS,	/* Pull, push and create status lines. */
-	GEN_CANNED	/* A prepared response sent after the ttft. */
+	GEN_CANNED,	/* A prepared response sent after the ttft. */
+	GEN_LOAD,	/* A load request: its reply once the model is in. */
+	GEN_PS		/* An /api/ps held while a load runs. */
 };
 
 enum gen_phase {
+	PHASE_QUEUED,	/* Waiting for the scheduler: a load or a slot. */
+	PHASE_START,	/* Admitted: starts when its timer fires. */
 	PHASE_WAIT,	/* Before the first token. */
 	PHASE_RUN,
 	PHASE_HANG
+};
+
+/* Where a request stands with the scheduler (see sched_submit). */
+enum sched_state {
+	SCHED_NONE,	/* Not scheduled, or no longer. */
+	SCHED_QUEUED,	/* In the scheduler's queue, in arrival order. */
+	SCHED_SLOT,	/* Handed to its runner, waiting for a slot. */
+	SCHED_RUNNING,	/* Holding its runner (and a slot, unless a load). */
+	SCHED_PS	/* An /api/ps waiting for the load to end. */
 };
 
 /* A growable byte buffer; off is where unconsumed data starts. */
@@ -167,6 +215,9 @@ struct req {
 	struct buf	 held;
 };
 
+/* The connections waiting in one of the scheduler's queues. */
+TAILQ_HEAD(connq, conn);
+
 /* The state of a response that takes time: a stream or a delay. */
 struct gen {
 	enum gen_kind	 kind;
@@ -187,7 +238,20 @@ struct gen {
 	struct buf	 canned;	/* GEN_CANNED: the whole body. */
 	int		 canned_status;
 	const char	*canned_type;
+	json_t		*canned_json;	/* GEN_CANNED: serialised when sent. */
+	int		 load_chat;	/* GEN_LOAD: answer as chat does. */
 	uint64_t	 t_first;
+	/* What the scheduler needs; unused while it is off. */
+	enum sched_state sstate;
+	struct runner	*runner;	/* Held from hand-over to the end. */
+	int		 slot;		/* One of the runner's slots is ours. */
+	char		*sname;		/* The model, normalised. */
+	int		 embed;
+	long		 num_ctx;
+	double		 keep_alive;	/* Seconds; negative is forever. */
+	uint64_t	 t_submit;	/* ns */
+	uint64_t	 t_begin;	/* Admitted, in ns. */
+	uint64_t	 load_ns;	/* Waited in the queue; 0 if not. */
 };
 
 struct conn {
@@ -211,6 +275,41 @@ struct conn {
 	unsigned long	 id;		/* Numbered as accepted, from 1. */
 	struct conn	*prev;
 	struct conn	*next;
+	TAILQ_ENTRY(conn) qentry;	/* In one scheduler queue at most. */
+};
+
+/*
+ * A model in memory, Ollama's runner: loading, or resident with its
+ * slots. Requests handed to it (running or waiting for a slot) keep it
+ * from being evicted; once the last has finished it stays for its
+ * keep_alive, and is then unloaded.
+ */
+struct runner {
+	char		*name;		/* Normalised. */
+	int		 embed;
+	long		 num_ctx;
+	int		 loading;
+	uint64_t	 load_done;	/* When the load ends, ns. */
+	int		 running;	/* Requests holding a slot. */
+	int		 refs;		/* And those waiting for one. */
+	struct connq	 waiting;	/* For a slot, in arrival order. */
+	double		 keep_alive;	/* From its last request. */
+	int		 idle;		/* Its keep_alive has started. */
+	uint64_t	 expires;	/* When idle: unload at, in ms. */
+	uint64_t	 used;		/* Last handed a request, for LRU. */
+	TAILQ_ENTRY(runner) entry;
+};
+
+/* A --load-ms for one model, or for all when name is NULL. */
+struct load_time {
+	char	*name;
+	long	 ms;
+};
+
+/* How often a model was loaded since the last reset. */
+struct load_count {
+	char	*name;
+	long	 n;
 };
 
 static void	 buf_reserve(struct buf *, size_t);
@@ -306,6 +405,7 @@ static void	 model_touch(struct model *, int);
 static void	 gen_limit(struct gen *, json_t *);
 static struct gen *gen_new(struct conn *, enum gen_kind, const char *);
 static void	 gen_start(struct conn *, struct gen *);
+static void	 gen_begin(struct conn *);
 static const char *gen_reason(const struct gen *);
 static void	 gen_ready(struct conn *);
 static void	 gen_timer(struct conn *);
@@ -323,15 +423,20 @@ static void	 api_root(struct conn *);
 static void	 api_version(struct conn *);
 static void	 api_tags(struct conn *);
 static void	 api_ps(struct conn *);
+static void	 ps_reply(struct conn *);
 static void	 api_show(struct conn *);
 static void	 load_reply(struct conn *, const char *, int, int);
+static void	 load_start(struct conn *, struct model *, json_t *,
+		    const char *, int);
 static void	 api_generate(struct conn *);
 static void	 api_chat(struct conn *);
 static void	 v1_chat(struct conn *);
 static void	 v1_completions(struct conn *);
 static double	 square_root(double);
 static json_t	*embed_vector(const char *, size_t, double);
-static void	 canned_start(struct conn *, const char *, json_t *);
+static void	 canned_start(struct conn *, struct model *, json_t *,
+		    const char *, json_t *);
+static void	 canned_ready(struct conn *);
 static json_t	*embed_inputs(json_t *);
 static void	 api_embed(struct conn *);
 static void	 api_embeddings(struct conn *);
@@ -351,6 +456,28 @@ static void	 v1_model(struct conn *, const char *, size_t);
 static unsigned	 method_bit(const char *);
 static void	 listen_on(const char *);
 static void	 write_portfile(const char *);
+static int	 duration_parse(const char *, double *, char *, size_t);
+static int	 keep_alive_parse(json_t *, double *, char *, size_t);
+static void	 load_time_set(const char *);
+static long	 load_time_for(const char *);
+static void	 load_count_add(const char *);
+static void	 load_counts_clear(void);
+static struct runner *runner_find(const char *);
+static void	 runner_load(struct conn *);
+static void	 runner_unload(struct runner *);
+static void	 runner_take(struct runner *, struct conn *);
+static time_t	 runner_expires_at(const struct runner *, time_t, uint64_t);
+static void	 sched_event(struct handler *, uint32_t);
+static void	 sched_submit(struct conn *, struct gen *, json_t *,
+		    struct model *);
+static void	 sched_admit(struct conn *);
+static void	 sched_leave(struct conn *);
+static void	 sched_expire(const char *);
+static void	 sched_dispatch(void);
+static int	 sched_sweep(void);
+static void	 sched_run(void);
+static void	 sched_arm(void);
+static json_t	*sched_json(void);
 
 static int		 epfd = -1;
 static int		 listen_fd = -1;
@@ -384,6 +511,28 @@ static struct model	*models;
 static size_t		 nmodels;
 static char		**blobs;
 static size_t		 nblobs;
+
+/* The scheduler, when an option turns it on (see the top). */
+static int		 sched_on;
+static long		 sched_parallel = 1;
+static long		 sched_max_loaded = 3;
+static long		 sched_max_queue = 512;
+static double		 sched_keep_alive = 300;
+static int		 sched_ps_blocks;
+static struct load_time	*load_times;
+static size_t		 nload_times;
+static struct load_count *load_counts;
+static size_t		 nload_counts;
+static long		 stat_unloads;
+static int		 sched_fd = -1;
+static struct handler	 sched_handler = { sched_event };
+static struct connq	 sched_queue = TAILQ_HEAD_INITIALIZER(sched_queue);
+static size_t		 sched_queued;
+static struct connq	 ps_waiting = TAILQ_HEAD_INITIALIZER(ps_waiting);
+static TAILQ_HEAD(, runner) runners = TAILQ_HEAD_INITIALIZER(runners);
+static size_t		 nrunners;
+static struct runner	*sched_loading;	/* At most one load at a time. */
+static struct conn	*sched_submitting;
 
 static const char *fault_names[] = {
 	"none", "hang", "close", "error", "500", "503", "slow_headers",
@@ -714,6 +863,8 @@ gen_free(struct gen *g)
 		return;
 	free(g->model_json);
 	free(g->name);
+	free(g->sname);
+	json_decref(g->canned_json);
 	buf_free(&g->text);
 	buf_free(&g->canned);
 	free(g);
@@ -739,6 +890,7 @@ conn_free(struct conn *c)
 			req_finish(c->req, REQ_CANCELLED);
 		req_unref(c->req);
 	}
+	sched_leave(c);
 	gen_free(c->gen);
 	close(c->fd);
 	buf_free(&c->in);
@@ -1112,6 +1264,7 @@ resp_end(struct conn *c)
 	if (!r->keepalive)
 		c->close_after = 1;
 	req_finish(r, REQ_DONE);
+	sched_leave(c);
 	gen_free(c->gen);
 	c->gen = NULL;
 	req_unref(r);
@@ -2083,9 +2236,26 @@ gen_new(struct conn *c, enum gen_kind kind, const char *model)
 static void
 gen_start(struct conn *c, struct gen *g)
 {
+	c->gen = g;
+	gen_begin(c);
+}
+
+/* The generation of a connection may start: it has its model. */
+static void
+gen_begin(struct conn *c)
+{
+	struct gen *g = c->gen;
 	struct req *r = c->req;
 
-	c->gen = g;
+	g->t_begin = now_ns();
+	if (g->kind == GEN_LOAD) {
+		load_reply(c, g->name, g->load_chat, 0);
+		return;
+	}
+	if (g->kind == GEN_PS) {
+		ps_reply(c);
+		return;
+	}
 	if (r->set.fault == FAULT_HANG) {
 		g->phase = PHASE_HANG;
 		return;
@@ -2127,6 +2297,7 @@ gen_ready(struct conn *c)
 			return;
 		}
 		if (g->kind == GEN_CANNED) {
+			canned_ready(c);
 			reply(c, g->canned_status, g->canned_type,
 			    g->canned.data, g->canned.len);
 			return;
@@ -2142,7 +2313,9 @@ gen_ready(struct conn *c)
 static void
 gen_timer(struct conn *c)
 {
-	if (c->gen->phase == PHASE_WAIT)
+	if (c->gen->phase == PHASE_START)
+		gen_begin(c);
+	else if (c->gen->phase == PHASE_WAIT)
 		gen_ready(c);
 	/* In PHASE_RUN the delay between tokens is over: conn_drive pumps. */
 }
@@ -2289,11 +2462,18 @@ gen_metrics(struct conn *c, struct buf *b)
 	};
 	int i;
 
-	/* The load time is pretend, so it is added on top of real time. */
-	v[1] = 1000000;
-	v[0] = (long long)(now - start) + v[1];
+	if (sched_on) {
+		/* The real wait for a load, and real time overall. */
+		v[1] = (long long)g->load_ns;
+		v[0] = (long long)(now - start);
+		v[3] = (long long)(g->t_first - g->t_begin);
+	} else {
+		/* The load is pretend, so it is added on top of real time. */
+		v[1] = 1000000;
+		v[0] = (long long)(now - start) + v[1];
+		v[3] = (long long)(g->t_first - start);
+	}
 	v[2] = g->prompt_count;
-	v[3] = (long long)(g->t_first - start);
 	v[4] = g->produced;
 	v[5] = g->produced > 0 ? (long long)(now - g->t_first) : 0;
 	for (i = 0; i < 6; i++)
@@ -2511,6 +2691,582 @@ gen_pump(struct conn *c)
 	}
 }
 
+/*
+ * The scheduler, on when one of its options is given: Ollama's, in
+ * small. A request that needs a model joins one queue in arrival
+ * order. The request at its head is handed to its model's runner if
+ * that is in memory with the same context length; otherwise it waits
+ * while the model is loaded, after evicting the least recently used
+ * idle runner if there is no room, and everything behind it waits too.
+ * A request handed to its runner takes one of its slots, or waits for
+ * one without limit. Only the queue itself is bounded (--max-queue).
+ * A client that leaves gives up its place at once; a load it started
+ * goes on, and the model then idles for its keep_alive.
+ */
+
+/*
+ * A Go duration ("300ms", "1h30m", "-5m", "0"), in seconds. Returns 0,
+ * or -1 with Go's complaint in err.
+ */
+static int
+duration_parse(const char *str, double *secs, char *err, size_t errlen)
+{
+	static const struct {
+		const char	*unit;
+		double		 scale;
+	} units[] = {
+		{ "ns", 1e-9 }, { "us", 1e-6 }, { "\xc2\xb5s", 1e-6 },
+		{ "\xce\xbcs", 1e-6 }, { "ms", 1e-3 }, { "s", 1 },
+		{ "m", 60 }, { "h", 3600 }
+	};
+	const char *s = str;
+	double total = 0, v, frac;
+	int neg = 0, digits;
+	size_t i, n;
+
+	if (*s == '-' || *s == '+')
+		neg = *s++ == '-';
+	if (strcmp(s, "0") == 0) {
+		*secs = 0;
+		return 0;
+	}
+	if (*s == '\0')
+		goto invalid;
+	while (*s != '\0') {
+		if (*s != '.' && !isdigit((unsigned char)*s))
+			goto invalid;
+		v = 0;
+		digits = 0;
+		for (; isdigit((unsigned char)*s); s++, digits++)
+			v = v * 10 + (*s - '0');
+		if (*s == '.') {
+			s++;
+			for (frac = 0.1; isdigit((unsigned char)*s);
+			    s++, digits++, frac /= 10)
+				v += (*s - '0') * frac;
+		}
+		if (digits == 0)
+			goto invalid;
+		for (n = 0; s[n] != '\0' && s[n] != '.' &&
+		    !isdigit((unsigned char)s[n]); n++)
+			;
+		if (n == 0) {
+			snprintf(err, errlen, "time: missing unit in duration "
+			    "\"%s\"", str);
+			return -1;
+		}
+		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+			if (strlen(units[i].unit) == n &&
+			    strncmp(s, units[i].unit, n) == 0)
+				break;
+		if (i == sizeof(units) / sizeof(units[0])) {
+			snprintf(err, errlen, "time: unknown unit \"%.*s\" in "
+			    "duration \"%s\"", (int)n, s, str);
+			return -1;
+		}
+		total += v * units[i].scale;
+		s += n;
+	}
+	*secs = neg ? -total : total;
+	return 0;
+invalid:
+	snprintf(err, errlen, "time: invalid duration \"%s\"", str);
+	return -1;
+}
+
+/*
+ * A request's keep_alive: absent or null is the default, a number is
+ * seconds, a string is a Go duration; anything negative is forever.
+ * Returns -1 with Ollama's message when it cannot be read.
+ */
+static int
+keep_alive_parse(json_t *v, double *secs, char *err, size_t errlen)
+{
+	const char *s;
+
+	*secs = sched_keep_alive;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (json_is_number(v)) {
+		*secs = json_number_value(v);
+	} else if ((s = json_string_value(v)) != NULL) {
+		if (duration_parse(s, secs, err, errlen) == -1)
+			return -1;
+	} else {
+		snprintf(err, errlen, "Unsupported type: '%s'",
+		    json_is_boolean(v) ? "bool" : json_is_array(v) ?
+		    "[]interface {}" : "map[string]interface {}");
+		return -1;
+	}
+	if (*secs < 0 || *secs > (double)FOREVER_S)
+		*secs = -1;
+	return 0;
+}
+
+/* --load-ms MS for every model, or --load-ms MODEL=MS for one. */
+static void
+load_time_set(const char *arg)
+{
+	const char *eq = strrchr(arg, '=');
+	char *name = NULL, *tmp;
+	long ms;
+
+	if ((ms = parse_ms(eq != NULL ? eq + 1 : arg, -1)) < 0)
+		usage();
+	if (eq != NULL) {
+		if (eq == arg)
+			usage();
+		tmp = xstrdup(arg);
+		tmp[eq - arg] = '\0';
+		name = model_normalise(tmp);
+		free(tmp);
+	}
+	load_times = realloc(load_times, (nload_times + 1) *
+	    sizeof(*load_times));
+	if (load_times == NULL)
+		fatal("out of memory");
+	load_times[nload_times].name = name;
+	load_times[nload_times++].ms = ms;
+}
+
+/* The load time of a model: its own, else the general one, else 0. */
+static long
+load_time_for(const char *name)
+{
+	long ms = 0;
+	size_t i;
+
+	for (i = 0; i < nload_times; i++) {
+		if (load_times[i].name == NULL)
+			ms = load_times[i].ms;
+		else if (strcasecmp(load_times[i].name, name) == 0)
+			return load_times[i].ms;
+	}
+	return ms;
+}
+
+static void
+load_count_add(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nload_counts; i++)
+		if (strcmp(load_counts[i].name, name) == 0) {
+			load_counts[i].n++;
+			return;
+		}
+	load_counts = realloc(load_counts, (nload_counts + 1) *
+	    sizeof(*load_counts));
+	if (load_counts == NULL)
+		fatal("out of memory");
+	load_counts[nload_counts].name = xstrdup(name);
+	load_counts[nload_counts++].n = 1;
+}
+
+static void
+load_counts_clear(void)
+{
+	size_t i;
+
+	for (i = 0; i < nload_counts; i++)
+		free(load_counts[i].name);
+	free(load_counts);
+	load_counts = NULL;
+	nload_counts = 0;
+	stat_unloads = 0;
+}
+
+static struct runner *
+runner_find(const char *name)
+{
+	struct runner *r;
+
+	TAILQ_FOREACH(r, &runners, entry)
+		if (strcmp(r->name, name) == 0)
+			return r;
+	return NULL;
+}
+
+/* Start loading the model of the request at the head of the queue. */
+static void
+runner_load(struct conn *c)
+{
+	struct gen *g = c->gen;
+	struct runner *r = xcalloc(1, sizeof(*r));
+
+	r->name = xstrdup(g->sname);
+	r->embed = g->embed;
+	r->num_ctx = g->num_ctx;
+	r->keep_alive = g->keep_alive;
+	r->loading = 1;
+	r->load_done = now_ns() + (uint64_t)load_time_for(r->name) * 1000000;
+	r->used = now_ms();
+	TAILQ_INIT(&r->waiting);
+	TAILQ_INSERT_TAIL(&runners, r, entry);
+	nrunners++;
+	sched_loading = r;
+	load_count_add(r->name);
+	if (!quiet)
+		fprintf(stderr, "fake-ollama: loading %s num_ctx=%ld\n",
+		    r->name, r->num_ctx);
+}
+
+/* Only an idle runner is unloaded: nothing refers to it. */
+static void
+runner_unload(struct runner *r)
+{
+	TAILQ_REMOVE(&runners, r, entry);
+	nrunners--;
+	stat_unloads++;
+	if (!quiet)
+		fprintf(stderr, "fake-ollama: unloaded %s\n", r->name);
+	free(r->name);
+	free(r);
+}
+
+/*
+ * Hand a request to its runner, which it then holds until it ends. If
+ * it had to wait in the queue, that wait is its load_duration.
+ */
+static void
+runner_take(struct runner *r, struct conn *c)
+{
+	struct gen *g = c->gen;
+
+	g->runner = r;
+	if (c != sched_submitting)
+		g->load_ns = now_ns() - g->t_submit;
+	r->refs++;
+	r->idle = 0;
+	r->used = now_ms();
+	r->keep_alive = g->keep_alive;
+	if (g->kind == GEN_LOAD || sched_parallel == 0 ||
+	    r->running < sched_parallel)
+		sched_admit(c);
+	else {
+		g->sstate = SCHED_SLOT;
+		TAILQ_INSERT_TAIL(&r->waiting, c, qentry);
+	}
+}
+
+/*
+ * When a runner expires, as /api/ps shows it: when its idle time
+ * is up, or while it is busy or loading, now plus its keep_alive.
+ */
+static time_t
+runner_expires_at(const struct runner *r, time_t now, uint64_t mono)
+{
+	if (r->keep_alive < 0)
+		return now + (time_t)FOREVER_S;
+	if (!r->idle)
+		return now + (time_t)r->keep_alive;
+	return now + (time_t)((r->expires > mono ? r->expires - mono : 0) +
+	    999) / 1000;
+}
+
+/* The scheduler's timer: a load has ended, or an idle model expires. */
+static void
+sched_event(struct handler *h, uint32_t ev)
+{
+	struct runner *r = sched_loading;
+	struct conn *c;
+	uint64_t n;
+
+	(void)h;
+	(void)ev;
+	if (read(sched_fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
+		fatal("timerfd: %s", strerror(errno));
+	if (r != NULL && r->load_done <= now_ns()) {
+		r->loading = 0;
+		sched_loading = NULL;
+		if (!quiet)
+			fprintf(stderr, "fake-ollama: loaded %s\n", r->name);
+		while ((c = TAILQ_FIRST(&ps_waiting)) != NULL) {
+			TAILQ_REMOVE(&ps_waiting, c, qentry);
+			c->gen->sstate = SCHED_NONE;
+			c->gen->phase = PHASE_START;
+			timer_set(c, 0);
+		}
+	}
+	sched_run();
+}
+
+/*
+ * Take a request that needs a model: answer it at once when the
+ * scheduler is off, as the fake always did; otherwise queue it, or
+ * refuse it as Ollama does when the queue is full. o is the request,
+ * or NULL where its keep_alive and options do not count.
+ */
+static void
+sched_submit(struct conn *c, struct gen *g, json_t *o, struct model *m)
+{
+	json_t *ctx;
+	char err[256];
+
+	if (!sched_on) {
+		model_touch(m, o != NULL && keep_alive_zero(o));
+		gen_start(c, g);
+		return;
+	}
+	if (keep_alive_parse(json_object_get(o, "keep_alive"),
+	    &g->keep_alive, err, sizeof(err)) == -1) {
+		gen_free(g);
+		reply_error(c, 400, err);
+		return;
+	}
+	ctx = json_object_get(json_object_get(o, "options"), "num_ctx");
+	if (ctx != NULL && !json_is_null(ctx) && !json_is_number(ctx)) {
+		gen_free(g);
+		reply_error(c, 500, "option \"num_ctx\" must be of type "
+		    "integer");
+		return;
+	}
+	g->num_ctx = ctx != NULL ? (long)json_number_value(ctx) : 0;
+	if (g->num_ctx <= 0)
+		g->num_ctx = DEFAULT_CTX;
+	/* The head is being scheduled; the rest wait behind it. */
+	if (sched_queued > 0 && sched_queued - 1 >= (size_t)sched_max_queue) {
+		gen_free(g);
+		reply_error(c, 503, "server busy, please try again.  "
+		    "maximum pending requests exceeded");
+		return;
+	}
+	g->sname = xstrdup(m->name);
+	g->embed = m->embed;
+	g->t_submit = now_ns();
+	g->phase = PHASE_QUEUED;
+	g->sstate = SCHED_QUEUED;
+	c->gen = g;
+	TAILQ_INSERT_TAIL(&sched_queue, c, qentry);
+	sched_queued++;
+	sched_submitting = c;
+	sched_run();
+	sched_submitting = NULL;
+}
+
+/*
+ * A request may start, on its connection's timer rather than here, so
+ * that the scheduler never runs a connection from inside another.
+ */
+static void
+sched_admit(struct conn *c)
+{
+	struct gen *g = c->gen;
+
+	g->sstate = SCHED_RUNNING;
+	if (g->kind != GEN_LOAD) {
+		g->slot = 1;
+		g->runner->running++;
+	}
+	g->phase = PHASE_START;
+	timer_set(c, 0);
+}
+
+/* A request ends, or its client has gone: it gives up its place. */
+static void
+sched_leave(struct conn *c)
+{
+	struct gen *g = c->gen;
+	struct runner *r;
+
+	if (g == NULL || g->sstate == SCHED_NONE)
+		return;
+	r = g->runner;
+	switch (g->sstate) {
+	case SCHED_QUEUED:
+		TAILQ_REMOVE(&sched_queue, c, qentry);
+		sched_queued--;
+		break;
+	case SCHED_PS:
+		TAILQ_REMOVE(&ps_waiting, c, qentry);
+		break;
+	case SCHED_SLOT:
+		TAILQ_REMOVE(&r->waiting, c, qentry);
+		r->refs--;
+		break;
+	case SCHED_RUNNING:
+		if (g->slot)
+			r->running--;
+		r->refs--;
+		break;
+	default:
+		break;
+	}
+	g->sstate = SCHED_NONE;
+	g->runner = NULL;
+	g->slot = 0;
+	sched_run();
+}
+
+/* keep_alive 0 with nothing to do: unload once its requests are done. */
+static void
+sched_expire(const char *name)
+{
+	struct runner *r;
+
+	TAILQ_FOREACH(r, &runners, entry)
+		if (strcmp(r->name, name) == 0 && !r->loading) {
+			r->keep_alive = 0;
+			r->expires = now_ms();
+		}
+	sched_run();
+}
+
+/* Move the queue on as far as it goes; see the comment above. */
+static void
+sched_dispatch(void)
+{
+	struct conn *c;
+	struct gen *g;
+	struct runner *r, *victim;
+
+	while (sched_loading == NULL &&
+	    (c = TAILQ_FIRST(&sched_queue)) != NULL) {
+		g = c->gen;
+		if ((r = runner_find(g->sname)) != NULL &&
+		    r->num_ctx == g->num_ctx) {
+			TAILQ_REMOVE(&sched_queue, c, qentry);
+			sched_queued--;
+			runner_take(r, c);
+			continue;
+		}
+		if (r != NULL) {
+			/* Another context length: reload it once it is idle. */
+			if (r->refs > 0)
+				return;
+			runner_unload(r);
+			continue;
+		}
+		if (sched_max_loaded > 0 &&
+		    nrunners >= (size_t)sched_max_loaded) {
+			victim = NULL;
+			TAILQ_FOREACH(r, &runners, entry)
+				if (r->refs == 0 && (victim == NULL ||
+				    r->used < victim->used))
+					victim = r;
+			if (victim == NULL)
+				return;
+			runner_unload(victim);
+			continue;
+		}
+		runner_load(c);
+	}
+}
+
+/*
+ * Give free slots to the requests waiting for them, start the idle
+ * time of runners that have just become idle, and unload those whose
+ * time is up. Returns 1 when it unloaded one, which may make room.
+ */
+static int
+sched_sweep(void)
+{
+	struct runner *r, *next;
+	struct conn *c;
+	uint64_t now = now_ms();
+	int freed = 0;
+
+	for (r = TAILQ_FIRST(&runners); r != NULL; r = next) {
+		next = TAILQ_NEXT(r, entry);
+		if (r->loading)
+			continue;
+		while ((c = TAILQ_FIRST(&r->waiting)) != NULL &&
+		    (sched_parallel == 0 || r->running < sched_parallel)) {
+			TAILQ_REMOVE(&r->waiting, c, qentry);
+			sched_admit(c);
+		}
+		if (r->refs > 0)
+			continue;
+		if (!r->idle) {
+			r->idle = 1;
+			if (r->keep_alive >= 0)
+				r->expires = now +
+				    (uint64_t)(r->keep_alive * 1000);
+		}
+		if (r->keep_alive >= 0 && r->expires <= now) {
+			runner_unload(r);
+			freed = 1;
+		}
+	}
+	return freed;
+}
+
+static void
+sched_run(void)
+{
+	do
+		sched_dispatch();
+	while (sched_sweep());
+	sched_arm();
+}
+
+/* Wake for the end of the load or the next expiry, whichever is first. */
+static void
+sched_arm(void)
+{
+	struct itimerspec its;
+	struct runner *r;
+	uint64_t when = 0;	/* ns */
+
+	if (sched_fd == -1)
+		return;
+	if (sched_loading != NULL)
+		when = sched_loading->load_done;
+	TAILQ_FOREACH(r, &runners, entry)
+		if (!r->loading && r->idle && r->keep_alive >= 0 &&
+		    (when == 0 || r->expires * 1000000 < when))
+			when = r->expires * 1000000;
+	memset(&its, 0, sizeof(its));
+	if (when > 0) {
+		its.it_value.tv_sec = (time_t)(when / 1000000000);
+		its.it_value.tv_nsec = (long)(when % 1000000000);
+	}
+	if (timerfd_settime(sched_fd, TFD_TIMER_ABSTIME, &its, NULL) == -1)
+		fatal("timerfd_settime: %s", strerror(errno));
+}
+
+/* The scheduler as the tests and the benchmark see it. */
+static json_t *
+sched_json(void)
+{
+	json_t *o, *rs = json_array(), *loads = json_object(), *exp;
+	struct runner *r;
+	struct conn *c;
+	uint64_t now = now_ms();
+	size_t i;
+
+	TAILQ_FOREACH(r, &runners, entry) {
+		if (r->refs > 0 || r->loading)
+			exp = json_null();
+		else if (r->keep_alive < 0)
+			exp = json_integer(-1);
+		else
+			exp = json_integer((json_int_t)(r->expires > now ?
+			    r->expires - now : 0));
+		i = 0;
+		TAILQ_FOREACH(c, &r->waiting, qentry)
+			i++;
+		json_array_append_new(rs, json_pack("{sssIsbsIsIso}",
+		    "model", r->name, "num_ctx", (json_int_t)r->num_ctx,
+		    "loading", r->loading, "running", (json_int_t)r->running,
+		    "waiting", (json_int_t)i, "expires_in_ms", exp));
+	}
+	for (i = 0; i < nload_counts; i++)
+		json_object_set_new(loads, load_counts[i].name,
+		    json_integer(load_counts[i].n));
+	o = json_pack("{sbsIsIsIsIsosIso}", "on", sched_on,
+	    "num_parallel", (json_int_t)sched_parallel,
+	    "max_loaded", (json_int_t)sched_max_loaded,
+	    "max_queue", (json_int_t)sched_max_queue,
+	    "queued", (json_int_t)sched_queued,
+	    "loading", sched_loading != NULL ?
+	    json_string(sched_loading->name) : json_null(),
+	    "unloads", (json_int_t)stat_unloads,
+	    "runners", rs);
+	json_object_set_new(o, "loads", loads);
+	return o;
+}
+
 static void
 api_root(struct conn *c)
 {
@@ -2560,12 +3316,64 @@ api_tags(struct conn *c)
 static void
 api_ps(struct conn *c)
 {
+	struct gen *g;
+
+	if (sched_ps_blocks && sched_loading != NULL) {
+		/* Like Ollama's, which the scheduler keeps busy. */
+		g = gen_new(c, GEN_PS, "");
+		g->phase = PHASE_QUEUED;
+		g->sstate = SCHED_PS;
+		c->gen = g;
+		TAILQ_INSERT_TAIL(&ps_waiting, c, qentry);
+		return;
+	}
+	ps_reply(c);
+}
+
+/* The models in memory, the latest to expire first, as Ollama sorts. */
+static void
+ps_reply(struct conn *c)
+{
 	json_t *arr = json_array(), *d;
 	char digest[65], when[64];
-	time_t now = time(NULL);
-	size_t i;
-	struct model *m;
+	time_t now = time(NULL), *exp;
+	uint64_t mono = now_ms();
+	size_t i, k, n;
+	struct model *m, stub;
+	struct runner *r, **list;
 
+	if (sched_on) {
+		list = xcalloc(nrunners, sizeof(*list));
+		exp = xcalloc(nrunners, sizeof(*exp));
+		n = 0;
+		TAILQ_FOREACH(r, &runners, entry) {
+			for (k = n++; k > 0 && exp[k - 1] <
+			    runner_expires_at(r, now, mono); k--) {
+				list[k] = list[k - 1];
+				exp[k] = exp[k - 1];
+			}
+			list[k] = r;
+			exp[k] = runner_expires_at(r, now, mono);
+		}
+		for (i = 0; i < n; i++) {
+			r = list[i];
+			memset(&stub, 0, sizeof(stub));
+			stub.name = r->name;
+			stub.embed = r->embed;
+			hex_digest(r->name, digest);
+			time_local(exp[i], when, sizeof(when));
+			json_array_append_new(arr, json_pack(
+			    "{sssssIsssosssIsI}", "name", r->name, "model",
+			    r->name, "size", model_size(&stub), "digest",
+			    digest, "details", model_details(&stub),
+			    "expires_at", when, "size_vram", model_size(&stub),
+			    "context_length", (json_int_t)r->num_ctx));
+		}
+		free(list);
+		free(exp);
+		reply_json(c, 200, json_pack("{so}", "models", arr));
+		return;
+	}
 	for (i = 0; i < nmodels; i++) {
 		m = &models[i];
 		if (m->loaded_until <= now)
@@ -2639,6 +3447,32 @@ load_reply(struct conn *c, const char *model, int chat, int unload)
 	reply_json(c, 200, o);
 }
 
+/*
+ * A generate or chat with nothing to generate. Ollama loads the model
+ * through its scheduler and answers once it is in; with keep_alive 0 it
+ * unloads the model (once its requests have finished) and answers at
+ * once.
+ */
+static void
+load_start(struct conn *c, struct model *m, json_t *o, const char *model,
+    int chat)
+{
+	int unload = keep_alive_zero(o);
+	struct gen *g;
+
+	if (!sched_on || unload) {
+		model_touch(m, unload);
+		if (sched_on)
+			sched_expire(m->name);
+		load_reply(c, model, chat, unload);
+		return;
+	}
+	g = gen_new(c, GEN_LOAD, model);
+	g->name = xstrdup(model);
+	g->load_chat = chat;
+	sched_submit(c, g, o, m);
+}
+
 static void
 api_generate(struct conn *c)
 {
@@ -2657,11 +3491,9 @@ api_generate(struct conn *c)
 		reply_errorf(c, 404, "model '%s' not found", model);
 	else if (m->embed)
 		reply_errorf(c, 400, "\"%s\" does not support generate", model);
-	else if (prompt == NULL || *prompt == '\0') {
-		model_touch(m, keep_alive_zero(o));
-		load_reply(c, model, 0, keep_alive_zero(o));
-	} else {
-		model_touch(m, keep_alive_zero(o));
+	else if (prompt == NULL || *prompt == '\0')
+		load_start(c, m, o, model, 0);
+	else {
 		g = gen_new(c, GEN_GENERATE, model);
 		g->stream = jbool(o, "stream", 1);
 		g->prompt_count = words(prompt) + words(jstr(o, "system"));
@@ -2669,7 +3501,7 @@ api_generate(struct conn *c)
 			g->prompt_count = 1;
 		gen_limit(g, json_object_get(json_object_get(o, "options"),
 		    "num_predict"));
-		gen_start(c, g);
+		sched_submit(c, g, o, m);
 	}
 	json_decref(o);
 }
@@ -2694,11 +3526,9 @@ api_chat(struct conn *c)
 		reply_errorf(c, 404, "model '%s' not found", model);
 	else if (m->embed)
 		reply_errorf(c, 400, "\"%s\" does not support chat", model);
-	else if (json_array_size(msgs) == 0) {
-		model_touch(m, keep_alive_zero(o));
-		load_reply(c, model, 1, keep_alive_zero(o));
-	} else {
-		model_touch(m, keep_alive_zero(o));
+	else if (json_array_size(msgs) == 0)
+		load_start(c, m, o, model, 1);
+	else {
 		json_array_foreach(msgs, i, msg)
 			n += content_words(json_object_get(msg, "content"));
 		g = gen_new(c, GEN_CHAT, model);
@@ -2706,7 +3536,7 @@ api_chat(struct conn *c)
 		g->prompt_count = n > 0 ? n : 1;
 		gen_limit(g, json_object_get(json_object_get(o, "options"),
 		    "num_predict"));
-		gen_start(c, g);
+		sched_submit(c, g, o, m);
 	}
 	json_decref(o);
 }
@@ -2734,7 +3564,6 @@ v1_chat(struct conn *c)
 	else if (m->embed)
 		reply_errorf(c, 400, "\"%s\" does not support chat", model);
 	else {
-		model_touch(m, 0);
 		json_array_foreach(msgs, i, msg)
 			n += content_words(json_object_get(msg, "content"));
 		g = gen_new(c, GEN_V1CHAT, model);
@@ -2743,7 +3572,7 @@ v1_chat(struct conn *c)
 		    "include_usage", 0);
 		g->prompt_count = n > 0 ? n : 1;
 		gen_limit(g, json_object_get(o, "max_tokens"));
-		gen_start(c, g);
+		sched_submit(c, g, NULL, m);
 	}
 	json_decref(o);
 }
@@ -2769,7 +3598,6 @@ v1_completions(struct conn *c)
 	else if (m->embed)
 		reply_errorf(c, 400, "\"%s\" does not support generate", model);
 	else {
-		model_touch(m, 0);
 		g = gen_new(c, GEN_V1COMPLETION, model);
 		g->stream = jbool(o, "stream", 0);
 		g->include_usage = jbool(json_object_get(o, "stream_options"),
@@ -2778,7 +3606,7 @@ v1_completions(struct conn *c)
 		if (g->prompt_count < 1)
 			g->prompt_count = 1;
 		gen_limit(g, json_object_get(o, "max_tokens"));
-		gen_start(c, g);
+		sched_submit(c, g, NULL, m);
 	}
 	json_decref(o);
 }
@@ -2820,26 +3648,58 @@ embed_vector(const char *s, size_t dims, double scale)
 	return arr;
 }
 
-/* Send a prepared body once the ttft has passed, as the model would. */
+/*
+ * Send a prepared body once the model is in and the ttft has passed,
+ * as the model would. Takes the reference to body; o is the request,
+ * or NULL where its keep_alive and options do not count.
+ */
 static void
-canned_start(struct conn *c, const char *model, json_t *body)
+canned_start(struct conn *c, struct model *m, json_t *o, const char *model,
+    json_t *body)
 {
 	struct gen *g = gen_new(c, GEN_CANNED, model);
+
+	g->canned_json = body;
+	if (c->req->openai)
+		g->canned_type = "application/json";
+	else
+		g->canned_type = "application/json; charset=utf-8";
+	g->canned_status = 200;
+	sched_submit(c, g, o, m);
+}
+
+/*
+ * The prepared body, serialised now that its timings are known: with
+ * the scheduler on, the real wait for a load (left out when there was
+ * none, as Ollama leaves out zero metrics) and the real total.
+ */
+static void
+canned_ready(struct conn *c)
+{
+	struct gen *g = c->gen;
+	json_t *body = g->canned_json;
 	char *s;
 
+	if (body == NULL)
+		return;
+	if (sched_on && json_object_get(body, "load_duration") != NULL) {
+		if (g->load_ns > 0)
+			json_object_set_new(body, "load_duration",
+			    json_integer((json_int_t)g->load_ns));
+		else
+			json_object_del(body, "load_duration");
+		json_object_set_new(body, "total_duration", json_integer(
+		    (json_int_t)(now_ns() - c->req->t_start)));
+	}
 	s = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(9));
-	json_decref(body);
 	if (s == NULL)
 		fatal("json_dumps failed");
 	buf_addstr(&g->canned, s);
 	free(s);
-	if (c->req->openai) {
+	if (c->req->openai)
 		buf_addstr(&g->canned, "\n");
-		g->canned_type = "application/json";
-	} else
-		g->canned_type = "application/json; charset=utf-8";
-	g->canned_status = 200;
-	gen_start(c, g);
+	json_decref(body);
+	g->canned_json = NULL;
 }
 
 /*
@@ -2891,7 +3751,6 @@ api_embed(struct conn *c)
 		reply_json(c, 200, json_pack("{sss[]}", "model", model,
 		    "embeddings"));
 	} else {
-		model_touch(m, keep_alive_zero(o));
 		vecs = json_array();
 		json_array_foreach(inputs, i, v) {
 			n += words(json_string_value(v));
@@ -2899,7 +3758,7 @@ api_embed(struct conn *c)
 			    json_string_value(v), dims > 0 ? (size_t)dims : 0,
 			    0));
 		}
-		canned_start(c, model, json_pack("{sssosIsIsI}",
+		canned_start(c, m, o, model, json_pack("{sssosIsIsI}",
 		    "model", model, "embeddings", vecs,
 		    "total_duration", (json_int_t)14000000,
 		    "load_duration", (json_int_t)1000000,
@@ -2928,11 +3787,9 @@ api_embeddings(struct conn *c)
 	else if (prompt == NULL || *prompt == '\0') {
 		model_touch(m, keep_alive_zero(o));
 		reply_json(c, 200, json_pack("{s[]}", "embedding"));
-	} else {
-		model_touch(m, keep_alive_zero(o));
-		canned_start(c, model, json_pack("{so}", "embedding",
+	} else
+		canned_start(c, m, o, model, json_pack("{so}", "embedding",
 		    embed_vector(prompt, 0, 3.5)));
-	}
 	json_decref(o);
 }
 
@@ -3002,7 +3859,6 @@ v1_embeddings(struct conn *c)
 		reply_errorf(c, 404,
 		    "model \"%s\" not found, try pulling it first", model);
 	else {
-		model_touch(m, 0);
 		data = json_array();
 		json_array_foreach(inputs, i, v) {
 			n += words(json_string_value(v));
@@ -3020,7 +3876,7 @@ v1_embeddings(struct conn *c)
 		}
 		if (n < 1)
 			n = 1;
-		canned_start(c, model, json_pack("{sssosss{sIsI}}",
+		canned_start(c, m, NULL, model, json_pack("{sssosss{sIsI}}",
 		    "object", "list", "data", data, "model", model, "usage",
 		    "prompt_tokens", (json_int_t)n,
 		    "total_tokens", (json_int_t)n));
@@ -3254,8 +4110,11 @@ route_control(struct conn *c, const char *path)
 		    "active", (json_int_t)stat_active,
 		    "done", (json_int_t)stat_done,
 		    "cancelled", (json_int_t)stat_cancelled));
+	else if (strcmp(path, "/_fake/sched") == 0 && get)
+		reply_json(c, 200, sched_json());
 	else if (strcmp(path, "/_fake/reset") == 0 && post) {
 		log_clear();
+		load_counts_clear();
 		reply_json(c, 200, json_object());
 	} else if (strcmp(path, "/_fake/config") == 0 && post) {
 		if ((o = body_json(c)) == NULL)
@@ -3560,7 +4419,11 @@ usage(void)
 {
 	fprintf(stderr, "usage: fake-ollama [-q] [-l ADDR:PORT] [-p PORTFILE] "
 	    "[-m MODEL,...] [--ttft MS] [--delay MS]\n"
-	    "                   [--tokens N] [--fault MODE]\n");
+	    "                   [--tokens N] [--fault MODE] "
+	    "[--num-parallel N] [--max-loaded K]\n"
+	    "                   [--load-ms [MODEL=]MS] [--max-queue N] "
+	    "[--keep-alive DURATION]\n"
+	    "                   [--ps-blocks]\n");
 	exit(2);
 }
 
@@ -3645,6 +4508,12 @@ main(int argc, char **argv)
 		{ "delay", required_argument, NULL, 'D' },
 		{ "tokens", required_argument, NULL, 'N' },
 		{ "fault", required_argument, NULL, 'F' },
+		{ "num-parallel", required_argument, NULL, 'P' },
+		{ "max-loaded", required_argument, NULL, 'K' },
+		{ "load-ms", required_argument, NULL, 'L' },
+		{ "max-queue", required_argument, NULL, 'Q' },
+		{ "keep-alive", required_argument, NULL, 'A' },
+		{ "ps-blocks", no_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct epoll_event ev, events[256];
@@ -3652,8 +4521,10 @@ main(int argc, char **argv)
 	const char *model_list =
 	    "llama3.2:latest,qwen2.5:0.5b,nomic-embed-text:latest";
 	struct handler *hp;
+	struct runner *r;
 	sigset_t mask;
 	uint64_t now;
+	char *end, err[256];
 	int i, n, ch, timeout;
 
 	while ((ch = getopt_long(argc, argv, "l:p:m:q", longopts, NULL)) != -1) {
@@ -3686,6 +4557,40 @@ main(int argc, char **argv)
 			if (parse_fault(optarg, &cfg.fault) == -1)
 				usage();
 			break;
+		case 'P':
+			if ((sched_parallel = parse_ms(optarg, -1)) < 0)
+				usage();
+			sched_on = 1;
+			break;
+		case 'K':
+			if ((sched_max_loaded = parse_ms(optarg, -1)) < 0)
+				usage();
+			sched_on = 1;
+			break;
+		case 'L':
+			load_time_set(optarg);
+			sched_on = 1;
+			break;
+		case 'Q':
+			if ((sched_max_queue = parse_ms(optarg, -1)) < 0)
+				usage();
+			sched_on = 1;
+			break;
+		case 'A':
+			/* As OLLAMA_KEEP_ALIVE: a bare number is seconds. */
+			sched_keep_alive = strtod(optarg, &end);
+			if ((end == optarg || *end != '\0') &&
+			    duration_parse(optarg, &sched_keep_alive, err,
+			    sizeof(err)) == -1)
+				fatal("--keep-alive: %s", err);
+			if (sched_keep_alive < 0)
+				sched_keep_alive = -1;
+			sched_on = 1;
+			break;
+		case 'B':
+			sched_ps_blocks = 1;
+			sched_on = 1;
+			break;
 		default:
 			usage();
 		}
@@ -3712,6 +4617,14 @@ main(int argc, char **argv)
 	epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd, &ev);
 	ev.data.ptr = &signal_handler;
 	epoll_ctl(epfd, EPOLL_CTL_ADD, sig_fd, &ev);
+	if (sched_on) {
+		sched_fd = timerfd_create(CLOCK_MONOTONIC,
+		    TFD_NONBLOCK | TFD_CLOEXEC);
+		if (sched_fd == -1)
+			fatal("timerfd_create: %s", strerror(errno));
+		ev.data.ptr = &sched_handler;
+		epoll_ctl(epfd, EPOLL_CTL_ADD, sched_fd, &ev);
+	}
 	if (portfile != NULL)
 		write_portfile(portfile);
 	if (!quiet)
@@ -3739,6 +4652,12 @@ main(int argc, char **argv)
 		conn_free(conns);
 	log_clear();
 	models_free();
+	while ((r = TAILQ_FIRST(&runners)) != NULL)
+		runner_unload(r);
+	load_counts_clear();
+	for (i = 0; i < (int)nload_times; i++)
+		free(load_times[i].name);
+	free(load_times);
 	for (i = 0; i < (int)nblobs; i++)
 		free(blobs[i]);
 	free(blobs);
@@ -3746,6 +4665,8 @@ main(int argc, char **argv)
 	buf_free(&scratch);
 	close(listen_fd);
 	close(sig_fd);
+	if (sched_fd != -1)
+		close(sched_fd);
 	close(epfd);
 	return 0;
 }
