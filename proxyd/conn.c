@@ -11,6 +11,7 @@
 #include "admin.h"
 #include "config.h"
 #include "conn.h"
+#include "listing.h"
 #include "log.h"
 #include "proxy.h"
 #include "reply.h"
@@ -690,6 +691,12 @@ conn_close(struct conn *c)
 	if (c->admin_job != NULL) {
 		admin_client_gone(c->admin_job);
 		c->admin_job = NULL;
+	}
+	if (c->listing != NULL) {
+		struct listing	*l = c->listing;
+
+		c->listing = NULL;
+		listing_client_gone(l);
 	}
 	if (c->rq.active) {
 		/* The client left before its answer was complete. */

@@ -24,6 +24,7 @@
 #include "request.h"
 
 struct admin_job;
+struct listing;
 struct auth_user;
 struct conn;
 struct peer;
@@ -66,6 +67,7 @@ struct conn {
 	const struct route		*route;
 	struct proxy_req		*pr;
 	struct admin_job		*admin_job;
+	struct listing			*listing;	/* a fleet model list */
 	uid_t				 uid;		/* admin socket peer */
 	int				 status;	/* of the response */
 	struct request			 rq;		/* the one being served */

@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "config.h"
 #include "conn.h"
+#include "listing.h"
 #include "log.h"
 #include "loop.h"
 #include "models.h"
@@ -56,9 +57,6 @@ struct proxy_req {
 	unsigned		 no_body:1;
 	unsigned		 paused:1;
 	unsigned		 auth_hdr:1;	/* hdrs holds the backend key */
-	unsigned		 filter:1;	/* a model list to filter */
-	struct auth_user	*user;		/* for filtering */
-	struct buf		 list;		/* the list being filtered */
 	struct tally		 tally;		/* token counts as they pass */
 	int64_t			 ttft_ms;	/* -1 until the first byte */
 	unsigned		 hide_usage:1;	/* we asked for usage, not them */
@@ -74,8 +72,6 @@ static TAILQ_HEAD(, proxy_req)	proxy_live = TAILQ_HEAD_INITIALIZER(proxy_live);
 
 /* The longest keep_alive of a user who is not an admin, by default. */
 #define PROXY_KEEP_ALIVE_MAX	(30 * 60 * 1000)
-/* A model list bigger than this is not a model list. */
-#define PROXY_LIST_MAX	(16 * 1024 * 1024)
 /* An SSE event bigger than this is not one we filter. */
 #define PROXY_EVENT_MAX	(1024 * 1024)
 /*
@@ -96,7 +92,6 @@ static void	proxy_timer_cb(struct loop_timer *);
 static int	proxy_judge_head(struct proxy_req *);
 static void	proxy_send_head(struct proxy_req *);
 static void	proxy_send_head_length(struct proxy_req *, size_t);
-static int	proxy_send_filtered(struct proxy_req *);
 static void	proxy_fail(struct proxy_req *, int timed_out, CURLcode);
 static void	proxy_finish(struct proxy_req *);
 static void	proxy_free(struct proxy_req *);
@@ -174,12 +169,14 @@ proxy_skip_response_header(const char *name, size_t len)
 	return 0;
 }
 
-static void
-proxy_build_headers(struct proxy_req *pr, struct conn *c)
+struct curl_slist *
+proxy_headers(const struct conn *c, const struct backend *be, int *has_key)
 {
-	struct buf	line;
-	int		have_ctype = 0, have_accept = 0;
+	struct curl_slist	*hdrs = NULL;
+	struct buf		 line;
+	int			 have_ctype = 0, have_accept = 0;
 
+	*has_key = 0;
 	buf_init(&line);
 	for (int i = 0; i < c->req.nheaders; i++) {
 		const struct http_header	*h = &c->req.headers[i];
@@ -196,32 +193,42 @@ proxy_build_headers(struct proxy_req *pr, struct conn *c)
 			buf_printf(&line, "%s;", h->name);
 		else
 			buf_printf(&line, "%s: %s", h->name, h->value);
-		pr->hdrs = curl_slist_append(pr->hdrs, buf_cstr(&line));
+		hdrs = curl_slist_append(hdrs, buf_cstr(&line));
 	}
 	/* Remove what libcurl would add on its own. */
-	pr->hdrs = curl_slist_append(pr->hdrs, "Expect:");
+	hdrs = curl_slist_append(hdrs, "Expect:");
 	if (!have_ctype)
-		pr->hdrs = curl_slist_append(pr->hdrs, "Content-Type:");
+		hdrs = curl_slist_append(hdrs, "Content-Type:");
 	if (!have_accept)
-		pr->hdrs = curl_slist_append(pr->hdrs, "Accept:");
+		hdrs = curl_slist_append(hdrs, "Accept:");
 	buf_reset(&line);
 	buf_printf(&line, "X-Forwarded-For: %s", c->ip);
-	pr->hdrs = curl_slist_append(pr->hdrs, buf_cstr(&line));
+	hdrs = curl_slist_append(hdrs, buf_cstr(&line));
 	buf_reset(&line);
 	buf_printf(&line, "X-Real-IP: %s", c->ip);
-	pr->hdrs = curl_slist_append(pr->hdrs, buf_cstr(&line));
-	pr->hdrs = curl_slist_append(pr->hdrs, c->tls ?
+	hdrs = curl_slist_append(hdrs, buf_cstr(&line));
+	hdrs = curl_slist_append(hdrs, c->tls ?
 	    "X-Forwarded-Proto: https" : "X-Forwarded-Proto: http");
-	if (pr->be->api_key != NULL) {
+	if (be->api_key != NULL) {
 		buf_reset(&line);
-		buf_printf(&line, "Authorization: Bearer %s", pr->be->api_key);
-		pr->hdrs = curl_slist_append(pr->hdrs, buf_cstr(&line));
-		pr->auth_hdr = 1;
+		buf_printf(&line, "Authorization: Bearer %s", be->api_key);
+		hdrs = curl_slist_append(hdrs, buf_cstr(&line));
+		*has_key = 1;
 		explicit_bzero(line.data, line.cap);
 	}
 	buf_free(&line);
-	if (pr->hdrs == NULL)
+	if (hdrs == NULL)
 		fatal("out of memory building request headers");
+	return hdrs;
+}
+
+static void
+proxy_build_headers(struct proxy_req *pr, struct conn *c)
+{
+	int	has_key;
+
+	pr->hdrs = proxy_headers(c, pr->be, &has_key);
+	pr->auth_hdr = has_key;
 }
 
 /*
@@ -528,6 +535,13 @@ proxy_start(struct conn *c)
 	int			 have_body = 0;
 
 	memset(&b, 0, sizeof b);
+	/* Model lists are the fleet's: every backend is asked (listing.c). */
+	if ((c->route->flags & ROUTE_LIST) && c->req.method == HTTP_GET) {
+		if (listing_start(c) != 0)
+			reply_error(c, 503, c->route->dialect, "no backend "
+			    "available", "Retry-After: 5\r\n");
+		return;
+	}
 	if ((c->route->flags & (ROUTE_MODEL | ROUTE_PARAM)) ==
 	    (ROUTE_MODEL | ROUTE_PARAM)) {
 		char	model[BODY_MODEL_MAX];
@@ -593,15 +607,7 @@ proxy_start(struct conn *c)
 		pr->body = c->body;
 	buf_init(&c->body);
 	buf_init(&pr->head);
-	buf_init(&pr->list);
 	buf_init(&pr->event);
-	if (c->rq.user != NULL && c->rq.user->nglobs > 0 &&
-	    (c->route->flags & ROUTE_LIST) && c->req.method == HTTP_GET) {
-		/* The list is rewritten, so it is held until complete. */
-		pr->filter = 1;
-		pr->user = c->rq.user;
-		auth_user_ref(pr->user);
-	}
 
 	loop_timer_init(&pr->timer, proxy_timer_cb, pr);
 	proxy_dispatch(pr);
@@ -736,10 +742,6 @@ proxy_header_cb(char *p, size_t size, size_t n, void *arg)
 			models_note(pr->c->rq.model);
 		tally_init(&pr->tally, pr->stream == STREAM_SSE ? TALLY_SSE :
 		    TALLY_JSON);
-		/* A list to filter is answered whole, once it is complete. */
-		if (pr->filter && pr->status == 200)
-			return len;
-		pr->filter = 0;
 		if (pr->c != NULL)
 			proxy_send_head(pr);
 		return len;
@@ -935,9 +937,9 @@ proxy_judge_head(struct proxy_req *pr)
 		    "and Content-Length)";
 		return -1;
 	}
-	/* These are the bodies proxy_write_cb and proxy_send_filtered change. */
-	rewrite = pr->status == 200 && (pr->filter ||
-	    (pr->hide_usage && pr->stream == STREAM_SSE));
+	/* The body proxy_write_cb changes: the usage filter's. */
+	rewrite = pr->status == 200 && pr->hide_usage &&
+	    pr->stream == STREAM_SSE;
 
 	buf_init(&out);
 	pos = 0;
@@ -1132,13 +1134,6 @@ proxy_write_cb(char *p, size_t size, size_t n, void *arg)
 		pr->refused = "a body without a final response head";
 		return 0;
 	}
-	if (pr->filter) {
-		if (buf_used(&pr->list) + len > PROXY_LIST_MAX)
-			return 0;
-		buf_add(&pr->list, p, len);
-		pr->last_activity = loop_now();
-		return len;
-	}
 	if (conn_out_full(c)) {
 		/* libcurl keeps these bytes and offers them again on resume. */
 		pr->paused = 1;
@@ -1194,12 +1189,7 @@ proxy_done_cb(struct upstream_xfer *x, CURLcode rc)
 		proxy_fail(pr, rc == CURLE_OPERATION_TIMEDOUT, rc);
 		return;
 	}
-	if (pr->c != NULL && pr->filter) {
-		if (proxy_send_filtered(pr) != 0) {
-			proxy_fail(pr, 0, CURLE_WEIRD_SERVER_REPLY);
-			return;
-		}
-	} else if (pr->c != NULL) {
+	if (pr->c != NULL) {
 		if (!pr->head_sent)
 			proxy_send_head(pr);
 		/* An unterminated last event goes as it is. */
@@ -1209,56 +1199,6 @@ proxy_done_cb(struct upstream_xfer *x, CURLcode rc)
 			conn_write(pr->c, "0\r\n\r\n", 5);
 	}
 	proxy_finish(pr);
-}
-
-/*
- * Keep the entries of a model list the user may use: "models" of
- * /api/tags and /api/ps (by name), "data" of /v1/models (by id).
- */
-static int
-proxy_send_filtered(struct proxy_req *pr)
-{
-	json_t		*doc, *list, *kept, *m;
-	json_error_t	 jerr;
-	const char	*field = "models", *id = "name";
-	char		*out;
-	size_t		 i, len;
-
-	doc = json_loadb(buf_ptr(&pr->list), buf_used(&pr->list), 0, &jerr);
-	if (doc == NULL || !json_is_object(doc)) {
-		json_decref(doc);
-		return -1;
-	}
-	if (json_object_get(doc, "data") != NULL) {
-		field = "data";
-		id = "id";
-	}
-	list = json_object_get(doc, field);
-	if (json_is_array(list)) {
-		kept = json_array();
-		json_array_foreach(list, i, m) {
-			const char	*name = json_string_value(json_object_get(m,
-					    id));
-
-			if (name != NULL && auth_model_allowed(pr->user, name))
-				json_array_append(kept, m);
-		}
-		json_object_set_new(doc, field, kept);
-	} else if (!json_is_null(list)) {
-		json_decref(doc);
-		return -1;
-	}
-	out = json_dumps(doc, JSON_COMPACT);
-	json_decref(doc);
-	if (out == NULL)
-		return -1;
-	len = strlen(out);
-	pr->has_length = 1;
-	proxy_send_head_length(pr, len);
-	conn_write(pr->c, out, len);
-	pr->bytes = len;
-	free(out);
-	return 0;
 }
 
 /*
@@ -1531,10 +1471,7 @@ proxy_free(struct proxy_req *pr)
 		upstream_easy_release(pr->x.easy);
 	buf_free(&pr->body);
 	buf_free(&pr->head);
-	buf_free(&pr->list);
 	buf_free(&pr->event);
-	if (pr->user != NULL)
-		auth_user_unref(pr->user);
 	backend_end(pr->be, pr->outcome);
 	backend_unref(pr->be);
 	proxy_n--;

@@ -13,7 +13,9 @@
 
 #include <stdint.h>
 
+struct backend;
 struct conn;
+struct curl_slist;
 struct proxy_req;
 
 /* Forward the request the connection has parsed (c->req, c->body). */
@@ -32,5 +34,13 @@ struct json_t;
 struct json_t	*proxy_list_json(void);
 /* Cancel a request as an administrator; -1 if there is no such id. */
 int	 proxy_cancel(uint64_t);
+
+/*
+ * The headers of a request to backend be: the client's, less what is
+ * hop-by-hop or its credentials, with the forwarding headers the gateway
+ * vouches for and the backend's key (*has_key says so: wipe it).
+ */
+struct curl_slist	*proxy_headers(const struct conn *,
+			    const struct backend *, int *has_key);
 
 #endif
