@@ -70,7 +70,6 @@ listing_part_start(struct listing *l, struct backend *be,
 {
 	struct listing_part	*part = &l->parts[l->n++];
 	CURL			*e;
-	char			*s;
 	int			 has_key;
 
 	part->l = l;
@@ -78,16 +77,9 @@ listing_part_start(struct listing *l, struct backend *be,
 	backend_ref(be);
 	backend_begin(be);
 	buf_init(&part->body);
-	e = part->x.easy = upstream_easy();
+	e = part->x.easy = upstream_easy_to(be->url, target);
 	part->x.on_done = listing_done_cb;
 	part->x.arg = part;
-	s = xasprintf("%s%s", be->url, target);
-	curl_easy_setopt(e, CURLOPT_URL, s);
-	xfree_secret(s);	/* the URL may hold a password */
-	curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROXY, "");
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)LISTING_TIMEOUT_MS);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, listing_write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, part);

@@ -165,15 +165,9 @@ probe_start(struct backend *b)
 	buf_init(&p->body);
 	TAILQ_INSERT_TAIL(&probes, p, entry);
 
-	e = p->x.easy = upstream_easy();
+	e = p->x.easy = upstream_easy_to(b->url, "/api/ps");
 	p->x.on_done = probe_done_cb;
 	p->x.arg = p;
-	s = xasprintf("%s/api/ps", b->url);
-	curl_easy_setopt(e, CURLOPT_URL, s);
-	xfree_secret(s);	/* the URL may hold a password */
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROXY, "");
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)PROBE_TIMEOUT_MS);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, probe_write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, p);

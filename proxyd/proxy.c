@@ -619,25 +619,11 @@ proxy_dispatch(struct proxy_req *pr)
 {
 	struct conn	*c = pr->c;
 	CURL		*e;
-	char		*url;
 
-	e = upstream_easy();
+	e = upstream_easy_to(pr->be->url, c->req.target);
 	pr->x.easy = e;
 	pr->x.on_done = proxy_done_cb;
 	pr->x.arg = pr;
-	url = xasprintf("%s%s", pr->be->url, c->req.target);
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	xfree_secret(url);	/* the URL may hold a password */
-	/* The path was checked by the router; send it exactly as it came. */
-	curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	/*
-	 * Backends are reached directly: a proxy named in the environment
-	 * (http_proxy and friends) must not see prompts, and looking the
-	 * variables up costs time on every request.
-	 */
-	curl_easy_setopt(e, CURLOPT_PROXY, "");
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(
 	    server_cfg->upstream_timeout < 10000 ? server_cfg->upstream_timeout :

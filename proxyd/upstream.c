@@ -70,6 +70,27 @@ upstream_easy(void)
 	return e;
 }
 
+CURL *
+upstream_easy_to(const char *base, const char *target)
+{
+	CURL	*e = upstream_easy();
+	char	*url = xasprintf("%s%s", base, target);
+
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	xfree_secret(url);	/* the URL may hold a password */
+	/* The path was checked by the router; send it exactly as it came. */
+	curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	/*
+	 * Backends are reached directly: a proxy named in the environment
+	 * (http_proxy and friends) must not see prompts, and looking the
+	 * variables up costs time on every request.
+	 */
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	return e;
+}
+
 void
 upstream_easy_release(CURL *e)
 {

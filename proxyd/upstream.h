@@ -23,6 +23,8 @@ void	upstream_init(void);
 void	upstream_shutdown(void);
 /* A clean easy handle, from a small pool. */
 CURL	*upstream_easy(void);
+/* A handle for base followed by target, as every transfer to a backend. */
+CURL	*upstream_easy_to(const char *base, const char *target);
 void	 upstream_easy_release(CURL *);
 void	 upstream_start(struct upstream_xfer *);
 /*
