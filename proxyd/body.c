@@ -99,12 +99,6 @@ body_syntax(struct body_scan *s)
 	    s->pos);
 }
 
-const char *
-body_field_name(enum body_field f)
-{
-	return body_fields[f].path;
-}
-
 static void
 body_skip_ws(struct body_scan *s)
 {
@@ -352,6 +346,21 @@ body_scan_number(struct body_scan *s)
 	return s->pos > start ? 0 : body_syntax(s);
 }
 
+/* The double a checked number literal stands for; -1 if out of range. */
+static int
+body_number_double(const char *p, size_t start, size_t end, double *d)
+{
+	char	tmp[64], *ep;
+
+	if (end - start >= sizeof tmp)
+		return -1;
+	memcpy(tmp, p + start, end - start);
+	tmp[end - start] = '\0';
+	errno = 0;
+	*d = strtod(tmp, &ep);
+	return errno != 0 || *ep != '\0' ? -1 : 0;
+}
+
 /*
  * The integer a checked number literal stands for. Integers must fit in
  * 64 bits; a literal with a fraction or exponent is taken if its value
@@ -361,7 +370,6 @@ body_scan_number(struct body_scan *s)
 static int
 body_number_int(const char *p, size_t start, size_t end, int64_t *v)
 {
-	char	 tmp[64], *ep;
 	double	 d;
 	int	 neg = p[start] == '-';
 	uint64_t u = 0;
@@ -386,14 +394,8 @@ body_number_int(const char *p, size_t start, size_t end, int64_t *v)
 		*v = neg ? (int64_t)(0 - u) : (int64_t)u;
 		return 0;
 	}
-	if (end - start >= sizeof tmp)
-		return -1;
-	memcpy(tmp, p + start, end - start);
-	tmp[end - start] = '\0';
-	errno = 0;
-	d = strtod(tmp, &ep);
 	/* 2^53: past it, not every whole number is a double. */
-	if (errno != 0 || *ep != '\0' || d != floor(d) ||
+	if (body_number_double(p, start, end, &d) != 0 || d != floor(d) ||
 	    fabs(d) > 9007199254740992.0)
 		return -1;
 	*v = (int64_t)d;
@@ -413,7 +415,8 @@ body_go_duration(const char *s, int64_t *ns)
 	} units[] = {
 		{ "ns", 1 }, { "us", 1000 }, { "\xc2\xb5s", 1000 },
 		{ "\xce\xbcs", 1000 }, { "ms", 1000000 }, { "s", 1000000000 },
-		{ "m", UINT64_C(60000000000) }, { "h", UINT64_C(3600000000000) },
+		{ "m", UINT64_C(60000000000) },
+		{ "h", UINT64_C(3600000000000) },
 	};
 	uint64_t	total = 0;
 	int		neg = 0;
@@ -476,7 +479,7 @@ body_go_duration(const char *s, int64_t *ns)
 static int
 body_duration(const char *p, size_t start, size_t end, int64_t *ns)
 {
-	char	 tmp[64], *ep;
+	char	 tmp[64];
 	double	 d;
 
 	if (p[start] == '"') {
@@ -490,14 +493,8 @@ body_duration(const char *p, size_t start, size_t end, int64_t *ns)
 	}
 	if (p[start] != '-' && (p[start] < '0' || p[start] > '9'))
 		return -1;
-	if (end - start >= sizeof tmp)
-		return -1;
-	memcpy(tmp, p + start, end - start);
-	tmp[end - start] = '\0';
-	errno = 0;
-	d = strtod(tmp, &ep);
 	/* Past about 292 years, nanoseconds do not fit in 64 bits. */
-	if (errno != 0 || *ep != '\0' || fabs(d) > 9.2e9)
+	if (body_number_double(p, start, end, &d) != 0 || fabs(d) > 9.2e9)
 		return -1;
 	*ns = (int64_t)(d * 1e9);
 	return 0;
@@ -591,8 +588,8 @@ body_field_done(struct body_scan *s, int f, size_t val, size_t val_end)
 		break;
 	case BODY_DURATION:
 		if (body_duration(s->p, val, val_end, &v->num) != 0)
-			return body_fail(s, "\"%s\" must be a number of seconds "
-			    "or a duration such as \"5m\"", fi->path);
+			return body_fail(s, "\"%s\" must be a number of "
+			    "seconds or a duration such as \"5m\"", fi->path);
 		break;
 	default:
 		break;
@@ -1074,8 +1071,8 @@ body_render(const struct body *b, const char *p, struct buf *out)
 		case BODY_NULL:
 		case BODY_DURATION:
 			/* A duration is sent as it came unless it was set. */
-			if ((v->type == BODY_NULL || v->type == BODY_DURATION) &&
-			    !v->set)
+			if (!v->set && (v->type == BODY_NULL ||
+			    v->type == BODY_DURATION))
 				break;
 			t = body_edit_begin(&r, v->val, v->val_end);
 			body_put_value(t, b, f);

@@ -96,7 +96,5 @@ void		 body_set_bool(struct body *, enum body_field, int);
 void		 body_set_null(struct body *, enum body_field);
 /* Write the body that goes upstream: the one read, canonical, with edits. */
 void		 body_render(const struct body *, const char *, struct buf *);
-/* The JSON name of a field, for messages ("options.num_predict"). */
-const char	*body_field_name(enum body_field);
 
 #endif

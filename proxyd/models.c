@@ -157,12 +157,6 @@ models_label(const char *name)
 	return m->name;
 }
 
-size_t
-models_known_count(void)
-{
-	return models_n;
-}
-
 void
 models_free(void)
 {

@@ -30,7 +30,6 @@ int		 models_name_valid(const char *name, const char **why);
 void		 models_note(const char *name);
 /* The label to count a model under: its normal name, or "other". */
 const char	*models_label(const char *name);
-size_t		 models_known_count(void);
 void		 models_free(void);
 
 #endif
