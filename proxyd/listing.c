@@ -70,7 +70,6 @@ listing_part_start(struct listing *l, struct backend *be,
 {
 	struct listing_part	*part = &l->parts[l->n++];
 	CURL			*e;
-	int			 has_key;
 
 	part->l = l;
 	part->be = be;
@@ -83,7 +82,7 @@ listing_part_start(struct listing *l, struct backend *be,
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)LISTING_TIMEOUT_MS);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, listing_write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, part);
-	part->hdrs = proxy_headers(l->c, be, &has_key);
+	part->hdrs = proxy_headers(l->c, be);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, part->hdrs);
 	l->pending++;
 	upstream_start(&part->x);
@@ -144,32 +143,18 @@ listing_done_cb(struct upstream_xfer *x, CURLcode rc)
 	listing_free(l);
 }
 
-/* The index of an entry named name in list, by key, or -1. */
-static ssize_t
-listing_find(json_t *list, const char *key, const char *name)
-{
-	size_t	 i;
-	json_t	*m;
-
-	json_array_foreach(list, i, m) {
-		const char	*n = json_string_value(json_object_get(m, key));
-
-		if (n != NULL && strcmp(n, name) == 0)
-			return (ssize_t)i;
-	}
-	return -1;
-}
-
 static void
 listing_answer(struct listing *l)
 {
 	struct conn		*c = l->c;
 	struct auth_user	*u = c->rq.user;
-	json_t			*out = NULL, *list = NULL, *doc, *arr, *m, *held;
+	json_t			*out = NULL, *list = NULL, *doc, *arr, *m;
+	json_t			*held;
+	json_t			*seen = json_object();	/* name: entry */
 	const char		*field = "models", *key = "name", *name;
 	char			*text;
 	size_t			 i, j;
-	int			 ps = strncmp(c->req.path, "/api/ps", 7) == 0;
+	int			 ps = (c->route->flags & ROUTE_HOLDERS) != 0;
 
 	for (i = 0; i < l->n; i++) {
 		struct listing_part	*part = &l->parts[i];
@@ -186,33 +171,35 @@ listing_answer(struct listing *l)
 			continue;
 		}
 		if (out == NULL) {
-			/* The first answer's other fields are kept as they are. */
+			/* The first answer's other fields are kept. */
 			out = json_deep_copy(doc);
 			list = json_array();
 			json_object_set_new(out, field, list);
 		}
 		json_array_foreach(arr, j, m) {
-			ssize_t	at;
+			json_t	*entry;
 
-			if ((name = json_string_value(json_object_get(m, key))) ==
-			    NULL || (u != NULL && u->nglobs > 0 &&
+			name = json_string_value(json_object_get(m, key));
+			if (name == NULL || (u != NULL && u->nglobs > 0 &&
 			    !auth_model_allowed(u, name)))
 				continue;
-			if ((at = listing_find(list, key, name)) < 0) {
-				m = json_deep_copy(m);
+			/* By name: a long list costs its length, no more. */
+			if ((entry = json_object_get(seen, name)) == NULL) {
+				entry = json_deep_copy(m);
 				if (ps)
-					json_object_set_new(m, "backends",
+					json_object_set_new(entry, "backends",
 					    json_array());
-				json_array_append_new(list, m);
-				at = (ssize_t)json_array_size(list) - 1;
+				json_array_append_new(list, entry);
+				json_object_set(seen, name, entry);
 			}
-			if (ps && json_is_array(held = json_object_get(
-			    json_array_get(list, (size_t)at), "backends")))
+			if (ps && json_is_array(held = json_object_get(entry,
+			    "backends")))
 				json_array_append_new(held,
 				    json_string(part->be->name));
 		}
 		json_decref(doc);
 	}
+	json_decref(seen);
 	if (out == NULL) {
 		reply_error(c, 502, c->route->dialect, "no backend listed its "
 		    "models", NULL);
@@ -229,7 +216,8 @@ listing_answer(struct listing *l)
 	conn_printf(c, "HTTP/1.1 200 OK\r\n"
 	    "Content-Type: application/json; charset=utf-8\r\n"
 	    "Content-Length: %zu\r\n%s\r\n", strlen(text),
-	    c->close_after || !c->req.keep_alive ? "Connection: close\r\n" : "");
+	    c->close_after || !c->req.keep_alive ? "Connection: close\r\n" :
+	    "");
 	conn_write(c, text, strlen(text));
 	c->rq.bytes = strlen(text);
 	free(text);
@@ -263,11 +251,8 @@ listing_free(struct listing *l)
 		l->c->listing = NULL;
 	for (size_t i = 0; i < l->n; i++) {
 		struct listing_part	*part = &l->parts[i];
-		struct curl_slist	*h;
 
-		for (h = part->hdrs; h != NULL; h = h->next)
-			explicit_bzero(h->data, strlen(h->data));
-		curl_slist_free_all(part->hdrs);
+		upstream_headers_free(part->hdrs);
 		buf_free(&part->body);
 		backend_unref(part->be);
 	}

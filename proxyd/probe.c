@@ -91,14 +91,10 @@ probe_models(struct buf *body)
 static void
 probe_free(struct probe *p)
 {
-	struct curl_slist	*h;
-
 	TAILQ_REMOVE(&probes, p, entry);
 	if (p->x.easy != NULL)
 		upstream_easy_release(p->x.easy);
-	for (h = p->hdrs; h != NULL; h = h->next)
-		explicit_bzero(h->data, strlen(h->data));
-	curl_slist_free_all(p->hdrs);
+	upstream_headers_free(p->hdrs);
 	buf_free(&p->body);
 	p->be->probe = NULL;
 	backend_unref(p->be);

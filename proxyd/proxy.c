@@ -56,7 +56,6 @@ struct proxy_req {
 	unsigned		 chunked:1;	/* we frame chunks to the client */
 	unsigned		 no_body:1;
 	unsigned		 paused:1;
-	unsigned		 auth_hdr:1;	/* hdrs holds the backend key */
 	struct tally		 tally;		/* token counts as they pass */
 	int64_t			 ttft_ms;	/* -1 until the first byte */
 	unsigned		 hide_usage:1;	/* we asked for usage, not them */
@@ -91,7 +90,6 @@ static void	proxy_done_cb(struct upstream_xfer *, CURLcode);
 static void	proxy_timer_cb(struct loop_timer *);
 static int	proxy_judge_head(struct proxy_req *);
 static void	proxy_send_head(struct proxy_req *);
-static void	proxy_send_head_length(struct proxy_req *, size_t);
 static void	proxy_fail(struct proxy_req *, int timed_out, CURLcode);
 static void	proxy_finish(struct proxy_req *);
 static void	proxy_free(struct proxy_req *);
@@ -170,13 +168,12 @@ proxy_skip_response_header(const char *name, size_t len)
 }
 
 struct curl_slist *
-proxy_headers(const struct conn *c, const struct backend *be, int *has_key)
+proxy_headers(const struct conn *c, const struct backend *be)
 {
 	struct curl_slist	*hdrs = NULL;
 	struct buf		 line;
 	int			 have_ctype = 0, have_accept = 0;
 
-	*has_key = 0;
 	buf_init(&line);
 	for (int i = 0; i < c->req.nheaders; i++) {
 		const struct http_header	*h = &c->req.headers[i];
@@ -213,7 +210,6 @@ proxy_headers(const struct conn *c, const struct backend *be, int *has_key)
 		buf_reset(&line);
 		buf_printf(&line, "Authorization: Bearer %s", be->api_key);
 		hdrs = curl_slist_append(hdrs, buf_cstr(&line));
-		*has_key = 1;
 		explicit_bzero(line.data, line.cap);
 	}
 	buf_free(&line);
@@ -225,10 +221,7 @@ proxy_headers(const struct conn *c, const struct backend *be, int *has_key)
 static void
 proxy_build_headers(struct proxy_req *pr, struct conn *c)
 {
-	int	has_key;
-
-	pr->hdrs = proxy_headers(c, pr->be, &has_key);
-	pr->auth_hdr = has_key;
+	pr->hdrs = proxy_headers(c, pr->be);
 }
 
 /*
@@ -454,8 +447,9 @@ proxy_admit(struct conn *c, struct body *b)
 		if (bound > 0 && (limit < 0 || limit > bound))
 			limit = bound;
 	}
-	left = c->rq.user != NULL ? quota_left(c->rq.user) : INT64_MAX;
-	if (left != INT64_MAX && (r->flags & ROUTE_INFER)) {
+	left = c->rq.user != NULL && (r->flags & ROUTE_INFER) ?
+	    quota_left(c->rq.user) : INT64_MAX;
+	if (left != INT64_MAX) {
 		/*
 		 * A token quota applies: nothing may run past it. With
 		 * nothing left once the prompt is paid for, the reservation
@@ -954,15 +948,9 @@ proxy_judge_head(struct proxy_req *pr)
 	return 0;
 }
 
+/* Our head for the client. */
 static void
 proxy_send_head(struct proxy_req *pr)
-{
-	proxy_send_head_length(pr, (size_t)-1);
-}
-
-/* Our head for the client; a length other than -1 is added as such. */
-static void
-proxy_send_head_length(struct proxy_req *pr, size_t length)
 {
 	struct conn	*c = pr->c;
 	int		 bodyless;
@@ -983,8 +971,6 @@ proxy_send_head_length(struct proxy_req *pr, size_t length)
 		conn_write(c, buf_ptr(&rl), buf_used(&rl));
 		buf_free(&rl);
 	}
-	if (length != (size_t)-1)
-		conn_printf(c, "Content-Length: %zu\r\n", length);
 	if (!bodyless && !pr->has_length) {
 		if (c->req.minor >= 1) {
 			conn_write(c, "Transfer-Encoding: chunked\r\n", 28);
@@ -1381,17 +1367,8 @@ proxy_client_gone(struct proxy_req *pr)
 static void
 proxy_free_headers(struct proxy_req *pr)
 {
-	struct curl_slist	*s;
-
-	if (pr->auth_hdr) {
-		for (s = pr->hdrs; s != NULL; s = s->next) {
-			if (strncasecmp(s->data, "Authorization:", 14) == 0)
-				explicit_bzero(s->data, strlen(s->data));
-		}
-	}
-	curl_slist_free_all(pr->hdrs);
+	upstream_headers_free(pr->hdrs);
 	pr->hdrs = NULL;
-	pr->auth_hdr = 0;
 }
 
 /*

@@ -38,9 +38,9 @@ int	 proxy_cancel(uint64_t);
 /*
  * The headers of a request to backend be: the client's, less what is
  * hop-by-hop or its credentials, with the forwarding headers the gateway
- * vouches for and the backend's key (*has_key says so: wipe it).
+ * vouches for and the backend's key: free it with upstream_headers_free.
  */
 struct curl_slist	*proxy_headers(const struct conn *,
-			    const struct backend *, int *has_key);
+			    const struct backend *);
 
 #endif

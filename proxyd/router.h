@@ -26,7 +26,8 @@ enum dialect {
 #define ROUTE_LIST	0x10	/* lists models: filtered per user */
 #define ROUTE_MODEL	0x20	/* names a model: allowlists apply */
 #define ROUTE_GENERATES	0x40	/* generates tokens: takes generation bounds */
-#define ROUTE_USAGE_ASK	0x80	/* SSE usage is asked for on the client's behalf */
+#define ROUTE_USAGE_ASK	0x80	/* SSE usage is asked for for the client */
+#define ROUTE_HOLDERS	0x100	/* a fleet list says where each model is */
 
 struct route {
 	const char	*path;
@@ -34,7 +35,7 @@ struct route {
 	enum dialect	 dialect;
 	unsigned	 flags;
 	const char	*endpoint;	/* short name for logs and usage */
-	unsigned	 body;		/* BODY_F() of the fields its backend reads */
+	unsigned	 body;		/* BODY_F(): fields its backend reads */
 };
 
 /*

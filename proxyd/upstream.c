@@ -92,6 +92,14 @@ upstream_easy_to(const char *base, const char *target)
 }
 
 void
+upstream_headers_free(struct curl_slist *hdrs)
+{
+	for (struct curl_slist *h = hdrs; h != NULL; h = h->next)
+		explicit_bzero(h->data, strlen(h->data));
+	curl_slist_free_all(hdrs);
+}
+
+void
 upstream_easy_release(CURL *e)
 {
 	if (upstream_pool_len == UPSTREAM_POOL_MAX) {

@@ -25,6 +25,8 @@ void	upstream_shutdown(void);
 CURL	*upstream_easy(void);
 /* A handle for base followed by target, as every transfer to a backend. */
 CURL	*upstream_easy_to(const char *base, const char *target);
+/* Free a header list wiped first: it may hold a backend's key. */
+void	 upstream_headers_free(struct curl_slist *);
 void	 upstream_easy_release(CURL *);
 void	 upstream_start(struct upstream_xfer *);
 /*
