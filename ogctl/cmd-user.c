@@ -16,7 +16,7 @@ const struct cmd_entry cmd_user_entry = {
 	.name = "user",
 	.usage = "add NAME [--role admin|user|readonly] [--models GLOB,...] "
 	    "[--priority N] [--tokens-per-day N] [--tokens-per-month N] "
-	    "[--rpm N] [--max-concurrent N]\n"
+	    "[--rpm N] [--max-concurrent N] [--max-queued N]\n"
 	    "list | show NAME | set NAME [options as for add] | disable NAME "
 	    "| enable NAME | delete NAME",
 	.exec = cmd_user_exec,
@@ -30,6 +30,7 @@ static const struct option cmd_user_options[] = {
 	{ "tokens-per-month", required_argument, NULL, 'M' },
 	{ "rpm", required_argument, NULL, 'R' },
 	{ "max-concurrent", required_argument, NULL, 'c' },
+	{ "max-queued", required_argument, NULL, 'Q' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -44,6 +45,7 @@ static const struct {
 	{ 'M', "--tokens-per-month", "tokens_per_month" },
 	{ 'R', "--rpm", "requests_per_minute" },
 	{ 'c', "--max-concurrent", "max_concurrent" },
+	{ 'Q', "--max-queued", "max_queued" },
 };
 
 /* Fill the request body from options; returns EXIT_DONE or EXIT_USAGE. */
@@ -118,11 +120,11 @@ cmd_user_print_list(json_t *list)
 {
 	static const char *const headers[] = { "NAME", "ROLE", "ENABLED",
 	    "MODELS", "PRIORITY", "TOKENS/DAY", "TOKENS/MONTH", "RPM",
-	    "CONCURRENT" };
+	    "CONCURRENT", "QUEUED" };
 	static const char *const fields[] = { "name", "role", "enabled",
 	    "models", "priority", "tokens_per_day", "tokens_per_month",
-	    "requests_per_minute", "max_concurrent" };
-	struct table	*t = table_new(headers, 9);
+	    "requests_per_minute", "max_concurrent", "max_queued" };
+	struct table	*t = table_new(headers, 10);
 	size_t		 i;
 	json_t		*u;
 

@@ -28,6 +28,7 @@
 #include "quota.h"
 #include "reply.h"
 #include "router.h"
+#include "fleet.h"
 #include "server.h"
 #include "snapshot.h"
 #include "store.h"
@@ -246,7 +247,8 @@ admin_user_json(const struct auth_user *u)
 	    tok = strtok_r(NULL, ", ", &save))
 		json_array_append_new(models, json_string(tok));
 	free(copy);
-	return json_pack("{s:I, s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:I, s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+	    "s:o}",
 	    "id", (json_int_t)u->id, "name", u->name,
 	    "role", auth_role_name(u->role), "enabled", u->enabled,
 	    "models", models, "priority", admin_limit(u->priority),
@@ -254,6 +256,7 @@ admin_user_json(const struct auth_user *u)
 	    "tokens_per_month", admin_limit(u->tokens_per_month),
 	    "requests_per_minute", admin_limit(u->requests_per_minute),
 	    "max_concurrent", admin_limit(u->max_concurrent),
+	    "max_queued", admin_limit(u->max_queued),
 	    "created", admin_time(u->created));
 }
 
@@ -427,6 +430,8 @@ admin_user_fields(struct conn *c, json_t *body, struct auth_user *u)
 		    offsetof(struct auth_user, requests_per_minute), INT64_MAX },
 		{ "max_concurrent", offsetof(struct auth_user, max_concurrent),
 		    1000000 },
+		{ "max_queued", offsetof(struct auth_user, max_queued),
+		    1000000 },
 	};
 	const char	*key;
 	json_t		*v;
@@ -526,10 +531,10 @@ admin_user_save_run(sqlite3 *db, struct store_job *sj)
 	sql = create ?
 	    "INSERT INTO users (role, enabled, models, priority, tokens_per_day, "
 	    "tokens_per_month, requests_per_minute, max_concurrent, created, "
-	    "name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" :
+	    "max_queued, name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" :
 	    "UPDATE users SET role = ?, enabled = ?, models = ?, priority = ?, "
 	    "tokens_per_day = ?, tokens_per_month = ?, requests_per_minute = ?, "
-	    "max_concurrent = ?, created = ? WHERE name = ?";
+	    "max_concurrent = ?, created = ?, max_queued = ? WHERE name = ?";
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
 		store_job_fail(sj, 500, "database: %s", sqlite3_errmsg(db));
 		return -1;
@@ -543,7 +548,8 @@ admin_user_save_run(sqlite3 *db, struct store_job *sj)
 	store_bind_int(st, 7, u->requests_per_minute, AUTH_UNSET);
 	store_bind_int(st, 8, u->max_concurrent, AUTH_UNSET);
 	sqlite3_bind_int64(st, 9, u->created);
-	sqlite3_bind_text(st, 10, u->name, -1, SQLITE_STATIC);
+	store_bind_int(st, 10, u->max_queued, AUTH_UNSET);
+	sqlite3_bind_text(st, 11, u->name, -1, SQLITE_STATIC);
 	j->id = u->id;
 	if (admin_commit(db, j, st, create ? "user add" : "user set",
 	    auth_role_name(u->role)) != 0)
@@ -643,7 +649,8 @@ admin_users_add(struct conn *c, json_t *body)
 	u->enabled = 1;
 	auth_user_set_models(u, "");
 	u->priority = u->tokens_per_day = u->tokens_per_month =
-	    u->requests_per_minute = u->max_concurrent = AUTH_UNSET;
+	    u->requests_per_minute = u->max_concurrent = u->max_queued =
+	    AUTH_UNSET;
 	u->created = (int64_t)time(NULL);
 	if (admin_user_fields(c, body, u) != 0) {
 		u->refs = 1;
@@ -1033,6 +1040,7 @@ admin_backend_set(struct conn *c, json_t *body)
 	}
 	if (b->draining != json_is_true(d)) {
 		b->draining = json_is_true(d);
+		fleet_kick();
 		log_info("backend %s: %s by an administrator", b->name,
 		    b->draining ? "draining" : "back in service");
 		admin_audit_later(c, b->draining ? "backend drain" :

@@ -436,6 +436,7 @@ auth_user_copy_fields(struct auth_user *dst, const struct auth_user *src)
 	dst->tokens_per_month = src->tokens_per_month;
 	dst->requests_per_minute = src->requests_per_minute;
 	dst->max_concurrent = src->max_concurrent;
+	dst->max_queued = src->max_queued;
 }
 
 /* Add a user, or replace the fields of the one with the same id. */
@@ -543,7 +544,7 @@ auth_load(sqlite3 *db)
 
 	if (sqlite3_prepare_v2(db, "SELECT id, name, role, enabled, models, "
 	    "priority, tokens_per_day, tokens_per_month, requests_per_minute, "
-	    "max_concurrent, created FROM users ORDER BY id", -1, &st,
+	    "max_concurrent, created, max_queued FROM users ORDER BY id", -1, &st,
 	    NULL) != SQLITE_OK)
 		goto fail;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -562,6 +563,7 @@ auth_load(sqlite3 *db)
 		u->requests_per_minute = auth_col_int(st, 8, AUTH_UNSET);
 		u->max_concurrent = auth_col_int(st, 9, AUTH_UNSET);
 		u->created = sqlite3_column_int64(st, 10);
+		u->max_queued = auth_col_int(st, 11, AUTH_UNSET);
 		auth_user_put(u);
 	}
 	sqlite3_finalize(st);

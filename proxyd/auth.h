@@ -59,8 +59,16 @@ struct auth_user {
 	int64_t			 tokens_per_month;
 	int64_t			 requests_per_minute;
 	int64_t			 max_concurrent;
+	int64_t			 max_queued;
 	int64_t			 created;
 	struct auth_quota	 quota;
+	/* The user's share of the backends (fleet.c). */
+	struct {
+		double		 served;	/* weighted slot-ms, decaying */
+		uint64_t	 at;		/* loop time served is of */
+		unsigned	 running;
+		unsigned	 queued;
+	} fleet;
 	int			 refs;
 	int			 deleted;
 	TAILQ_ENTRY(auth_user)	 entry;

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "log.h"
 #include "probe.h"
+#include "fleet.h"
 #include "xmalloc.h"
 
 #define BACKEND_FAILS_OPEN		3
@@ -100,32 +101,82 @@ backend_down(const struct backend *b)
 	return b->open_until != 0;
 }
 
-/*
- * The least loaded backend relative to its weight wins; ties go to the
- * one listed first. Backends drained or at their concurrency limit are
- * skipped (the queue of a later change waits for them instead), and so
- * are those that are down, unless every one that could take the request
- * is: then the least loaded of those is tried rather than none, so that
- * a gateway with one backend answers as that backend does and notices
- * at once when it is back.
- */
-struct backend *
-backend_pick(const char *model, const struct backend *not)
+static int
+backend_name_cmp(const void *a, const void *b)
 {
-	struct backend	*b, *best = NULL, *down = NULL, **slot;
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
-	(void)model;
-	TAILQ_FOREACH(b, &backends, entry) {
-		if (b == not || b->draining)
-			continue;
-		if (b->max_concurrent != 0 && b->active >= b->max_concurrent)
-			continue;
-		slot = b->open_until == 0 ? &best : &down;
-		if (*slot == NULL || b->active * (*slot)->weight <
-		    (*slot)->active * b->weight)
-			*slot = b;
+int
+backend_catalogued(const struct backend *b)
+{
+	return b->catalog != NULL;
+}
+
+int
+backend_listed(const struct backend *b, const char *model)
+{
+	if (b->catalog == NULL || model == NULL)
+		return 1;
+	return bsearch(&model, b->catalog, b->ncatalog, sizeof *b->catalog,
+	    backend_name_cmp) != NULL;
+}
+
+int
+backend_resident(const struct backend *b, const char *model)
+{
+	json_t		*m;
+	const char	*name;
+	size_t		 i;
+
+	if (b == NULL)
+		return 0;
+	if (model == NULL || b->models == NULL)
+		return 1;
+	if (b->loading != NULL && strcmp(b->loading, model) == 0)
+		return 1;
+	json_array_foreach(b->models, i, m) {
+		name = json_string_value(json_object_get(m, "name"));
+		if (name != NULL && strcmp(name, model) == 0)
+			return 1;
 	}
-	return best != NULL ? best : down;
+	return 0;
+}
+
+static void
+backend_free_catalog(struct backend *b)
+{
+	for (size_t i = 0; i < b->ncatalog; i++)
+		free(b->catalog[i]);
+	free(b->catalog);
+	b->catalog = NULL;
+	b->ncatalog = 0;
+}
+
+void
+backend_set_catalog(struct backend *b, char **names, size_t n)
+{
+	backend_free_catalog(b);
+	qsort(names, n, sizeof *names, backend_name_cmp);
+	b->catalog = names;
+	b->ncatalog = n;
+	b->catalog_at = loop_now();
+}
+
+/*
+ * A request for the model was served: it is resident now, until a probe
+ * says otherwise. A catalogue that did not list it is out of date.
+ */
+void
+backend_note_resident(struct backend *b, const char *model)
+{
+	if (model == NULL)
+		return;
+	if (!backend_listed(b, model))
+		b->catalog_at = 0;
+	if (b->models != NULL && !backend_resident(b, model))
+		json_array_append_new(b->models, json_pack("{s:s}", "name",
+		    model));
 }
 
 void
@@ -191,6 +242,7 @@ backend_note(struct backend *b, enum backend_outcome o)
 			b->open_until = 0;
 			b->cooldown_ms = 0;
 			loop_timer_stop(&b->heal);
+			fleet_kick();
 		}
 		return;
 	}
@@ -253,5 +305,7 @@ backend_unref(struct backend *b)
 	free(b->url_shown);
 	xfree_secret(b->api_key);
 	json_decref(b->models);
+	backend_free_catalog(b);
+	free(b->loading);
 	free(b);
 }

@@ -47,6 +47,14 @@ struct backend {
 	uint64_t		 probed_at;	/* loop time; 0: never */
 	json_t			*models;	/* loaded models; NULL: unknown */
 	struct probe		*probe;		/* in flight, or NULL */
+	/* What the scheduler knows (fleet.c). */
+	uint64_t		 slots;		/* in use */
+	char			**catalog;	/* /api/tags, sorted; NULL: unknown */
+	size_t			 ncatalog;
+	uint64_t		 catalog_at;	/* loop time of the last listing */
+	uint64_t		 load_ms;	/* learned; 0: not yet */
+	char			*loading;	/* a model sent here to load */
+	unsigned		 reprobe:1;	/* look at /api/ps again, soon */
 	TAILQ_ENTRY(backend)	 entry;
 };
 
@@ -59,11 +67,6 @@ enum backend_outcome {
 
 void		 backend_sync(const struct config *);
 void		 backend_shutdown(void);
-/*
- * Choose a backend for a new request, not the one named (NULL: any),
- * or NULL if none can take it.
- */
-struct backend	*backend_pick(const char *model, const struct backend *not);
 /* A request goes to the backend, and comes back with an outcome. */
 void		 backend_begin(struct backend *);
 void		 backend_end(struct backend *, enum backend_outcome);
@@ -72,6 +75,17 @@ void		 backend_note(struct backend *, enum backend_outcome);
 void		 backend_probed(struct backend *, enum backend_outcome);
 /* Is its circuit open: is it down? */
 int		 backend_down(const struct backend *);
+/*
+ * What the backend holds, by normalised name: listed in its catalogue
+ * (1 if the catalogue is unknown), resident (1 if residency is unknown,
+ * or the model is being loaded there, or model is NULL).
+ */
+int		 backend_listed(const struct backend *, const char *model);
+int		 backend_resident(const struct backend *, const char *model);
+int		 backend_catalogued(const struct backend *);
+/* A catalogue (names, normalised), taken over; a model seen resident. */
+void		 backend_set_catalog(struct backend *, char **, size_t);
+void		 backend_note_resident(struct backend *, const char *model);
 struct backend	*backend_find(const char *name);
 struct backend	*backend_first(void);
 struct backend	*backend_next(struct backend *);

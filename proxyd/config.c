@@ -92,6 +92,7 @@ static const struct config_key config_keys[] = {
 	    0, 0 },
 	{ SECTION_SERVER, "max_usage_backlog", TYPE_UINT,
 	    SRV(max_usage_backlog), 0, 10000000 },
+	{ SECTION_SERVER, "max_queue", TYPE_UINT, SRV(max_queue), 0, 1000000 },
 	/* Limits are compared as signed 64-bit numbers. */
 	{ SECTION_DEFAULTS, "tokens_per_day", TYPE_UINT, DEF(tokens_per_day),
 	    0, INT64_MAX },
@@ -102,6 +103,8 @@ static const struct config_key config_keys[] = {
 	{ SECTION_DEFAULTS, "max_concurrent", TYPE_UINT, DEF(max_concurrent),
 	    0, 1000000 },
 	{ SECTION_DEFAULTS, "priority", TYPE_UINT, DEF(priority), 0, 1000 },
+	{ SECTION_DEFAULTS, "max_queued", TYPE_UINT, DEF(max_queued), 0,
+	    1000000 },
 	{ SECTION_BACKEND, "url", TYPE_URL, BE(url), 0, 0 },
 	{ SECTION_BACKEND, "max_concurrent", TYPE_UINT, BE(max_concurrent), 0,
 	    1000000 },
@@ -235,6 +238,7 @@ config_header(struct config_parser *p, struct config *c, char *line)
 		memset(b, 0, sizeof *b);
 		b->name = xstrdup(arg);
 		b->weight = 1;
+		b->max_concurrent = 1;	/* as Ollama's OLLAMA_NUM_PARALLEL */
 		b->line = p->line;
 		p->section = SECTION_BACKEND;
 		p->target = b;
@@ -444,6 +448,9 @@ config_fill_defaults(struct config *c)
 	c->max_body_size = 64 * 1024 * 1024;
 	c->max_connections = 4096;
 	c->max_usage_backlog = 100000;
+	c->max_queue = 1000;
+	c->defaults.max_queued = 100;
+	c->defaults.priority = 100;
 	/* Unset until config_check, which derives them from others. */
 	c->max_connections_per_ip = UINT64_MAX;
 	c->max_body_memory = UINT64_MAX;
@@ -500,6 +507,7 @@ config_check(struct config_parser *p, struct config *c)
 		c->backends[0].name = xstrdup("local");
 		c->backends[0].url = xstrdup("http://127.0.0.1:11434");
 		c->backends[0].weight = 1;
+		c->backends[0].max_concurrent = 1;
 		c->nbackends = 1;
 	}
 	for (size_t i = 0; i < c->nbackends; i++) {

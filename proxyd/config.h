@@ -22,6 +22,7 @@ struct config_limits {
 	uint64_t	 requests_per_minute;
 	uint64_t	 max_concurrent;
 	uint64_t	 priority;
+	uint64_t	 max_queued;
 };
 
 struct config_backend {
@@ -71,6 +72,7 @@ struct config {
 	uint64_t		 max_body_memory;	/* all bodies held */
 	uint64_t		 usage_retention;	/* ms; 0: forever */
 	uint64_t		 max_usage_backlog;	/* rows; see usage.h */
+	uint64_t		 max_queue;		/* requests waiting */
 	struct config_limits	 defaults;
 	struct config_backend	*backends;
 	size_t			 nbackends;

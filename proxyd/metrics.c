@@ -13,6 +13,7 @@
 #include "metrics.h"
 #include "models.h"
 #include "proxy.h"
+#include "fleet.h"
 #include "server.h"
 #include "usage.h"
 #include "xmalloc.h"
@@ -46,6 +47,7 @@ static struct metrics_series	*metrics_tokens[METRICS_BUCKETS];
 static struct metrics_series	*metrics_by_model[METRICS_BUCKETS];
 static struct metrics_totals	 metrics_total;
 static struct metrics_histogram	 metrics_ttft, metrics_duration;
+static struct metrics_histogram	 metrics_queue;
 
 static unsigned
 metrics_hash(const char *s)
@@ -141,6 +143,12 @@ metrics_observe(const struct usage_row *r, const char *user)
 	metrics_histogram_add(&metrics_duration, (double)r->duration_ms / 1000.0);
 }
 
+void
+metrics_queue_wait(double seconds)
+{
+	metrics_histogram_add(&metrics_queue, seconds);
+}
+
 static void
 metrics_head(struct buf *b, const char *name, const char *type,
     const char *help)
@@ -161,6 +169,33 @@ metrics_histogram_render(struct buf *b, const char *name, const char *help,
 	    (unsigned long long)h->count);
 }
 
+static void	metrics_scalar(struct buf *, const char *, const char *,
+		    const char *, uint64_t);
+
+/* The fleet queue (fleet.c): depth, waits, and why requests left it. */
+static void
+metrics_queue_render(struct buf *b)
+{
+	const struct fleet_stats	*s = fleet_stats();
+
+	metrics_scalar(b, "ogate_requests_queued", "gauge",
+	    "Requests waiting for a backend slot.", fleet_queued());
+	metrics_histogram_render(b, "ogate_queue_wait_seconds",
+	    "Time requests waited in the queue, whether they were then "
+	    "served, timed out or left.", &metrics_queue);
+	metrics_head(b, "ogate_queue_exits_total", "counter",
+	    "Requests that left the queue without a backend, by reason.");
+	buf_printf(b, "ogate_queue_exits_total{reason=\"timeout\"} %llu\n"
+	    "ogate_queue_exits_total{reason=\"queue_full\"} %llu\n"
+	    "ogate_queue_exits_total{reason=\"user_full\"} %llu\n"
+	    "ogate_queue_exits_total{reason=\"client_left\"} %llu\n",
+	    (unsigned long long)s->timeouts, (unsigned long long)s->full,
+	    (unsigned long long)s->user_full, (unsigned long long)s->left);
+	metrics_scalar(b, "ogate_model_loads_routed_total", "counter",
+	    "Requests sent to a backend where their model was not resident.",
+	    s->cold);
+}
+
 static uint64_t
 metrics_backend_up(const struct backend *be)
 {
@@ -171,6 +206,12 @@ static uint64_t
 metrics_backend_active(const struct backend *be)
 {
 	return be->active;
+}
+
+static uint64_t
+metrics_backend_slots(const struct backend *be)
+{
+	return be->slots;
 }
 
 static uint64_t
@@ -257,9 +298,7 @@ metrics_render(struct buf *b)
 	}
 	metrics_scalar(b, "ogate_requests_active", "gauge",
 	    "Requests being forwarded now.", proxy_active());
-	metrics_head(b, "ogate_requests_queued", "gauge",
-	    "Requests waiting for a backend slot.");
-	buf_printf(b, "ogate_requests_queued 0\n");
+	metrics_queue_render(b);
 	metrics_scalar(b, "ogate_connections_refused_total", "counter",
 	    "Connections closed at accept: over max_connections or "
 	    "max_connections_per_ip, or while draining.",
@@ -276,6 +315,9 @@ metrics_render(struct buf *b)
 	    metrics_backend_up);
 	metrics_backends(b, "ogate_backend_requests_active", "gauge",
 	    "Requests in flight to each backend.", metrics_backend_active);
+	metrics_backends(b, "ogate_backend_slots_used", "gauge",
+	    "Slots of each backend held by requests (max_concurrent bounds "
+	    "them).", metrics_backend_slots);
 	metrics_backends(b, "ogate_backend_failures_total", "counter",
 	    "Transfers to each backend that failed.", metrics_backend_failures);
 	metrics_scalar(b, "ogate_unauthorised_total", "counter",

@@ -23,6 +23,8 @@ struct metrics_totals {
 void	metrics_observe(const struct usage_row *, const char *user);
 /* The whole page, in the Prometheus text format 0.0.4. */
 void	metrics_render(struct buf *);
+/* A request left the queue after this long. */
+void	metrics_queue_wait(double seconds);
 void	metrics_free(void);
 /* Append a label value, escaped as the text format wants. */
 void	metrics_escape(struct buf *, const char *);

@@ -1,5 +1,7 @@
 /*
- * probe.c: on-demand probes of each backend's /api/ps.
+ * probe.c: probes of each backend's /api/ps (what is resident, and
+ * whether it answers at all) and, when the last is a minute old, its
+ * /api/tags (what it has), on demand and while requests come.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,16 +16,22 @@
 #include "loop.h"
 #include "models.h"
 #include "probe.h"
+#include "fleet.h"
 #include "upstream.h"
 #include "xmalloc.h"
 
 #define PROBE_MAX_BODY	(1024 * 1024)
+/* A catalogue is read again after this long, or when found wrong. */
+#define PROBE_TAGS_MAX_AGE_MS	(60 * 1000)
+/* The most models of one backend the scheduler keeps names of. */
+#define PROBE_CATALOG_MAX	4096
 
 struct probe {
 	struct upstream_xfer	 x;
 	struct backend		*be;
 	struct curl_slist	*hdrs;	/* may hold the backend's key */
 	struct buf		 body;
+	int			 tags;	/* the second stage: /api/tags */
 	TAILQ_ENTRY(probe)	 entry;
 };
 
@@ -65,27 +73,55 @@ probe_models(struct buf *body)
 	out = json_array();
 	json_array_foreach(list, i, m) {
 		json_t	*name = json_object_get(m, "name");
+		char	*norm;
 
 		if (!json_is_string(name))
 			name = json_object_get(m, "model");
-		if (!json_is_string(name))
+		if (!json_is_string(name) ||
+		    !models_name_valid(json_string_value(name), &why))
 			continue;
 		/* A model loaded on a backend is one the fleet knows. */
-		if (models_name_valid(json_string_value(name), &why)) {
-			char	*norm = auth_model_normalise(json_string_value(name));
-
-			models_note(norm);
-			free(norm);
-		}
-		json_array_append_new(out, json_pack("{s:O, s:I, s:I, s:O?}",
-		    "name", name,
+		norm = auth_model_normalise(json_string_value(name));
+		models_note(norm);
+		json_array_append_new(out, json_pack("{s:s%, s:I, s:I, s:O?}",
+		    "name", norm, strlen(norm),
 		    "size_bytes", json_integer_value(json_object_get(m, "size")),
 		    "vram_bytes", json_integer_value(json_object_get(m,
 		    "size_vram")),
 		    "expires_at", json_object_get(m, "expires_at")));
+		free(norm);
 	}
 	json_decref(doc);
 	return out;
+}
+
+/* The catalogue from an /api/tags answer: names, normalised. */
+static void
+probe_catalog(struct backend *b, struct buf *body)
+{
+	json_t		*doc, *list, *m, *name;
+	const char	*why;
+	char		**names;
+	size_t		 i, n = 0;
+
+	doc = json_loadb(buf_ptr(body), buf_used(body), 0, NULL);
+	list = json_object_get(doc, "models");
+	if (!json_is_array(list)) {
+		json_decref(doc);
+		return;
+	}
+	names = xcalloc(json_array_size(list) + 1, sizeof *names);
+	json_array_foreach(list, i, m) {
+		name = json_object_get(m, "name");
+		if (!json_is_string(name))
+			name = json_object_get(m, "model");
+		if (n == PROBE_CATALOG_MAX || !json_is_string(name) ||
+		    !models_name_valid(json_string_value(name), &why))
+			continue;
+		names[n++] = auth_model_normalise(json_string_value(name));
+	}
+	json_decref(doc);
+	backend_set_catalog(b, names, n);
 }
 
 static void
@@ -116,6 +152,8 @@ probe_wake(void)
 	}
 }
 
+static void	probe_send(struct probe *, const char *);
+
 static void
 probe_done_cb(struct upstream_xfer *x, CURLcode rc)
 {
@@ -126,6 +164,14 @@ probe_done_cb(struct upstream_xfer *x, CURLcode rc)
 
 	curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &us);
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+	if (p->tags) {
+		if (rc == CURLE_OK && code == 200)
+			probe_catalog(b, &p->body);
+		probe_free(p);
+		probe_wake();
+		fleet_kick();
+		return;
+	}
 	b->probed_at = loop_now();
 	json_decref(b->models);
 	b->models = NULL;
@@ -135,6 +181,16 @@ probe_done_cb(struct upstream_xfer *x, CURLcode rc)
 		if (code == 200)
 			b->models = probe_models(&p->body);
 		backend_probed(b, code >= 500 ? BACKEND_FAILED : BACKEND_OK);
+		/* An Ollama that answered: is its catalogue current? */
+		if (code == 200 && (b->catalog_at == 0 ||
+		    loop_now() - b->catalog_at >= PROBE_TAGS_MAX_AGE_MS)) {
+			upstream_easy_release(p->x.easy);
+			p->x.easy = NULL;
+			buf_reset(&p->body);
+			p->tags = 1;
+			probe_send(p, "/api/tags");
+			return;
+		}
 	} else {
 		b->latency_ms = -1;
 		if (!b->unreachable && b->open_until == 0)
@@ -146,35 +202,45 @@ probe_done_cb(struct upstream_xfer *x, CURLcode rc)
 	}
 	probe_free(p);
 	probe_wake();
+	fleet_kick();
 }
 
 static void
 probe_start(struct backend *b)
 {
 	struct probe	*p = xcalloc(1, sizeof *p);
-	CURL		*e;
-	char		*s;
 
 	p->be = b;
 	backend_ref(b);
 	b->probe = p;
 	buf_init(&p->body);
 	TAILQ_INSERT_TAIL(&probes, p, entry);
+	probe_send(p, "/api/ps");
+}
 
-	e = p->x.easy = upstream_easy_to(b->url, "/api/ps");
+static void
+probe_send(struct probe *p, const char *path)
+{
+	struct backend	*b = p->be;
+	CURL		*e;
+	char		*s;
+
+	e = p->x.easy = upstream_easy_to(b->url, path);
 	p->x.on_done = probe_done_cb;
 	p->x.arg = p;
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)PROBE_TIMEOUT_MS);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, probe_write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, p);
-	p->hdrs = curl_slist_append(NULL, "User-Agent: ogproxyd-probe");
-	if (b->api_key != NULL) {
-		s = xasprintf("Authorization: Bearer %s", b->api_key);
-		p->hdrs = curl_slist_append(p->hdrs, s);
-		xfree_secret(s);
+	if (p->hdrs == NULL) {
+		p->hdrs = curl_slist_append(NULL, "User-Agent: ogproxyd-probe");
+		if (b->api_key != NULL) {
+			s = xasprintf("Authorization: Bearer %s", b->api_key);
+			p->hdrs = curl_slist_append(p->hdrs, s);
+			xfree_secret(s);
+		}
+		if (p->hdrs == NULL)
+			fatal("out of memory building probe headers");
 	}
-	if (p->hdrs == NULL)
-		fatal("out of memory building probe headers");
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->hdrs);
 	upstream_start(&p->x);
 }

@@ -22,6 +22,7 @@
 #include "reply.h"
 #include "router.h"
 #include "quota.h"
+#include "fleet.h"
 #include "server.h"
 #include "tally.h"
 #include "upstream.h"
@@ -64,6 +65,7 @@ struct proxy_req {
 	enum backend_outcome	 outcome;	/* for the backend's health */
 	unsigned		 attempts;	/* backends tried before this */
 	unsigned		 busy:1;	/* a 503 to try elsewhere */
+	struct fleet_ticket	 tk;		/* its place in the fleet */
 	TAILQ_ENTRY(proxy_req)	 entry;		/* the live view */
 };
 
@@ -97,11 +99,13 @@ static void	proxy_build_headers(struct proxy_req *, struct conn *);
 static void	proxy_free_headers(struct proxy_req *);
 static void	proxy_dispatch(struct proxy_req *);
 static int	proxy_retry(struct proxy_req *, CURLcode);
+static void	proxy_go(struct fleet_ticket *, struct backend *);
+static void	proxy_expire(struct fleet_ticket *, int, const char *);
 
 unsigned
 proxy_active(void)
 {
-	return proxy_n;
+	return proxy_n - fleet_queued();
 }
 
 /*
@@ -492,7 +496,7 @@ proxy_collect(struct proxy_req *pr, struct conn *c)
 	const struct tally	*t = &pr->tally;
 
 	free(c->rq.backend);
-	c->rq.backend = xstrdup(pr->be->name);
+	c->rq.backend = pr->be != NULL ? xstrdup(pr->be->name) : NULL;
 	c->rq.bytes = pr->bytes;
 	c->rq.ttft_ms = pr->ttft_ms;
 	c->rq.prompt_tokens = t->prompt_tokens > 0 ? t->prompt_tokens : 0;
@@ -520,15 +524,39 @@ proxy_collect(struct proxy_req *pr, struct conn *c)
 	}
 }
 
+/* Which of Ollama's not-found wordings the route's handler uses. */
+static enum fleet_notfound
+proxy_notfound(const struct route *r)
+{
+	return (r->flags & ROUTE_INFER) && !(r->flags & ROUTE_GENERATES) ?
+	    NOTFOUND_PULL : NOTFOUND_QUOTED;
+}
+
+/* The scheduler could not place the request: say why, in its dialect. */
+static void
+proxy_refuse(struct conn *c, const struct fleet_refusal *why)
+{
+	char	hdr[64];
+
+	hdr[0] = '\0';
+	if (why->retry_after > 0)
+		snprintf(hdr, sizeof hdr, "Retry-After: %ld\r\n",
+		    why->retry_after);
+	reply_error(c, why->status, c->route->dialect, why->message,
+	    hdr[0] != '\0' ? hdr : NULL);
+}
+
 void
 proxy_start(struct conn *c)
 {
 	struct proxy_req	*pr;
-	struct backend		*be;
 	struct body		 b;
+	struct fleet_refusal	 why;
+	char			 asked[BODY_MODEL_MAX + 1];
 	int			 have_body = 0;
 
 	memset(&b, 0, sizeof b);
+	asked[0] = '\0';
 	/* Model lists are the fleet's: every backend is asked (listing.c). */
 	if ((c->route->flags & ROUTE_LIST) && c->req.method == HTTP_GET) {
 		if (listing_start(c) != 0)
@@ -547,6 +575,8 @@ proxy_start(struct conn *c)
 		if (proxy_read_body(c, &b) != 0)
 			return;
 		have_body = 1;
+		if (b.model != NULL)
+			snprintf(asked, sizeof asked, "%s", b.model);
 	}
 	/* No room left for its usage row: refused, not served unaccounted. */
 	if ((c->route->flags & ROUTE_INFER) && usage_backlogged()) {
@@ -558,22 +588,13 @@ proxy_start(struct conn *c)
 		body_free(&b);
 		return;
 	}
-	if ((be = backend_pick(c->rq.model, NULL)) == NULL) {
-		body_free(&b);
-		reply_error(c, 503, c->route->dialect, "no backend available",
-		    "Retry-After: 5\r\n");
-		return;
-	}
 	pr = xcalloc(1, sizeof *pr);
 	pr->id = ++proxy_next_id;
 	pr->c = c;
-	pr->be = be;
 	pr->route = c->route;
 	pr->started = pr->last_activity = loop_now();
 	pr->ttft_ms = -1;
 	tally_init(&pr->tally, TALLY_JSON);
-	backend_ref(be);
-	backend_begin(be);
 	proxy_n++;
 	TAILQ_INSERT_TAIL(&proxy_live, pr, entry);
 	c->pr = pr;
@@ -602,9 +623,59 @@ proxy_start(struct conn *c)
 	buf_init(&c->body);
 	buf_init(&pr->head);
 	buf_init(&pr->event);
-
 	loop_timer_init(&pr->timer, proxy_timer_cb, pr);
+
+	/* Where and when it runs is the scheduler's (fleet.c). */
+	pr->tk.user = c->rq.user;
+	pr->tk.model = c->rq.model;
+	pr->tk.slot = (c->route->flags & ROUTE_INFER) != 0;
+	pr->tk.go = proxy_go;
+	pr->tk.expire = proxy_expire;
+	if (fleet_submit(&pr->tk, asked, proxy_notfound(c->route), &why) ==
+	    FLEET_REFUSED) {
+		c->pr = NULL;
+		proxy_free(pr);
+		proxy_refuse(c, &why);
+	}
+}
+
+/* The scheduler gives the request a backend: it goes. */
+static void
+proxy_go(struct fleet_ticket *tk, struct backend *be)
+{
+	struct proxy_req	*pr = (struct proxy_req *)((char *)tk -
+				    offsetof(struct proxy_req, tk));
+
+	pr->be = be;
+	backend_ref(be);
+	backend_begin(be);
+	pr->last_activity = loop_now();
+	if (pr->attempts > 0)
+		log_info("request %llu: tried again on %s",
+		    (unsigned long long)pr->id, be->name);
 	proxy_dispatch(pr);
+}
+
+/* It waited in the queue too long: the client is told, and a row says so. */
+static void
+proxy_expire(struct fleet_ticket *tk, int status, const char *msg)
+{
+	struct proxy_req	*pr = (struct proxy_req *)((char *)tk -
+				    offsetof(struct proxy_req, tk));
+	struct conn		*c = pr->c;
+	struct fleet_refusal	 why;
+
+	log_warn("request %llu %s: %s", (unsigned long long)pr->id,
+	    pr->route->endpoint, msg);
+	c->pr = NULL;
+	proxy_collect(pr, c);
+	proxy_free(pr);
+	why.status = status;
+	why.retry_after = (long)(server_cfg->queue_timeout / 1000 / 2);
+	if (why.retry_after < 1)
+		why.retry_after = 1;
+	snprintf(why.message, sizeof why.message, "%s", msg);
+	proxy_refuse(c, &why);
 }
 
 /* Send the request to pr->be: a new transfer. */
@@ -652,6 +723,20 @@ proxy_dispatch(struct proxy_req *pr)
 
 	loop_timer_arm(&pr->timer, server_cfg->upstream_timeout);
 	upstream_start(&pr->x);
+}
+
+/* May the request be tried on a backend other than its own? */
+static int
+proxy_elsewhere(struct proxy_req *pr)
+{
+	int	can;
+
+	if (pr->tk.not != NULL)
+		return 0;
+	pr->tk.not = pr->be;
+	can = fleet_elsewhere(&pr->tk);
+	pr->tk.not = NULL;
+	return can;
 }
 
 /*
@@ -709,7 +794,7 @@ proxy_header_cb(char *p, size_t size, size_t n, void *arg)
 		 * byte of it reaches the client, another backend may serve.
 		 */
 		if (pr->status == 503 && pr->attempts == 0 && pr->c != NULL &&
-		    backend_pick(pr->c->rq.model, pr->be) != NULL) {
+		    proxy_elsewhere(pr)) {
 			pr->busy = 1;
 			return 0;
 		}
@@ -1114,8 +1199,12 @@ proxy_write_cb(char *p, size_t size, size_t n, void *arg)
 	if (!pr->head_sent)
 		proxy_send_head(pr);
 	pr->last_activity = loop_now();
-	if (pr->ttft_ms < 0)
+	if (pr->ttft_ms < 0) {
 		pr->ttft_ms = (int64_t)(pr->last_activity - pr->started);
+		/* Its first byte: a model it was sent to load is in. */
+		if (pr->status == 200)
+			fleet_loaded(&pr->tk);
+	}
 	tally_feed(&pr->tally, p, len);
 	if (pr->hide_usage && pr->stream == STREAM_SSE && pr->status == 200)
 		proxy_sse_filter(pr, p, len);
@@ -1272,6 +1361,7 @@ proxy_list_json(void)
 	json_t			*list = json_array();
 	uint64_t		 now = loop_now();
 
+	fleet_rank();
 	TAILQ_FOREACH(pr, &proxy_live, entry) {
 		struct conn	*c = pr->c;
 		uint64_t	 elapsed = now - pr->started;
@@ -1280,26 +1370,34 @@ proxy_list_json(void)
 				    pr->tally.completion_tokens :
 				    (int64_t)pr->tally.chunks;
 		double		 rate = 0;
+		const char	*state;
 
 		if (c == NULL)
 			continue;
 		if (pr->ttft_ms >= 0 && elapsed > (uint64_t)pr->ttft_ms)
 			rate = (double)out * 1000.0 /
 			    (double)(elapsed - (uint64_t)pr->ttft_ms);
+		state = pr->tk.queued ? "queued" : pr->ttft_ms < 0 ?
+		    "waiting" : "streaming";
 		json_array_append_new(list, json_pack(
-		    "{s:I, s:s?, s:s?, s:s, s:s, s:s, s:s, s:I, s:o, s:I, s:f}",
+		    "{s:I, s:s?, s:s?, s:s?, s:s, s:s, s:s, s:I, s:o, s:I, s:f, "
+		    "s:o, s:I}",
 		    "id", (json_int_t)pr->id,
 		    "user", c->rq.user != NULL ? c->rq.user->name : NULL,
 		    "model", c->rq.model,
-		    "backend", pr->be->name,
+		    "backend", pr->be != NULL ? pr->be->name : NULL,
 		    "endpoint", pr->route->endpoint,
 		    "client", c->ip,
-		    "state", pr->ttft_ms < 0 ? "waiting" : "streaming",
+		    "state", state,
 		    "elapsed_ms", (json_int_t)elapsed,
 		    "ttft_ms", pr->ttft_ms >= 0 ? json_integer(pr->ttft_ms) :
 		    json_null(),
 		    "tokens_out", (json_int_t)out,
-		    "tokens_per_s", rate));
+		    "tokens_per_s", rate,
+		    "position", pr->tk.queued ? json_integer(pr->tk.position) :
+		    json_null(),
+		    "queued_ms", (json_int_t)(pr->tk.queued ? now - pr->tk.since :
+		    pr->tk.waited_ms)));
 	}
 	return list;
 }
@@ -1322,6 +1420,7 @@ proxy_cancel(uint64_t id)
 		return -1;
 	log_info("request %llu cancelled by an administrator",
 	    (unsigned long long)id);
+	fleet_cancel(&pr->tk);
 	upstream_abort(&pr->x);
 	pr->c->rq.flags |= USAGE_CANCELLED;
 	proxy_fail(pr, -1, CURLE_ABORTED_BY_CALLBACK);
@@ -1382,8 +1481,9 @@ proxy_free_headers(struct proxy_req *pr)
 static int
 proxy_retry(struct proxy_req *pr, CURLcode rc)
 {
-	struct backend		*next;
+	struct backend		*old = pr->be;
 	enum backend_outcome	 o;
+	struct fleet_refusal	 why;
 
 	if (pr->attempts > 0 || pr->c == NULL || pr->head_sent ||
 	    pr->bytes > 0 || pr->refused != NULL)
@@ -1397,17 +1497,17 @@ proxy_retry(struct proxy_req *pr, CURLcode rc)
 		o = BACKEND_FAILED;
 	else
 		return 0;
-	if ((next = backend_pick(pr->c->rq.model, pr->be)) == NULL)
+	if (!proxy_elsewhere(pr))
 		return 0;
-	log_warn("request %llu: backend %s %s; trying %s",
-	    (unsigned long long)pr->id, pr->be->name, pr->busy ?
-	    "is busy (503)" : curl_easy_strerror(rc), next->name);
+	log_warn("request %llu: backend %s %s; trying another",
+	    (unsigned long long)pr->id, old->name, pr->busy ?
+	    "is busy (503)" : curl_easy_strerror(rc));
 	server_stats.upstream_errors++;
-	backend_end(pr->be, o);
-	backend_unref(pr->be);
-	pr->be = next;
-	backend_ref(next);
-	backend_begin(next);
+	/* Its slot there frees; the ticket keeps the backend to avoid. */
+	fleet_done(&pr->tk, 0, 0);
+	backend_end(old, o);
+	pr->tk.not = old;
+	pr->be = NULL;
 	pr->attempts++;
 	/* The answer starts over, from the new backend. */
 	upstream_easy_release(pr->x.easy);
@@ -1419,8 +1519,17 @@ proxy_retry(struct proxy_req *pr, CURLcode rc)
 	pr->head_done = pr->has_length = pr->busy = 0;
 	pr->outcome = BACKEND_OK;
 	pr->last_activity = loop_now();
+	loop_timer_stop(&pr->timer);
 	tally_init(&pr->tally, TALLY_JSON);
-	proxy_dispatch(pr);
+	if (fleet_submit(&pr->tk, pr->c->rq.model, proxy_notfound(pr->route),
+	    &why) == FLEET_REFUSED) {
+		struct conn	*c = pr->c;
+
+		c->pr = NULL;
+		proxy_collect(pr, c);
+		proxy_free(pr);
+		proxy_refuse(c, &why);
+	}
 	return 1;
 }
 
@@ -1435,8 +1544,15 @@ proxy_free(struct proxy_req *pr)
 	buf_free(&pr->body);
 	buf_free(&pr->head);
 	buf_free(&pr->event);
-	backend_end(pr->be, pr->outcome);
-	backend_unref(pr->be);
+	fleet_cancel(&pr->tk);
+	fleet_done(&pr->tk, pr->outcome == BACKEND_OK && pr->status == 200 &&
+	    pr->tally.done, pr->tally.load_ms);
+	if (pr->tk.not != NULL)
+		backend_unref(pr->tk.not);
+	if (pr->be != NULL) {
+		backend_end(pr->be, pr->outcome);
+		backend_unref(pr->be);
+	}
 	proxy_n--;
 	TAILQ_REMOVE(&proxy_live, pr, entry);
 	free(pr);

@@ -86,6 +86,9 @@ reply_error(struct conn *c, int status, enum dialect dialect, const char *msg,
 		conn_write(c, body, len);
 		if (dialect == DIALECT_OPENAI)
 			conn_write(c, "\n", 1);
+		/* The gateway's own answer is what the row's bytes count. */
+		if (c->rq.bytes == 0)
+			c->rq.bytes = len + (dialect == DIALECT_OPENAI);
 	}
 	free(body);
 	conn_response_done(c);

@@ -33,6 +33,7 @@
 #include "probe.h"
 #include "proxy.h"
 #include "quota.h"
+#include "fleet.h"
 #include "server.h"
 #include "store.h"
 #include "tls.h"
@@ -152,6 +153,7 @@ server_reload(void)
 	server_cfg = cfg;
 	tls_commit();
 	backend_sync(cfg);
+	fleet_kick();
 	/* A shorter usage_retention takes effect now. */
 	usage_prune();
 	log_info("reloaded");
@@ -333,6 +335,7 @@ server_stop(void)
 	metrics_free();
 	models_free();
 	probe_shutdown();
+	fleet_shutdown();
 	gpu_stop();
 	backend_shutdown();
 	upstream_shutdown();

@@ -14,6 +14,7 @@
 #include "models.h"
 #include "proxy.h"
 #include "quota.h"
+#include "fleet.h"
 #include "server.h"
 #include "snapshot.h"
 #include "usage.h"
@@ -33,7 +34,7 @@ snapshot_backends(void)
 	struct backend	*b;
 
 	for (b = backend_first(); b != NULL; b = backend_next(b)) {
-		json_array_append_new(list, json_pack(
+		json_t	*s = json_pack(
 		    "{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:o, s:o}",
 		    "name", b->name, "url", b->url_shown,
 		    "state", snapshot_backend_state(b),
@@ -45,7 +46,13 @@ snapshot_backends(void)
 		    "latency_ms", b->latency_ms >= 0 ?
 		    json_integer(b->latency_ms) : json_null(),
 		    "models", b->models != NULL ? json_deep_copy(b->models) :
-		    json_null()));
+		    json_null());
+
+		json_t	*more = fleet_backend_json(b);
+
+		json_object_update(s, more);
+		json_decref(more);
+		json_array_append_new(list, s);
 	}
 	return list;
 }
@@ -59,10 +66,12 @@ snapshot_user(struct auth_user *u)
 	quota_limits(u, &l);
 	quota_spent(u, &today, &month);
 	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-	    "s:I}",
+	    "s:I, s:I}",
 	    "name", u->name, "role", auth_role_name(u->role),
 	    "enabled", u->enabled,
-	    "requests_active", (json_int_t)u->quota.active,
+	    "requests_active", (json_int_t)u->quota.active -
+	    (json_int_t)u->fleet.queued,
+	    "requests_queued", (json_int_t)u->fleet.queued,
 	    "tokens_in_flight", (json_int_t)0,
 	    "tokens_today", (json_int_t)today,
 	    "tokens_this_month", (json_int_t)month,
@@ -185,7 +194,7 @@ snapshot_json(void)
 	    "totals",
 	    "connections", (json_int_t)conn_count(),
 	    "requests_active", (json_int_t)proxy_active(),
-	    "requests_queued", (json_int_t)0,
+	    "requests_queued", (json_int_t)fleet_queued(),
 	    "requests_total", (json_int_t)t->requests,
 	    "errors_total", (json_int_t)t->errors,
 	    "prompt_tokens_total", (json_int_t)t->prompt_tokens,

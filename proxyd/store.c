@@ -86,6 +86,8 @@ static const char *const store_migrations[] = {
 	"  flags INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX usage_time ON usage (time_ms);"
 	"CREATE INDEX usage_user_time ON usage (user_id, time_ms);",
+	/* 2 -> 3: the fleet queue. */
+	"ALTER TABLE users ADD COLUMN max_queued INTEGER;",
 };
 
 #define STORE_SCHEMA_VERSION \

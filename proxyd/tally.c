@@ -9,6 +9,7 @@ enum {
 	TARGET_NONE,
 	TARGET_PROMPT,
 	TARGET_COMPLETION,
+	TARGET_LOAD,
 };
 
 /* Counts larger than this are not counts; they are ignored. */
@@ -68,6 +69,8 @@ tally_value_begin(struct tally *t, unsigned char c)
 			t->target = TARGET_PROMPT;
 		else if (tally_key_is(t, "eval_count"))
 			t->target = TARGET_COMPLETION;
+		else if (tally_key_is(t, "load_duration"))
+			t->target = TARGET_LOAD;
 		else if (tally_key_is(t, "error"))
 			t->error = 1;
 		else if (tally_key_is(t, "response") ||
@@ -91,6 +94,8 @@ tally_number_end(struct tally *t)
 		t->prompt_tokens = t->number;
 	else if (t->target == TARGET_COMPLETION)
 		t->completion_tokens = t->number;
+	else if (t->target == TARGET_LOAD)
+		t->load_ms = (uint64_t)(t->number / 1000000);
 	t->target = TARGET_NONE;
 }
 

@@ -3,7 +3,8 @@
  *
  * Counts come from what the backend reports: Ollama's final chunk
  * ("prompt_eval_count", "eval_count", also in a non-streamed reply) and
- * OpenAI's "usage" object. The response is never buffered or re-parsed
+ * OpenAI's "usage" object; and Ollama's "load_duration", which tells the
+ * scheduler how long a load takes. The response is never buffered or re-parsed
  * whole: a small state machine follows the JSON syntax byte by byte, so
  * it does not care where chunk boundaries fall, and looks only at the
  * few keys that matter. What it keeps per response is a key name of at
@@ -28,6 +29,8 @@ struct tally {
 	/* What was read; -1 when the backend did not say. */
 	int64_t			 prompt_tokens;
 	int64_t			 completion_tokens;
+	/* Ollama's load_duration, when a model had to be loaded. */
+	uint64_t		 load_ms;
 	/* Documents (NDJSON lines, SSE events) that carried output. */
 	uint64_t		 chunks;
 	unsigned		 done:1;	/* done:true, or [DONE] */

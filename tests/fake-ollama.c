@@ -39,6 +39,10 @@
  * keep_alive sets how long the model stays once its last request has
  * finished. load_duration is then the time a request waited in the
  * queue, and /_fake/sched shows the scheduler's state and counts loads.
+ *
+ * Requests with "User-Agent: ogproxyd-probe" (the gateway's probes of
+ * /api/ps and /api/tags) are listed at /_fake/probes, not /_fake/log,
+ * and are not counted in /_fake/stats.
  */
 
 #include <arpa/inet.h>
@@ -192,6 +196,7 @@ struct req {
 	uint64_t	 seq;
 	unsigned	 epoch;		/* The log generation it belongs to. */
 	int		 logged;	/* Counted in the log and stats. */
+	int		 probe;		/* ogproxyd's probe: /_fake/probes */
 	long		 tokens_sent;
 	int		 status;
 	char		*head;		/* The request head, split in place. */
@@ -351,7 +356,7 @@ static const char *req_header(const struct req *, const char *);
 static void	 req_finish(struct req *, enum req_state);
 static void	 log_add(struct req *);
 static void	 log_clear(void);
-static json_t	*log_json(void);
+static json_t	*log_json(int);
 static json_t	*str_json(const char *, size_t);
 static const char *status_text(int);
 static const char *date_now(void);
@@ -1035,6 +1040,14 @@ req_finish(struct req *r, enum req_state state)
 		    r->tokens_sent);
 }
 
+static int
+req_is_probe(struct req *r)
+{
+	const char *ua = req_header(r, "User-Agent");
+
+	return ua != NULL && strcmp(ua, "ogproxyd-probe") == 0;
+}
+
 static void
 log_add(struct req *r)
 {
@@ -1049,9 +1062,16 @@ log_add(struct req *r)
 	log_ring[i] = r;
 	r->refs++;
 	log_count++;
-	r->logged = 1;
 	r->seq = ++log_seq;
 	r->epoch = log_epoch;
+	/*
+	 * The gateway's own probes of /api/ps and /api/tags come while
+	 * requests do: they are kept apart, so that what a test sent is
+	 * what /_fake/log and /_fake/stats show.
+	 */
+	if ((r->probe = req_is_probe(r)))
+		return;
+	r->logged = 1;
 	stat_requests++;
 	stat_active++;
 }
@@ -1147,7 +1167,7 @@ utf8_ok(const char *s, size_t len)
 }
 
 static json_t *
-log_json(void)
+log_json(int probes)
 {
 	json_t *arr = json_array(), *o, *hs;
 	const char *state;
@@ -1156,6 +1176,8 @@ log_json(void)
 
 	for (i = 0; i < log_count; i++) {
 		r = log_ring[(log_start + i) % LOG_KEEP];
+		if (r->probe != probes)
+			continue;
 		hs = json_array();
 		for (k = 0; k < r->nhdrs; k++)
 			json_array_append_new(hs, json_pack("[oo]",
@@ -4103,7 +4125,9 @@ route_control(struct conn *c, const char *path)
 
 	r->set.fault = FAULT_NONE;
 	if (strcmp(path, "/_fake/log") == 0 && get)
-		reply_json(c, 200, log_json());
+		reply_json(c, 200, log_json(0));
+	else if (strcmp(path, "/_fake/probes") == 0 && get)
+		reply_json(c, 200, log_json(1));
 	else if (strcmp(path, "/_fake/stats") == 0 && get)
 		reply_json(c, 200, json_pack("{sIsIsIsI}",
 		    "requests", (json_int_t)stat_requests,
