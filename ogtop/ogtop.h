@@ -206,6 +206,7 @@ enum style {
 	STYLE_ERROR,
 	STYLE_TAB,
 	STYLE_DIM,
+	STYLE_WARN,
 	STYLE_COUNT,
 };
 

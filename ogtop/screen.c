@@ -43,6 +43,7 @@ static const struct {
 	[STYLE_ERROR] = { COLOR_RED, -1, A_BOLD, A_BOLD },
 	[STYLE_TAB] = { COLOR_BLACK, COLOR_GREEN, A_BOLD, A_REVERSE },
 	[STYLE_DIM] = { COLOR_BLUE, -1, A_BOLD, A_DIM },
+	[STYLE_WARN] = { COLOR_YELLOW, -1, A_BOLD, A_BOLD | A_UNDERLINE },
 };
 
 static const char *const screen_help[] = {
