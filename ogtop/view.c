@@ -70,7 +70,7 @@ static const struct column view_backends_columns[] = {
 	{ "FAILS", "failures", 6, 0, 0, ALIGN_RIGHT, 1, view_count },
 	{ "LATENCY", "latency_ms", 8, 0, 2, ALIGN_RIGHT, 1, view_ms },
 	{ "VRAM", "models", 6, 0, 3, ALIGN_RIGHT, 1, view_backend_vram },
-	{ "MODELS", "models", 12, 1, 0, ALIGN_LEFT, 0, view_backend_models },
+	{ "MODELS", "models", 12, 2, 0, ALIGN_LEFT, 0, view_backend_models },
 	{ "URL", "url", 24, 1, 4, ALIGN_LEFT, 0, view_value },
 };
 
@@ -313,6 +313,7 @@ static void
 view_state_cell(json_t *o, const struct column *col, struct cell *c)
 {
 	static const char *const later[] = { "waiting", "streaming" };
+	static const char *const prefixes[] = { "queued #", "queued#", "q#" };
 	const char	*state;
 	json_t		*pos = json_object_get(o, "position");
 	json_int_t	 n;
@@ -326,13 +327,14 @@ view_state_cell(json_t *o, const struct column *col, struct cell *c)
 	snprintf(c->text, sizeof c->text, "%s", state);
 	if (strcmp(state, "queued") == 0) {
 		n = json_is_integer(pos) ? json_integer_value(pos) : 0;
-		if (n > 0)
-			snprintf(c->text, sizeof c->text, "queued #%lld",
-			    (long long)n);
-		/* A place too long for the column is kept whole. */
-		if ((int)strlen(c->text) > col->width)
-			snprintf(c->text, sizeof c->text, "#%lld queued",
-			    (long long)n);
+		/* A long queue's places are written shorter, never cut. */
+		for (i = 0; i < sizeof prefixes / sizeof prefixes[0] && n > 0;
+		    i++) {
+			snprintf(c->text, sizeof c->text, "%s%lld",
+			    prefixes[i], (long long)n);
+			if ((int)strlen(c->text) <= col->width)
+				break;
+		}
 		view_set_number(c, (double)n);
 		return;
 	}
@@ -417,9 +419,9 @@ view_backend_vram(json_t *o, const struct column *col, struct cell *c)
 
 /*
  * The names of the models a backend holds in memory, as its last /api/ps
- * said, joined with commas; the screen shows what fits (the Models view
- * has a row for each). Unknown, before a probe has answered, is not the
- * same as none.
+ * said: a list, of which the screen shows the names that fit and counts
+ * the rest (the Models view has a row for each). Unknown, before a probe
+ * has answered, is not the same as none.
  */
 static void
 view_backend_models(json_t *o, const struct column *col, struct cell *c)
@@ -441,6 +443,7 @@ view_backend_models(json_t *o, const struct column *col, struct cell *c)
 	}
 	if (used == 0)
 		snprintf(c->text, sizeof c->text, "-");
+	c->list = 1;
 }
 
 const struct view *
@@ -536,6 +539,7 @@ view_format_row(const struct view *v, struct row *r)
 		c->text[0] = '\0';
 		c->fill = -1.0;
 		c->numeric = 0;
+		c->list = 0;
 		v->columns[i].format(r->obj, &v->columns[i], c);
 	}
 }
