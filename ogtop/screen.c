@@ -432,26 +432,34 @@ screen_header(struct ogtop *o, int y, int n, const int *shown,
 /*
  * A list that does not fit its width: as many of its first items as fit
  * with a count of the others, "llama3.2:latest,+2"; when not even one
- * item fits with the count, the list is cut as any text.
+ * item fits with the count, the list is cut as any text. A list may end
+ * in such a count already, of the items its cell had no room for.
  */
 static const char *
 screen_list(char *out, size_t len, const char *list, int width)
 {
-	char	 buf[CELL_MAX + 16];
-	int	 n = 1, k;
+	char		 buf[CELL_MAX + 16];
+	const char	*last;
+	int		 n = 1, k, more = 0;
 
 	snprintf(out, len, "%s", list);
 	if (screen_width(list) <= width)
 		return out;
 	for (const char *p = list; *p != '\0'; p++)
 		n += *p == ',';
+	last = strrchr(list, ',') != NULL ? strrchr(list, ',') + 1 : list;
+	if (last[0] == '+' && last[1] != '\0' &&
+	    strspn(last + 1, "0123456789") == strlen(last + 1)) {
+		more = atoi(last + 1);
+		n--;
+	}
 	for (k = n - 1; k > 0; k--) {
 		const char	*end = list;
 
 		for (int i = 0; i < k; i++)
 			end = strchr(end, ',') + 1;
 		snprintf(buf, sizeof buf, "%.*s+%d", (int)(end - list), list,
-		    n - k);
+		    n - k + more);
 		if (screen_width(buf) <= width) {
 			snprintf(out, len, "%s", buf);
 			break;

@@ -428,20 +428,29 @@ view_backend_models(json_t *o, const struct column *col, struct cell *c)
 {
 	json_t		*models = json_object_get(o, col->field), *m;
 	const char	*name;
-	size_t		 i, used = 0;
+	size_t		 i, used = 0, left = 0;
 
 	if (!json_is_array(models)) {
 		snprintf(c->text, sizeof c->text, "unknown");
 		return;
 	}
+	/* Names the cell has no room for are counted at its end: ",+3". */
 	json_array_foreach(models, i, m) {
 		if ((name = json_string_value(json_object_get(m, "name"))) ==
-		    NULL || used >= sizeof c->text)
+		    NULL)
 			continue;
+		if (left > 0 || used + 1 + strlen(name) + sizeof ",+99999" >
+		    sizeof c->text) {
+			left++;
+			continue;
+		}
 		used += (size_t)snprintf(c->text + used, sizeof c->text - used,
 		    "%s%s", used > 0 ? "," : "", name);
 	}
-	if (used == 0)
+	if (left > 0)
+		snprintf(c->text + used, sizeof c->text - used, "%s+%zu",
+		    used > 0 ? "," : "", left);
+	else if (used == 0)
 		snprintf(c->text, sizeof c->text, "-");
 	c->list = 1;
 }
