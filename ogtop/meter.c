@@ -17,9 +17,14 @@
 #define METER_TEMP	5
 #define METER_POWER	10
 
+/* What the function of an item says of its value. */
+#define METER_HIDE	0	/* leave the item out */
+#define METER_SHOW	1
+#define METER_WARN	2	/* draw it so that it catches the eye */
+
 struct meter_item {
 	const char	*caption;
-	/* Write the value; return 0 to leave the item out. */
+	/* Write the value; return one of the above. */
 	int		(*value)(struct data *, char *, size_t);
 	int		 optional;	/* only when the line has room */
 };
@@ -50,7 +55,7 @@ meter_rate(struct data *d, double rate, char *buf, size_t len)
 		snprintf(buf, len, "%.1f", rate);
 	else
 		snprintf(buf, len, "-");
-	return 1;
+	return METER_SHOW;
 }
 
 static int
@@ -65,18 +70,20 @@ meter_tokens_rate(struct data *d, char *buf, size_t len)
 	return meter_rate(d, d->tokens_per_s, buf, len);
 }
 
-/* One of the snapshot's totals, or a dash before the first snapshot. */
+/*
+ * One of the snapshot's totals, or a dash before the first snapshot and
+ * for a total the daemon does not give.
+ */
 static int
 meter_total(struct data *d, const char *name, char *buf, size_t len)
 {
-	json_t	*totals = json_object_get(d->snap, "totals");
+	json_t	*n = json_object_get(json_object_get(d->snap, "totals"), name);
 
-	if (d->snap == NULL)
+	if (!json_is_integer(n))
 		snprintf(buf, len, "-");
 	else
-		snprintf(buf, len, "%lld", (long long)json_integer_value(
-		    json_object_get(totals, name)));
-	return 1;
+		snprintf(buf, len, "%lld", (long long)json_integer_value(n));
+	return METER_SHOW;
 }
 
 static int
@@ -85,10 +92,15 @@ meter_active(struct data *d, char *buf, size_t len)
 	return meter_total(d, "requests_active", buf, len);
 }
 
+/* Requests waiting for a slot stand out: the fleet is short of room. */
 static int
 meter_queued(struct data *d, char *buf, size_t len)
 {
-	return meter_total(d, "requests_queued", buf, len);
+	json_t	*n = json_object_get(json_object_get(d->snap, "totals"),
+		    "requests_queued");
+
+	meter_total(d, "requests_queued", buf, len);
+	return json_integer_value(n) > 0 ? METER_WARN : METER_SHOW;
 }
 
 static int
@@ -105,7 +117,7 @@ meter_uptime(struct data *d, char *buf, size_t len)
 
 	if (d->snap == NULL) {
 		snprintf(buf, len, "-");
-		return 1;
+		return METER_SHOW;
 	}
 	s = (long long)json_integer_value(json_object_get(d->snap,
 	    "uptime_s"));
@@ -116,7 +128,7 @@ meter_uptime(struct data *d, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%02lld:%02lld:%02lld", s / 3600,
 		    s / 60 % 60, s % 60);
-	return 1;
+	return METER_SHOW;
 }
 
 static int
@@ -125,12 +137,12 @@ meter_served(struct data *d, char *buf, size_t len)
 	json_t	*totals = json_object_get(d->snap, "totals");
 
 	if (d->snap == NULL)
-		return 0;
+		return METER_HIDE;
 	snprintf(buf, len, "%lld (%lld errors)", (long long)json_integer_value(
 	    json_object_get(totals, "requests_total")),
 	    (long long)json_integer_value(json_object_get(totals,
 	    "errors_total")));
-	return 1;
+	return METER_SHOW;
 }
 
 /* Req/s: 0.4  Tok/s: 12.5  Active: 1  Queued: 0  Conns: 2  ... */
@@ -139,18 +151,19 @@ meter_totals(struct data *d, int y)
 {
 	const struct meter_item	*m;
 	char			 value[64];
-	int			 x = 0, need;
+	int			 x = 0, need, how;
 
 	for (size_t i = 0; i < sizeof meter_items / sizeof meter_items[0];
 	    i++) {
 		m = &meter_items[i];
-		if (!m->value(d, value, sizeof value))
+		if ((how = m->value(d, value, sizeof value)) == METER_HIDE)
 			continue;
 		need = (int)(strlen(m->caption) + strlen(value));
 		if (m->optional && x + need > COLS)
 			continue;
 		x = screen_put(y, x, COLS, STYLE_CAPTION, m->caption);
-		x = screen_put(y, x, COLS, STYLE_VALUE, value) + 2;
+		x = screen_put(y, x, COLS, how == METER_WARN ? STYLE_WARN :
+		    STYLE_VALUE, value) + 2;
 	}
 }
 

@@ -80,14 +80,16 @@ json_t		*data_array(struct data *, const char *member);
 double		 data_now(void);
 
 /*
- * One cell of the table: its text, for a bar how full it is, and the
- * number it sorts by when it is a number.
+ * One cell of the table: its text, for a bar how full it is, the number
+ * it sorts by when it is a number, and whether the text is a list with
+ * commas, which is cut between items when it does not fit.
  */
 struct cell {
 	char		 text[CELL_MAX];
 	double		 fill;	/* 0 to 1 for a bar, < 0 for text */
 	double		 number;
 	int		 numeric;
+	int		 list;
 };
 
 enum align {
@@ -206,6 +208,7 @@ enum style {
 	STYLE_ERROR,
 	STYLE_TAB,
 	STYLE_DIM,
+	STYLE_WARN,
 	STYLE_COUNT,
 };
 

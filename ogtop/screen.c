@@ -43,6 +43,7 @@ static const struct {
 	[STYLE_ERROR] = { COLOR_RED, -1, A_BOLD, A_BOLD },
 	[STYLE_TAB] = { COLOR_BLACK, COLOR_GREEN, A_BOLD, A_REVERSE },
 	[STYLE_DIM] = { COLOR_BLUE, -1, A_BOLD, A_DIM },
+	[STYLE_WARN] = { COLOR_YELLOW, -1, A_BOLD, A_BOLD | A_UNDERLINE },
 };
 
 static const char *const screen_help[] = {
@@ -428,12 +429,53 @@ screen_header(struct ogtop *o, int y, int n, const int *shown,
 	}
 }
 
+/*
+ * A list that does not fit its width: as many of its first items as fit
+ * with a count of the others, "llama3.2:latest,+2"; when not even one
+ * item fits with the count, the list is cut as any text. A list may end
+ * in such a count already, of the items its cell had no room for.
+ */
+static const char *
+screen_list(char *out, size_t len, const char *list, int width)
+{
+	char		 buf[CELL_MAX + 16];
+	const char	*last;
+	int		 n = 1, k, more = 0;
+
+	snprintf(out, len, "%s", list);
+	if (screen_width(list) <= width)
+		return out;
+	for (const char *p = list; *p != '\0'; p++)
+		n += *p == ',';
+	last = strrchr(list, ',') != NULL ? strrchr(list, ',') + 1 : list;
+	if (last[0] == '+' && last[1] != '\0' &&
+	    strspn(last + 1, "0123456789") == strlen(last + 1)) {
+		more = atoi(last + 1);
+		n--;
+	}
+	for (k = n - 1; k > 0; k--) {
+		const char	*end = list;
+
+		for (int i = 0; i < k; i++)
+			end = strchr(end, ',') + 1;
+		snprintf(buf, sizeof buf, "%.*s+%d", (int)(end - list), list,
+		    n - k + more);
+		if (screen_width(buf) <= width) {
+			snprintf(out, len, "%s", buf);
+			break;
+		}
+	}
+	return out;
+}
+
 static void
 screen_row(struct ogtop *o, int y, const struct row *r, int selected,
     int n, const int *shown, const int *widths)
 {
 	const struct view	*v = view_current(o);
 	enum style		 s = selected ? STYLE_SELECTED : STYLE_NORMAL;
+	const char		*text;
+	char			 list[CELL_MAX + 16];
 	int			 x = 0;
 
 	if (selected)
@@ -443,9 +485,12 @@ screen_row(struct ogtop *o, int y, const struct row *r, int selected,
 
 		if (c->fill >= 0.0)
 			screen_bar(y, x, widths[k], c->fill, c->text, s);
-		else
+		else {
+			text = c->list ? screen_list(list, sizeof list,
+			    c->text, widths[k]) : c->text;
 			screen_cell(y, x, widths[k],
-			    v->columns[shown[k]].align, s, c->text);
+			    v->columns[shown[k]].align, s, text);
+		}
 		x += widths[k] + 1;
 	}
 }

@@ -18,6 +18,10 @@ static void	view_rate(json_t *, const struct column *, struct cell *);
 static void	view_bytes(json_t *, const struct column *, struct cell *);
 static void	view_role(json_t *, const struct column *, struct cell *);
 static void	view_active(json_t *, const struct column *, struct cell *);
+static void	view_state_cell(json_t *, const struct column *,
+		    struct cell *);
+static void	view_wait(json_t *, const struct column *, struct cell *);
+static void	view_slots(json_t *, const struct column *, struct cell *);
 static void	view_quota(json_t *, const struct column *, struct cell *);
 static void	view_limit(json_t *, const struct column *, struct cell *);
 static void	view_backend_vram(json_t *, const struct column *,
@@ -39,7 +43,8 @@ static const struct column view_requests_columns[] = {
 	{ "MODEL", "model", 15, 1, 0, ALIGN_LEFT, 0, view_value },
 	{ "BACKEND", "backend", 8, 0, 4, ALIGN_LEFT, 0, view_value },
 	{ "ENDPOINT", "endpoint", 9, 0, 5, ALIGN_LEFT, 0, view_value },
-	{ "STATE", "state", 9, 0, 0, ALIGN_LEFT, 0, view_value },
+	{ "STATE", "state", 10, 0, 0, ALIGN_LEFT, 0, view_state_cell },
+	{ "WAIT", "queued_ms", 6, 0, 1, ALIGN_RIGHT, 1, view_wait },
 	{ "ELAPSED", "elapsed_ms", 8, 0, 0, ALIGN_RIGHT, 1, view_ms },
 	{ "TTFT", "ttft_ms", 6, 0, 3, ALIGN_RIGHT, 1, view_ms },
 	{ "TOKENS", "tokens_out", 7, 0, 0, ALIGN_RIGHT, 1, view_count },
@@ -51,20 +56,21 @@ static const struct column view_users_columns[] = {
 	{ "USER", "name", 10, 0, 0, ALIGN_LEFT, 0, view_value },
 	{ "ROLE", "role", 8, 0, 0, ALIGN_LEFT, 0, view_role },
 	{ "ACTIVE", "requests_active", 7, 0, 0, ALIGN_RIGHT, 1, view_active },
+	{ "QUEUED", "requests_queued", 6, 0, 1, ALIGN_RIGHT, 1, view_count },
 	{ "TODAY", "tokens_today", 16, 1, 0, ALIGN_RIGHT, 1, view_quota },
 	{ "MONTH", "tokens_this_month", 16, 1, 0, ALIGN_RIGHT, 1, view_quota },
-	{ "RPM", "requests_per_minute", 5, 0, 1, ALIGN_RIGHT, 1, view_limit },
+	{ "RPM", "requests_per_minute", 5, 0, 2, ALIGN_RIGHT, 1, view_limit },
 };
 
 static const struct column view_backends_columns[] = {
 	{ "NAME", "name", 10, 0, 0, ALIGN_LEFT, 0, view_value },
 	{ "STATE", "state", 9, 0, 0, ALIGN_LEFT, 0, view_value },
-	{ "ACTIVE", "active", 7, 0, 0, ALIGN_RIGHT, 1, view_active },
+	{ "SLOTS", "active", 7, 0, 0, ALIGN_RIGHT, 1, view_slots },
 	{ "REQS", "requests", 7, 0, 0, ALIGN_RIGHT, 1, view_count },
 	{ "FAILS", "failures", 6, 0, 0, ALIGN_RIGHT, 1, view_count },
 	{ "LATENCY", "latency_ms", 8, 0, 2, ALIGN_RIGHT, 1, view_ms },
 	{ "VRAM", "models", 6, 0, 3, ALIGN_RIGHT, 1, view_backend_vram },
-	{ "MODELS", "models", 12, 1, 0, ALIGN_LEFT, 0, view_backend_models },
+	{ "MODELS", "models", 12, 2, 0, ALIGN_LEFT, 0, view_backend_models },
 	{ "URL", "url", 24, 1, 4, ALIGN_LEFT, 0, view_value },
 };
 
@@ -279,6 +285,83 @@ view_active(json_t *o, const struct column *col, struct cell *c)
 	view_set_number(c, (double)n);
 }
 
+/* A backend's slots in use out of its slots: 2/4, or 2/- without a limit. */
+static void
+view_slots(json_t *o, const struct column *col, struct cell *c)
+{
+	json_int_t	n = json_integer_value(json_object_get(o, col->field));
+	json_int_t	max;
+
+	max = json_integer_value(json_object_get(o, "max_concurrent"));
+	if (max > 0)
+		snprintf(c->text, sizeof c->text, "%lld/%lld", (long long)n,
+		    (long long)max);
+	else
+		snprintf(c->text, sizeof c->text, "%lld/-", (long long)n);
+	view_set_number(c, (double)n);
+}
+
+/*
+ * Where a request stands; a queued one with its place in the queue. It
+ * sorts in the order a request goes through, queued ones by their place
+ * first, so that the head of the queue is on top: the numbers below are
+ * above any place in a queue.
+ */
+#define VIEW_AFTER_QUEUE	1e15
+
+static void
+view_state_cell(json_t *o, const struct column *col, struct cell *c)
+{
+	static const char *const later[] = { "waiting", "streaming" };
+	static const char *const prefixes[] = { "queued #", "queued#", "q#" };
+	const char	*state;
+	json_t		*pos = json_object_get(o, "position");
+	json_int_t	 n;
+	size_t		 i;
+
+	state = json_string_value(json_object_get(o, col->field));
+	if (state == NULL) {
+		view_missing(NULL, c);
+		return;
+	}
+	snprintf(c->text, sizeof c->text, "%s", state);
+	if (strcmp(state, "queued") == 0) {
+		n = json_is_integer(pos) ? json_integer_value(pos) : 0;
+		/* A long queue's places are written shorter, never cut. */
+		for (i = 0; i < sizeof prefixes / sizeof prefixes[0] && n > 0;
+		    i++) {
+			snprintf(c->text, sizeof c->text, "%s%lld",
+			    prefixes[i], (long long)n);
+			if ((int)strlen(c->text) <= col->width)
+				break;
+		}
+		view_set_number(c, (double)n);
+		return;
+	}
+	for (i = 0; i < sizeof later / sizeof later[0]; i++) {
+		if (strcmp(state, later[i]) == 0)
+			break;
+	}
+	view_set_number(c, VIEW_AFTER_QUEUE + (double)i);
+}
+
+/* How long a request waited in the gateway's queue; a dash if it did not. */
+static void
+view_wait(json_t *o, const struct column *col, struct cell *c)
+{
+	json_t	*v = json_object_get(o, col->field);
+
+	if (view_missing(v, c))
+		return;
+	if (json_number_value(v) <= 0.0) {
+		snprintf(c->text, sizeof c->text, "-");
+		view_set_number(c, 0.0);
+		return;
+	}
+	view_format_ms(c->text, sizeof c->text, json_number_value(v));
+	view_set_number(c, json_number_value(v));
+}
+
 /* Tokens used against the day's or the month's quota, as a bar. */
 static void
 view_quota(json_t *o, const struct column *col, struct cell *c)
@@ -334,26 +417,42 @@ view_backend_vram(json_t *o, const struct column *col, struct cell *c)
 	view_set_number(c, sum);
 }
 
-/* The models loaded on a backend, each with the memory it holds. */
+/*
+ * The names of the models a backend holds in memory, as its last /api/ps
+ * said: a list, of which the screen shows the names that fit and counts
+ * the rest (the Models view has a row for each). Unknown, before a probe
+ * has answered, is not the same as none.
+ */
 static void
 view_backend_models(json_t *o, const struct column *col, struct cell *c)
 {
-	json_t		*m;
+	json_t		*models = json_object_get(o, col->field), *m;
 	const char	*name;
-	size_t		 i, used = 0;
-	char		 size[32];
+	size_t		 i, used = 0, left = 0;
 
-	json_array_foreach(json_object_get(o, col->field), i, m) {
-		if ((name = json_string_value(json_object_get(m, "name"))) ==
-		    NULL || used >= sizeof c->text)
-			continue;
-		view_format_bytes(size, sizeof size, json_number_value(
-		    json_object_get(m, "vram_bytes")));
-		used += (size_t)snprintf(c->text + used, sizeof c->text - used,
-		    "%s%s %s", used > 0 ? ", " : "", name, size);
+	if (!json_is_array(models)) {
+		snprintf(c->text, sizeof c->text, "unknown");
+		return;
 	}
-	if (used == 0)
+	/* Names the cell has no room for are counted at its end: ",+3". */
+	json_array_foreach(models, i, m) {
+		if ((name = json_string_value(json_object_get(m, "name"))) ==
+		    NULL)
+			continue;
+		if (left > 0 || used + 1 + strlen(name) + sizeof ",+99999" >
+		    sizeof c->text) {
+			left++;
+			continue;
+		}
+		used += (size_t)snprintf(c->text + used, sizeof c->text - used,
+		    "%s%s", used > 0 ? "," : "", name);
+	}
+	if (left > 0)
+		snprintf(c->text + used, sizeof c->text - used, "%s+%zu",
+		    used > 0 ? "," : "", left);
+	else if (used == 0)
 		snprintf(c->text, sizeof c->text, "-");
+	c->list = 1;
 }
 
 const struct view *
@@ -449,6 +548,7 @@ view_format_row(const struct view *v, struct row *r)
 		c->text[0] = '\0';
 		c->fill = -1.0;
 		c->numeric = 0;
+		c->list = 0;
 		v->columns[i].format(r->obj, &v->columns[i], c);
 	}
 }
