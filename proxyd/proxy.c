@@ -15,6 +15,7 @@
 #include "config.h"
 #include "conn.h"
 #include "listing.h"
+#include "manage.h"
 #include "log.h"
 #include "loop.h"
 #include "models.h"
@@ -122,7 +123,7 @@ proxy_skip_request_header(const struct http_header *h,
 		"expect", "authorization", "proxy-authorization", "x-api-key",
 		"forwarded", "via", "x-real-ip", "x-client-ip", "client-ip",
 		"true-client-ip", "cf-connecting-ip", "x-cluster-client-ip",
-		"x-original-forwarded-for",
+		"x-original-forwarded-for", MANAGE_HEADER,
 	};
 	const struct http_header	*conn;
 
@@ -536,6 +537,9 @@ proxy_start(struct conn *c)
 			    "available", "Retry-After: 5\r\n");
 		return;
 	}
+	/* Model management may be for one named backend or all (manage.c). */
+	if ((c->route->flags & ROUTE_MANAGE) && manage_start(c))
+		return;
 	if ((c->route->flags & (ROUTE_MODEL | ROUTE_PARAM)) ==
 	    (ROUTE_MODEL | ROUTE_PARAM)) {
 		char	model[BODY_MODEL_MAX];
