@@ -19,6 +19,7 @@
  * somewhere; the backends that did not have it are listed in "absent".
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@
 #include "router.h"
 #include "server.h"
 #include "upstream.h"
+#include "utf8.h"
 #include "xmalloc.h"
 
 #define MANAGE_MAX		64	/* backends asked at once */
@@ -85,6 +87,23 @@ static void
 manage_fail(struct manage_part *part, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/*
+ * End s before its first byte that is not valid UTF-8: a message cut
+ * to size may end inside a character, and a JSON string cannot hold
+ * half of one.
+ */
+static void
+manage_utf8_cut(char *s)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	uint32_t		 cp;
+	size_t			 len;
+
+	while (*p != '\0' && (len = utf8_decode(p, SIZE_MAX, &cp)) > 0)
+		p += len;
+	s[p - (const unsigned char *)s] = '\0';
+}
+
 /* Note why a backend failed; the first reason is the one kept. */
 static void
 manage_fail(struct manage_part *part, const char *fmt, ...)
@@ -97,6 +116,7 @@ manage_fail(struct manage_part *part, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	manage_utf8_cut(msg);
 	part->error = xstrdup(msg);
 }
 
@@ -109,8 +129,10 @@ manage_emit_json(struct manage *m, json_t *obj)
 	size_t		 len;
 
 	json_decref(obj);
-	if (s == NULL)
-		fatal("out of memory writing a progress line");
+	if (s == NULL) {
+		log_warn("a progress line could not be written");
+		return;
+	}
 	if (!m->head_sent) {
 		m->head_sent = 1;
 		c->status = 200;
@@ -321,7 +343,7 @@ manage_start(struct conn *c)
 {
 	const struct http_header	*h;
 	struct backend			*be = NULL, *b;
-	char				 msg[200];
+	char				 msg[200], name[65];
 	int				 n = 0, stream;
 
 	h = http_find_header(&c->req, MANAGE_HEADER);
@@ -331,7 +353,9 @@ manage_start(struct conn *c)
 		if (n < 2)
 			return 0;
 	} else if ((be = backend_find(h->value)) == NULL) {
-		snprintf(msg, sizeof msg, "no backend named '%.64s'", h->value);
+		snprintf(name, sizeof name, "%s", h->value);
+		manage_utf8_cut(name);
+		snprintf(msg, sizeof msg, "no backend named '%s'", name);
 		reply_error(c, 404, DIALECT_OLLAMA, msg, NULL);
 		return 1;
 	}
@@ -362,7 +386,7 @@ manage_pull(struct conn *c, const char *model, const char *backend)
 	buf_add(&c->body, s, strlen(s));
 	free(s);
 	/* The admin API's request is a POST; the pull is one too. */
-	return manage_run(c, be, "/api/pull", "pull", 1);
+	return manage_run(c, be, "/api/pull", "pull", c->req.minor >= 1);
 }
 
 static void
@@ -378,8 +402,7 @@ manage_done_cb(struct upstream_xfer *x, CURLcode rc)
 	else if ((rc != CURLE_OK && part->error == NULL) || part->status >= 500)
 		o = BACKEND_FAILED;
 	if (rc != CURLE_OK)
-		manage_fail(part, "%s", rc == CURLE_OPERATION_TIMEDOUT ?
-		    "the backend stalled" : curl_easy_strerror(rc));
+		manage_fail(part, "%s", curl_easy_strerror(rc));
 	else if (m->stream && part->status == 200 && buf_used(&part->line) > 0)
 		manage_lines(part, "\n", 1);	/* a last line without its end */
 	if (rc == CURLE_OK && part->status >= 300) {
@@ -518,7 +541,7 @@ manage_document(struct manage *m)
 	text = json_dumps(doc, JSON_COMPACT);
 	json_decref(doc);
 	if (text == NULL)
-		fatal("out of memory writing an answer");
+		text = xstrdup("{\"error\":\"internal error\"}");
 	c->status = (int)status;
 	conn_printf(c, "HTTP/1.1 %d %s\r\n%sContent-Type: application/json; "
 	    "charset=utf-8\r\nContent-Length: %zu\r\n%s\r\n", c->status,
