@@ -12,8 +12,8 @@
 #include "config.h"
 #include "conn.h"
 #include "listing.h"
-#include "manage.h"
 #include "log.h"
+#include "manage.h"
 #include "proxy.h"
 #include "reply.h"
 #include "router.h"
@@ -623,7 +623,8 @@ conn_flush(struct conn *c)
 	if (c->pr != NULL)
 		proxy_client_drained(c->pr, buf_used(&c->out) < CONN_OUT_LOW);
 	if (c->manage != NULL)
-		manage_client_drained(c->manage, buf_used(&c->out) < CONN_OUT_LOW);
+		manage_client_drained(c->manage,
+		    buf_used(&c->out) < CONN_OUT_LOW);
 }
 
 static void
