@@ -27,6 +27,16 @@ struct client_transport {
 			    const char *path, const char *body, size_t len,
 			    long *status, char **resp, size_t *resplen,
 			    char **err);
+	/*
+	 * The same, handing the response body to write as it arrives, with
+	 * no limit on the time it takes; ctype is the response's
+	 * Content-Type (NULL if none). write returns -1 to stop.
+	 */
+	int		(*stream)(struct client *, const char *method,
+			    const char *path, const char *body, size_t len,
+			    long *status, int (*write)(const char *ctype,
+			    const char *, size_t, void *), void *arg,
+			    char **err);
 	void		(*close)(struct client *);
 };
 
@@ -54,6 +64,17 @@ void		 client_set_timeout(struct client *, long ms);
  */
 int		 client_call(struct client *, const char *method,
 		    const char *path, json_t *body, long *status, json_t **doc,
+		    char **err);
+
+/*
+ * Call an API that may answer with a stream of JSON lines
+ * (application/x-ndjson), as a pull does: on_line gets each object as
+ * it arrives (borrowed). Any other answer, such as an error, is parsed
+ * whole into *doc. Returns as client_call does.
+ */
+int		 client_stream(struct client *, const char *method,
+		    const char *path, json_t *body, long *status,
+		    void (*on_line)(json_t *, void *), void *arg, json_t **doc,
 		    char **err);
 
 #endif

@@ -21,6 +21,7 @@ static const struct cmd_entry *const ogctl_commands[] = {
 	&cmd_requests_entry,
 	&cmd_kill_entry,
 	&cmd_backend_entry,
+	&cmd_model_entry,
 	&cmd_gpu_entry,
 	&cmd_reload_entry,
 };
@@ -149,35 +150,33 @@ ogctl_noargs(const struct cmd_entry *cmd, struct ogctl *o, int argc,
 	return EXIT_DONE;
 }
 
-int
-ogctl_call(struct ogctl *o, const char *method, const char *path,
-    json_t *body, json_t **doc)
+/* Connect to the daemon, once: EXIT_DONE or the exit status to use. */
+static int
+ogctl_client(struct ogctl *o)
 {
-	long	 status = 0;
-	char	*err = NULL;
-
-	if (o->client == NULL) {
-		if (o->host != NULL && o->socket != NULL) {
-			ogctl_error("-s and -H cannot be used together");
-			return EXIT_USAGE;
-		}
-		if (o->host != NULL) {
-			ogctl_error("-H %s: SSH transport is not available yet",
-			    o->host);
-			return EXIT_UNREACHABLE;
-		}
-		o->client = client_open_unix(client_socket_path(o->socket));
-		if (o->client == NULL) {
-			ogctl_error("cannot start libcurl");
-			return EXIT_UNREACHABLE;
-		}
+	if (o->client != NULL)
+		return EXIT_DONE;
+	if (o->host != NULL && o->socket != NULL) {
+		ogctl_error("-s and -H cannot be used together");
+		return EXIT_USAGE;
 	}
-	if (client_call(o->client, method, path, body, &status, doc,
-	    &err) != 0) {
-		ogctl_error("%s", err);
-		free(err);
+	if (o->host != NULL) {
+		ogctl_error("-H %s: SSH transport is not available yet",
+		    o->host);
 		return EXIT_UNREACHABLE;
 	}
+	o->client = client_open_unix(client_socket_path(o->socket));
+	if (o->client == NULL) {
+		ogctl_error("cannot start libcurl");
+		return EXIT_UNREACHABLE;
+	}
+	return EXIT_DONE;
+}
+
+/* The exit status for an answer, printing the daemon's error if any. */
+static int
+ogctl_answered(long status, json_t **doc)
+{
 	if (status >= 200 && status < 300)
 		return EXIT_DONE;
 	{
@@ -190,6 +189,47 @@ ogctl_call(struct ogctl *o, const char *method, const char *path,
 	json_decref(*doc);
 	*doc = NULL;
 	return EXIT_REFUSED;
+}
+
+int
+ogctl_call(struct ogctl *o, const char *method, const char *path,
+    json_t *body, json_t **doc)
+{
+	long	 status = 0;
+	char	*err = NULL;
+	int	 rc;
+
+	*doc = NULL;
+	if ((rc = ogctl_client(o)) != EXIT_DONE)
+		return rc;
+	if (client_call(o->client, method, path, body, &status, doc,
+	    &err) != 0) {
+		ogctl_error("%s", err);
+		free(err);
+		return EXIT_UNREACHABLE;
+	}
+	return ogctl_answered(status, doc);
+}
+
+int
+ogctl_stream(struct ogctl *o, const char *method, const char *path,
+    json_t *body, void (*on_line)(json_t *, void *), void *arg,
+    json_t **doc)
+{
+	long	 status = 0;
+	char	*err = NULL;
+	int	 rc;
+
+	*doc = NULL;
+	if ((rc = ogctl_client(o)) != EXIT_DONE)
+		return rc;
+	if (client_stream(o->client, method, path, body, &status, on_line,
+	    arg, doc, &err) != 0) {
+		ogctl_error("%s", err);
+		free(err);
+		return EXIT_UNREACHABLE;
+	}
+	return ogctl_answered(status, doc);
 }
 
 /*

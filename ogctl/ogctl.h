@@ -42,6 +42,7 @@ extern const struct cmd_entry	cmd_requests_entry;
 extern const struct cmd_entry	cmd_kill_entry;
 extern const struct cmd_entry	cmd_backend_entry;
 extern const struct cmd_entry	cmd_gpu_entry;
+extern const struct cmd_entry	cmd_model_entry;
 
 /*
  * getopt_long over a command's arguments, with the global options
@@ -62,6 +63,14 @@ int	 ogctl_usage(const struct cmd_entry *, const char *, ...)
  */
 int	 ogctl_call(struct ogctl *, const char *method, const char *path,
 	    json_t *body, json_t **doc);
+/*
+ * The same for an API that answers with a stream of JSON lines: on_line
+ * gets each as it arrives; *doc is set only if the answer was not a
+ * stream (NULL otherwise).
+ */
+int	 ogctl_stream(struct ogctl *, const char *method, const char *path,
+	    json_t *body, void (*on_line)(json_t *, void *), void *arg,
+	    json_t **doc);
 /* Print a JSON document for scripts. */
 void	 ogctl_print_json(json_t *);
 void	 ogctl_error(const char *, ...) __attribute__((format(printf, 1, 2)));

@@ -21,7 +21,9 @@
 #include "escape.h"
 #include "gpu.h"
 #include "log.h"
+#include "manage.h"
 #include "metrics.h"
+#include "models.h"
 #include "parse.h"
 #include "probe.h"
 #include "proxy.h"
@@ -80,6 +82,7 @@ static void	admin_snapshot(struct conn *, json_t *);
 static void	admin_backends(struct conn *, json_t *);
 static void	admin_backend_set(struct conn *, json_t *);
 static void	admin_gpu(struct conn *, json_t *);
+static void	admin_model_pull(struct conn *, json_t *);
 static void	admin_metrics(struct conn *, json_t *);
 
 static const struct admin_route admin_routes[] = {
@@ -116,6 +119,8 @@ static const struct admin_route admin_routes[] = {
 	{ ROUTE("/admin/v1/backends/", M(HTTP_PATCH), ROUTE_PARAM,
 	    "admin/backend"), admin_backend_set },
 	{ ROUTE("/admin/v1/gpu", M(HTTP_GET), 0, "admin/gpu"), admin_gpu },
+	{ ROUTE("/admin/v1/models/pull", M(HTTP_POST), 0, "admin/models/pull"),
+	    admin_model_pull },
 };
 
 /*
@@ -1089,6 +1094,39 @@ static void
 admin_gpu(struct conn *c, json_t *body)
 {
 	admin_reply(c, 200, gpu_json());
+}
+
+/*
+ * Pull a model to one backend ({"model": M, "backend": B}) or to all
+ * ({"model": M}); the progress streams back as /api/pull's does from a
+ * fleet (manage.c).
+ */
+static void
+admin_model_pull(struct conn *c, json_t *body)
+{
+	const char	*model = json_string_value(json_object_get(body, "model"));
+	json_t		*b = json_object_get(body, "backend");
+	const char	*why;
+
+	if (model == NULL || (b != NULL && !json_is_string(b))) {
+		admin_error(c, 400, "the body must be {\"model\": NAME, "
+		    "\"backend\": NAME?}");
+		return;
+	}
+	if (!models_name_valid(model, &why)) {
+		admin_error(c, 400, "invalid model name: %s", why);
+		return;
+	}
+	if (b != NULL && backend_find(json_string_value(b)) == NULL) {
+		admin_error(c, 404, "no backend named '%.64s'",
+		    json_string_value(b));
+		return;
+	}
+	if (manage_pull(c, model, json_string_value(b)) != 0) {
+		admin_error(c, 503, "no backend available");
+		return;
+	}
+	admin_audit_later(c, "model pull", model);
 }
 
 static void

@@ -13,6 +13,7 @@
 #include "conn.h"
 #include "listing.h"
 #include "log.h"
+#include "manage.h"
 #include "proxy.h"
 #include "reply.h"
 #include "router.h"
@@ -621,6 +622,9 @@ conn_flush(struct conn *c)
 		loop_timer_stop(&c->timer);
 	if (c->pr != NULL)
 		proxy_client_drained(c->pr, buf_used(&c->out) < CONN_OUT_LOW);
+	if (c->manage != NULL)
+		manage_client_drained(c->manage,
+		    buf_used(&c->out) < CONN_OUT_LOW);
 }
 
 static void
@@ -697,6 +701,12 @@ conn_close(struct conn *c)
 
 		c->listing = NULL;
 		listing_client_gone(l);
+	}
+	if (c->manage != NULL) {
+		struct manage	*m = c->manage;
+
+		c->manage = NULL;
+		manage_client_gone(m);
 	}
 	if (c->rq.active) {
 		/* The client left before its answer was complete. */

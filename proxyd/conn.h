@@ -25,6 +25,7 @@
 
 struct admin_job;
 struct listing;
+struct manage;
 struct auth_user;
 struct conn;
 struct peer;
@@ -68,6 +69,7 @@ struct conn {
 	struct proxy_req		*pr;
 	struct admin_job		*admin_job;
 	struct listing			*listing;	/* a fleet model list */
+	struct manage			*manage;	/* fleet model management */
 	uid_t				 uid;		/* admin socket peer */
 	int				 status;	/* of the response */
 	struct request			 rq;		/* the one being served */

@@ -17,6 +17,7 @@
 #include "listing.h"
 #include "log.h"
 #include "loop.h"
+#include "manage.h"
 #include "models.h"
 #include "proxy.h"
 #include "reply.h"
@@ -126,7 +127,7 @@ proxy_skip_request_header(const struct http_header *h,
 		"expect", "authorization", "proxy-authorization", "x-api-key",
 		"forwarded", "via", "x-real-ip", "x-client-ip", "client-ip",
 		"true-client-ip", "cf-connecting-ip", "x-cluster-client-ip",
-		"x-original-forwarded-for",
+		"x-original-forwarded-for", MANAGE_HEADER,
 	};
 	const struct http_header	*conn;
 
@@ -564,6 +565,9 @@ proxy_start(struct conn *c)
 			    "available", "Retry-After: 5\r\n");
 		return;
 	}
+	/* Model management may be for one named backend or all (manage.c). */
+	if ((c->route->flags & ROUTE_MANAGE) && manage_start(c))
+		return;
 	if ((c->route->flags & (ROUTE_MODEL | ROUTE_PARAM)) ==
 	    (ROUTE_MODEL | ROUTE_PARAM)) {
 		char	model[BODY_MODEL_MAX];

@@ -28,6 +28,7 @@ enum dialect {
 #define ROUTE_GENERATES	0x40	/* generates tokens: takes generation bounds */
 #define ROUTE_USAGE_ASK	0x80	/* SSE usage is asked for for the client */
 #define ROUTE_HOLDERS	0x100	/* a fleet list says where each model is */
+#define ROUTE_PROGRESS	0x200	/* answers with a stream of progress lines */
 
 struct route {
 	const char	*path;

@@ -171,6 +171,7 @@ struct settings {
 	long		delay_ms;
 	long		tokens;
 	enum fault	fault;
+	long		progress_pad;	/* bytes of padding in a pull's first line */
 };
 
 struct model {
@@ -236,6 +237,7 @@ struct gen {
 	char		*model_json;	/* The model as sent, JSON-quoted. */
 	char		*name;		/* Pull, push and create: the model. */
 	int		 progress_op;	/* 0 pull, 1 push, 2 create. */
+	long		 pad;		/* progress_pad when it started */
 	int		 embed_from;	/* Create: the new model embeds. */
 	long		 created;
 	unsigned	 id;
@@ -495,7 +497,7 @@ static struct handler	 listener_handler = { listener_event };
 static struct handler	 signal_handler = { signal_event };
 static struct conn	*conns;
 static struct buf	 scratch;	/* For one stream line at a time. */
-static struct settings	 cfg = { 0, 0, 8, FAULT_NONE };
+static struct settings	 cfg = { 0, 0, 8, FAULT_NONE, 0 };
 
 static struct conn	**heap;
 static size_t		 heap_len;
@@ -2370,7 +2372,15 @@ progress_line(struct gen *g, long i, struct buf *b)
 	if (g->progress_op == 0) {
 		switch (i) {
 		case 0:
-			buf_addstr(b, "{\"status\":\"pulling manifest\"}\n");
+			/* A line as long as a test asks for, to test bounds. */
+			buf_addstr(b, "{\"status\":\"pulling manifest\"");
+			if (g->pad > 0) {
+				buf_addstr(b, ",\"pad\":\"");
+				for (long k = 0; k < g->pad; k++)
+					buf_addstr(b, "x");
+				buf_addstr(b, "\"");
+			}
+			buf_addstr(b, "}\n");
 			break;
 		case 1: case 2: case 3:
 			buf_printf(b, "{\"status\":\"pulling %.12s\","
@@ -3931,6 +3941,7 @@ api_progress(struct conn *c, int op)
 	else {
 		g = gen_new(c, GEN_PROGRESS, name);
 		g->progress_op = op;
+		g->pad = c->req->set.progress_pad;
 		g->name = model_normalise(name);
 		g->stream = jbool(o, "stream", 1);
 		g->ntok = op == 0 ? 6 : op == 1 ? 4 : 3;
@@ -4150,6 +4161,8 @@ route_control(struct conn *c, const char *path)
 			s.delay_ms = (long)json_integer_value(v);
 		if (json_is_integer(v = json_object_get(o, "tokens")))
 			s.tokens = (long)json_integer_value(v);
+		if (json_is_integer(v = json_object_get(o, "progress_pad")))
+			s.progress_pad = (long)json_integer_value(v);
 		if ((v = json_object_get(o, "fault")) != NULL &&
 		    (!json_is_string(v) ||
 		    parse_fault(json_string_value(v), &f) == -1)) {
@@ -4171,7 +4184,8 @@ route_control(struct conn *c, const char *path)
 			models_set(list.data ? list.data : "");
 			buf_free(&list);
 		}
-		if (s.ttft_ms < 0 || s.delay_ms < 0 || s.tokens < 0) {
+		if (s.ttft_ms < 0 || s.delay_ms < 0 || s.tokens < 0 ||
+		    s.progress_pad < 0 || s.progress_pad > 1024 * 1024) {
 			reply_error(c, 400, "negative setting");
 			json_decref(o);
 			return 1;
