@@ -77,12 +77,18 @@ probe_models(struct buf *body)
 
 		if (!json_is_string(name))
 			name = json_object_get(m, "model");
-		if (!json_is_string(name) ||
-		    !models_name_valid(json_string_value(name), &why))
+		if (!json_is_string(name))
 			continue;
-		/* A model loaded on a backend is one the fleet knows. */
-		norm = auth_model_normalise(json_string_value(name));
-		models_note(norm);
+		/*
+		 * A model loaded on a backend is one the fleet knows. A name
+		 * no request could use is shown as it came, escaped by who
+		 * shows it.
+		 */
+		if (models_name_valid(json_string_value(name), &why)) {
+			norm = auth_model_normalise(json_string_value(name));
+			models_note(norm);
+		} else
+			norm = xstrdup(json_string_value(name));
 		json_array_append_new(out, json_pack("{s:s%, s:I, s:I, s:O?}",
 		    "name", norm, strlen(norm),
 		    "size_bytes", json_integer_value(json_object_get(m, "size")),
