@@ -29,9 +29,10 @@ static int
 cmd_requests_exec(struct ogctl *o, int argc, char **argv)
 {
 	static const char *const headers[] = { "ID", "USER", "MODEL",
-	    "BACKEND", "ENDPOINT", "STATE", "ELAPSED", "TOKENS", "TOK/S" };
+	    "BACKEND", "ENDPOINT", "STATE", "WAIT", "ELAPSED", "TOKENS",
+	    "TOK/S" };
 	static const char *const fields[] = { "id", "user", "model", "backend",
-	    "endpoint", "state" };
+	    "endpoint" };
 	struct table	*t;
 	json_t		*doc, *r;
 	size_t		 i;
@@ -47,19 +48,28 @@ cmd_requests_exec(struct ogctl *o, int argc, char **argv)
 		json_decref(doc);
 		return EXIT_DONE;
 	}
-	t = table_new(headers, 9);
+	t = table_new(headers, 10);
 	json_array_foreach(doc, i, r) {
-		char	*cells[9];
+		char		*cells[10];
+		json_t		*pos = json_object_get(r, "position");
+		json_int_t	 wait = json_integer_value(json_object_get(r,
+				    "queued_ms"));
 
-		for (int k = 0; k < 6; k++)
+		for (int k = 0; k < 5; k++)
 			cells[k] = table_cell(json_object_get(r, fields[k]));
-		cells[6] = xasprintf("%.1fs", (double)json_integer_value(
+		/* A queued request shows its place in line and its wait so far. */
+		cells[5] = json_is_integer(pos) ? xasprintf("queued #%lld",
+		    (long long)json_integer_value(pos)) :
+		    table_cell(json_object_get(r, "state"));
+		cells[6] = wait > 0 ? xasprintf("%.1fs", (double)wait / 1000.0) :
+		    xstrdup("-");
+		cells[7] = xasprintf("%.1fs", (double)json_integer_value(
 		    json_object_get(r, "elapsed_ms")) / 1000.0);
-		cells[7] = table_cell(json_object_get(r, "tokens_out"));
-		cells[8] = xasprintf("%.1f", json_real_value(json_object_get(r,
+		cells[8] = table_cell(json_object_get(r, "tokens_out"));
+		cells[9] = xasprintf("%.1f", json_real_value(json_object_get(r,
 		    "tokens_per_s")));
 		table_add(t, (const char *const *)cells);
-		for (int k = 0; k < 9; k++)
+		for (int k = 0; k < 10; k++)
 			free(cells[k]);
 	}
 	table_print(t);

@@ -259,6 +259,24 @@ fleet_warm_wait(const struct fleet_ticket *tk, unsigned ahead)
 }
 
 /*
+ * Is a backend that may serve the ticket being looked at for the first
+ * time? Until the look ends (PROBE_TIMEOUT_MS at most), where models are
+ * resident is not known, and a request routed blind may force a load.
+ */
+static int
+fleet_first_look(const struct fleet_ticket *tk)
+{
+	struct backend	*b;
+
+	for (b = backend_first(); b != NULL; b = backend_next(b)) {
+		if (fleet_usable(b, tk) && b->probed_at == 0 &&
+		    b->probe != NULL)
+			return 1;
+	}
+	return 0;
+}
+
+/*
  * Where the ticket should go now, or NULL to wait. *recheck is set to
  * the loop time at which waiting should be reconsidered, if any.
  */
@@ -269,6 +287,11 @@ fleet_choose(struct fleet_ticket *tk, unsigned ahead, uint64_t *recheck)
 	int		 all_down = fleet_all_down(tk), warm_full = 0;
 	uint64_t	 now = loop_now(), load, waited;
 
+	if (tk->slot && tk->model != NULL && fleet_first_look(tk) &&
+	    now - tk->since < PROBE_TIMEOUT_MS) {
+		*recheck = tk->since + PROBE_TIMEOUT_MS;
+		return NULL;
+	}
 	for (b = backend_first(); b != NULL; b = backend_next(b)) {
 		if (!fleet_usable(b, tk) || (backend_down(b) && !all_down))
 			continue;
