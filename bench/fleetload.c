@@ -135,6 +135,37 @@ static struct {
 	.think_min = 1000, .think_max = 2000,
 };
 
+struct stream;
+
+static void	 fatal(const char *, ...);
+static double	 now_ms(void);
+static double	 run_ms(void);
+static void	 sleep_ms(double);
+static uint64_t	 rng_next(uint64_t *);
+static long	 rng_range(uint64_t *, long, long);
+static int	 rng_model(uint64_t *);
+static void	 rec_add(const struct rec *);
+static void	 stream_line(struct stream *, const char *, size_t);
+static void	 stream_body_bytes(struct stream *, const char *, size_t);
+static int	 stream_chunked(struct stream *, const char *, size_t);
+static int	 stream_head(struct stream *, size_t);
+static int	 stream_feed(struct stream *, const char *, size_t);
+static int	 is_error(enum outcome);
+static int	 connect_to(void);
+static int	 send_all(int, const char *, size_t);
+static double	 give_up_at(char);
+static enum outcome request_run(struct user *, int, long, long);
+static void	*user_main(void *);
+static int	 cmp_double(const void *, const void *);
+static double	 percentile(const double *, size_t, double);
+static void	 write_csv(const char *);
+static void	 summary(void);
+static void	 usage(void);
+static void	 parse_range(const char *, long *, long *);
+static void	 parse_models(char *);
+static void	 parse_tokens(char *);
+static void	 resolve(void);
+
 static double		 t0;	/* monotonic ms at the start of the run */
 static pthread_mutex_t	 recs_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rec	*recs;
@@ -464,7 +495,7 @@ give_up_at(char kind)
 static enum outcome
 request_run(struct user *u, int model, long tokens, long delay)
 {
-	static __thread struct stream s;
+	struct stream s;
 	char body[512], req[REQ_MAX], buf[16384];
 	struct pollfd pfd;
 	struct rec r;
@@ -785,25 +816,56 @@ main(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "H:p:d:g:s:o:m:", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
-		case 'H': cfg.host = optarg; break;
-		case 'p': cfg.port = optarg; break;
-		case 'd': cfg.duration_ms = atof(optarg) * 1000; break;
-		case 'g': cfg.grace_ms = atof(optarg) * 1000; break;
-		case 's': cfg.seed = strtoul(optarg, NULL, 10); break;
-		case 'o': cfg.csv = optarg; break;
-		case 'm': parse_models(optarg); break;
-		case 'B': cfg.nbatch = atoi(optarg); break;
-		case 'U': cfg.nusers = atoi(optarg); break;
-		case 'b': cfg.batch_token = optarg; break;
-		case 'u': parse_tokens(optarg); break;
-		case 'N': cfg.batch_tokens = atol(optarg); break;
-		case 'n': parse_range(optarg, &cfg.tok_min, &cfg.tok_max); break;
-		case 'D': parse_range(optarg, &cfg.delay_min, &cfg.delay_max);
+		case 'H':
+			cfg.host = optarg;
 			break;
-		case 'T': cfg.ttft = atol(optarg); break;
-		case 't': parse_range(optarg, &cfg.think_min, &cfg.think_max);
+		case 'p':
+			cfg.port = optarg;
 			break;
-		default: usage();
+		case 'd':
+			cfg.duration_ms = atof(optarg) * 1000;
+			break;
+		case 'g':
+			cfg.grace_ms = atof(optarg) * 1000;
+			break;
+		case 's':
+			cfg.seed = strtoul(optarg, NULL, 10);
+			break;
+		case 'o':
+			cfg.csv = optarg;
+			break;
+		case 'm':
+			parse_models(optarg);
+			break;
+		case 'B':
+			cfg.nbatch = atoi(optarg);
+			break;
+		case 'U':
+			cfg.nusers = atoi(optarg);
+			break;
+		case 'b':
+			cfg.batch_token = optarg;
+			break;
+		case 'u':
+			parse_tokens(optarg);
+			break;
+		case 'N':
+			cfg.batch_tokens = atol(optarg);
+			break;
+		case 'n':
+			parse_range(optarg, &cfg.tok_min, &cfg.tok_max);
+			break;
+		case 'D':
+			parse_range(optarg, &cfg.delay_min, &cfg.delay_max);
+			break;
+		case 'T':
+			cfg.ttft = atol(optarg);
+			break;
+		case 't':
+			parse_range(optarg, &cfg.think_min, &cfg.think_max);
+			break;
+		default:
+			usage();
 		}
 	}
 	if (optind != argc || cfg.port == NULL || cfg.nmodels == 0 ||
