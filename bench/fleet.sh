@@ -491,7 +491,7 @@ report() {
 		targets "$v"
 	done
 	echo
-	echo "TTFT: interactive requests, from connect to the first streamed line; one still waiting at the end of the grace period counts with its wait so far (column unfinished)."
+	echo "TTFT: interactive requests, from connect to the first streamed line; one still waiting at the end of the grace period counts with its wait so far (column unfinished); failed requests are not in the TTFT figures but in errors."
 	echo "loads: loads counted by the backends, beyond the models resident at the start."
 	echo "errors: requests that got a status other than 200, a refused or cut connection, an error line in the stream or no \"done\":true (batch streams cut by the end of the run are not errors). A failed batch request is retried after 0.5 s, so while a front end refuses requests the batch errors count refusals, not lost jobs."
 	echo "batch: generations finished within the run, per minute; tokens streamed to the batch user within the run, per second."
