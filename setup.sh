@@ -5,6 +5,8 @@
 #   ./setup.sh run     install what is missing, build, run ogproxyd
 #   ./setup.sh test    install what is missing, build, run every test
 #   ./setup.sh bench   install what is missing, build, run the benchmark
+#   ./setup.sh bench fleet [--quick]
+#                      the same, for the fleet benchmark (bench/fleet.sh)
 #   ./setup.sh build   install what is missing and build
 #
 # The build goes to ./build (out of the source tree). Packages are
@@ -26,7 +28,7 @@ case $what in
 run|build) deps=$BUILD_DEPS ;;
 test) deps="$BUILD_DEPS $TEST_DEPS" ;;
 bench) deps="$BUILD_DEPS $TEST_DEPS $BENCH_DEPS" ;;
-*) echo "usage: $0 run|test|bench|build" >&2; exit 2 ;;
+*) echo "usage: $0 run|test|bench [fleet [--quick]]|build" >&2; exit 2 ;;
 esac
 
 # The client tests run the official npm packages under Node.js; any
@@ -79,6 +81,10 @@ test)
 	make -j"$jobs" check
 	;;
 bench)
-	make bench
+	if [ "${2:-}" = fleet ]; then
+		make bench-fleet FLEET_ARGS="${3:-}"
+	else
+		make bench
+	fi
 	;;
 esac

@@ -31,6 +31,10 @@
  *	--keep-alive DURATION	how long an idle model stays (default 5m;
  *				a number is seconds, negative is forever)
  *	--ps-blocks		/api/ps waits while a load runs
+ *	--preload MODEL,...	these models are resident from the start,
+ *				idle, as if loaded just before; that is not
+ *				counted as a load, so /_fake/sched counts
+ *				only the loads that requests caused
  *
  * Any of them turns the scheduler on, and the others then take
  * Ollama's defaults. Requests are scheduled one at a time in arrival
@@ -471,6 +475,7 @@ static void	 load_count_add(const char *);
 static void	 load_counts_clear(void);
 static struct runner *runner_find(const char *);
 static void	 runner_load(struct conn *);
+static void	 runners_preload(const char *);
 static void	 runner_unload(struct runner *);
 static void	 runner_take(struct runner *, struct conn *);
 static time_t	 runner_expires_at(const struct runner *, time_t, uint64_t);
@@ -2943,6 +2948,48 @@ runner_load(struct conn *c)
 		    r->name, r->num_ctx);
 }
 
+/*
+ * Make models resident before the first request, as a server that was
+ * warmed up before the benchmark or test began: idle, with the default
+ * keep_alive running from now, and not counted as loads.
+ */
+static void
+runners_preload(const char *list)
+{
+	char *copy = xstrdup(list), *p, *save = NULL;
+	struct model *m;
+	struct runner *r;
+
+	for (p = strtok_r(copy, ",", &save); p != NULL;
+	    p = strtok_r(NULL, ",", &save)) {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			continue;
+		if ((m = model_find(p)) == NULL)
+			fatal("--preload: %s is not one of the models (-m)", p);
+		if (runner_find(m->name) != NULL)
+			continue;
+		if (sched_max_loaded > 0 &&
+		    nrunners >= (size_t)sched_max_loaded)
+			fatal("--preload: more models than --max-loaded %ld",
+			    sched_max_loaded);
+		r = xcalloc(1, sizeof(*r));
+		r->name = xstrdup(m->name);
+		r->embed = m->embed;
+		r->num_ctx = DEFAULT_CTX;
+		r->keep_alive = sched_keep_alive;
+		r->idle = 1;
+		r->used = now_ms();
+		if (r->keep_alive >= 0)
+			r->expires = r->used + (uint64_t)(r->keep_alive * 1000);
+		TAILQ_INIT(&r->waiting);
+		TAILQ_INSERT_TAIL(&runners, r, entry);
+		nrunners++;
+	}
+	free(copy);
+}
+
 /* Only an idle runner is unloaded: nothing refers to it. */
 static void
 runner_unload(struct runner *r)
@@ -4461,7 +4508,7 @@ usage(void)
 	    "[--num-parallel N] [--max-loaded K]\n"
 	    "                   [--load-ms [MODEL=]MS] [--max-queue N] "
 	    "[--keep-alive DURATION]\n"
-	    "                   [--ps-blocks]\n");
+	    "                   [--ps-blocks] [--preload MODEL,...]\n");
 	exit(2);
 }
 
@@ -4552,10 +4599,12 @@ main(int argc, char **argv)
 		{ "max-queue", required_argument, NULL, 'Q' },
 		{ "keep-alive", required_argument, NULL, 'A' },
 		{ "ps-blocks", no_argument, NULL, 'B' },
+		{ "preload", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct epoll_event ev, events[256];
 	const char *listen_spec = "127.0.0.1:11434", *portfile = NULL;
+	const char *preload = NULL;
 	const char *model_list =
 	    "llama3.2:latest,qwen2.5:0.5b,nomic-embed-text:latest";
 	struct handler *hp;
@@ -4629,6 +4678,10 @@ main(int argc, char **argv)
 			sched_ps_blocks = 1;
 			sched_on = 1;
 			break;
+		case 'R':
+			preload = optarg;
+			sched_on = 1;
+			break;
 		default:
 			usage();
 		}
@@ -4662,6 +4715,11 @@ main(int argc, char **argv)
 			fatal("timerfd_create: %s", strerror(errno));
 		ev.data.ptr = &sched_handler;
 		epoll_ctl(epfd, EPOLL_CTL_ADD, sched_fd, &ev);
+		/* Their keep_alive needs the timer. */
+		if (preload != NULL) {
+			runners_preload(preload);
+			sched_arm();
+		}
 	}
 	if (portfile != NULL)
 		write_portfile(portfile);
