@@ -696,7 +696,9 @@ admin_user_show(struct conn *c, json_t *body)
 	json_object_set_new(doc, "tokens_today", json_integer(today));
 	json_object_set_new(doc, "tokens_this_month", json_integer(month));
 	json_object_set_new(doc, "requests_active",
-	    json_integer(u->quota.active));
+	    json_integer(u->quota.active - (int64_t)u->fleet.queued));
+	json_object_set_new(doc, "requests_queued",
+	    json_integer((json_int_t)u->fleet.queued));
 	admin_reply(c, 200, doc);
 }
 

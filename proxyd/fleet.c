@@ -296,12 +296,19 @@ fleet_choose(struct fleet_ticket *tk, unsigned ahead, uint64_t *recheck)
 		if (!fleet_usable(b, tk) || (backend_down(b) && !all_down))
 			continue;
 		if (!tk->slot) {
-			if (fleet_less_busy(b, warm) ||
-			    (backend_resident(b, tk->model) &&
-			    !backend_resident(warm, tk->model)))
+			/* Where it is resident answers at once; then the least busy. */
+			if (warm == NULL || (backend_resident(b, tk->model) &&
+			    !backend_resident(warm, tk->model)) ||
+			    (backend_resident(b, tk->model) ==
+			    backend_resident(warm, tk->model) &&
+			    fleet_less_busy(b, warm)))
 				warm = b;
 			continue;
 		}
+		/* A backend loading another model would make it wait. */
+		if (b->loading != NULL && (tk->model == NULL ||
+		    strcmp(b->loading, tk->model) != 0))
+			continue;
 		if (backend_resident(b, tk->model)) {
 			if (!fleet_free(b))
 				warm_full = 1;
@@ -309,9 +316,8 @@ fleet_choose(struct fleet_ticket *tk, unsigned ahead, uint64_t *recheck)
 				warm = b;
 			continue;
 		}
-		/* Not resident: a load, perhaps behind another. */
-		if (!fleet_free(b) || (b->loading != NULL &&
-		    (tk->model == NULL || strcmp(b->loading, tk->model) != 0)))
+		/* Not resident: it must load. */
+		if (!fleet_free(b))
 			continue;
 		if (cold == NULL || fleet_less_busy(b, cold))
 			cold = b;
@@ -389,6 +395,7 @@ fleet_start(struct fleet_ticket *tk, struct backend *b)
 		metrics_queue_wait((double)(now - tk->since) / 1000.0);
 	}
 	tk->waited_ms = now - tk->since;
+	tk->cold = tk->loads = 0;
 	tk->be = b;
 	tk->started = now;
 	if (tk->slot) {
@@ -405,7 +412,7 @@ fleet_start(struct fleet_ticket *tk, struct backend *b)
 		}
 		if (tk->model != NULL && !backend_resident(b, tk->model)) {
 			/* It loads here: others of it may follow. */
-			tk->cold = 1;
+			tk->cold = tk->loads = 1;
 			fleet_counts.cold++;
 			free(b->loading);
 			b->loading = xstrdup(tk->model);
@@ -686,12 +693,15 @@ fleet_submit(struct fleet_ticket *tk, const char *asked,
 }
 
 void
-fleet_cancel(struct fleet_ticket *tk)
+fleet_cancel(struct fleet_ticket *tk, int killed)
 {
 	if (!tk->queued)
 		return;
 	fleet_dequeue(tk);
-	fleet_counts.left++;
+	if (killed)
+		fleet_counts.killed++;
+	else
+		fleet_counts.left++;
 	metrics_queue_wait((double)(loop_now() - tk->since) / 1000.0);
 }
 
@@ -748,10 +758,14 @@ fleet_done(struct fleet_ticket *tk, int ok, uint64_t load_ms)
 		if ((m = fleet_model_find(tk->model, 1)) != NULL)
 			fleet_ewma(&m->serve_ms, (double)(now - tk->started));
 		backend_note_resident(b, tk->model);
-		if (load_ms >= FLEET_LOAD_SEEN_MS) {
+		/*
+		 * A load it was sent to is a measure of loads there, however
+		 * short; elsewhere only a long load_duration says one happened.
+		 */
+		if (tk->loads || load_ms >= FLEET_LOAD_SEEN_MS) {
 			double	l = (double)b->load_ms;
 
-			fleet_ewma(&l, (double)load_ms);
+			fleet_ewma(&l, (double)(load_ms > 0 ? load_ms : 1));
 			b->load_ms = (uint64_t)l;
 		}
 	}

@@ -31,7 +31,8 @@ struct fleet_ticket {
 	unsigned		 slot:1;	/* holds a slot while it runs */
 	unsigned		 queued:1;
 	unsigned		 running:1;
-	unsigned		 cold:1;	/* sent where it must load */
+	unsigned		 cold:1;	/* sent where it must load, not in */
+	unsigned		 loads:1;	/* it was sent to load */
 	struct backend		*not;		/* tried already, or NULL */
 	struct backend		*be;		/* where it runs */
 	uint64_t		 seq;		/* arrival order */
@@ -76,8 +77,11 @@ enum fleet_verdict fleet_submit(struct fleet_ticket *, const char *asked,
 		    enum fleet_notfound, struct fleet_refusal *);
 /* Is there a backend it may go to (other than tk->not)? */
 int		fleet_elsewhere(const struct fleet_ticket *);
-/* The request left the queue without being served (client gone). */
-void		fleet_cancel(struct fleet_ticket *);
+/*
+ * The request left the queue without being served: its client went,
+ * or an administrator killed it.
+ */
+void		fleet_cancel(struct fleet_ticket *, int killed);
 /*
  * The request that ran is over: its slot frees. ok says it was served;
  * load_ms is the load the backend reported (0 if none).
@@ -97,6 +101,7 @@ struct fleet_stats {
 	uint64_t	full;		/* refused: max_queue */
 	uint64_t	user_full;	/* refused: the user's max_queued */
 	uint64_t	left;		/* the client went away */
+	uint64_t	killed;		/* an administrator cancelled it */
 	uint64_t	cold;		/* sent where the model must load */
 };
 const struct fleet_stats *fleet_stats(void);

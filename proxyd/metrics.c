@@ -188,9 +188,11 @@ metrics_queue_render(struct buf *b)
 	buf_printf(b, "ogate_queue_exits_total{reason=\"timeout\"} %llu\n"
 	    "ogate_queue_exits_total{reason=\"queue_full\"} %llu\n"
 	    "ogate_queue_exits_total{reason=\"user_full\"} %llu\n"
-	    "ogate_queue_exits_total{reason=\"client_left\"} %llu\n",
+	    "ogate_queue_exits_total{reason=\"client_left\"} %llu\n"
+	    "ogate_queue_exits_total{reason=\"cancelled\"} %llu\n",
 	    (unsigned long long)s->timeouts, (unsigned long long)s->full,
-	    (unsigned long long)s->user_full, (unsigned long long)s->left);
+	    (unsigned long long)s->user_full, (unsigned long long)s->left,
+	    (unsigned long long)s->killed);
 	metrics_scalar(b, "ogate_model_loads_routed_total", "counter",
 	    "Requests sent to a backend where their model was not resident.",
 	    s->cold);

@@ -1424,7 +1424,7 @@ proxy_cancel(uint64_t id)
 		return -1;
 	log_info("request %llu cancelled by an administrator",
 	    (unsigned long long)id);
-	fleet_cancel(&pr->tk);
+	fleet_cancel(&pr->tk, 1);
 	upstream_abort(&pr->x);
 	pr->c->rq.flags |= USAGE_CANCELLED;
 	proxy_fail(pr, -1, CURLE_ABORTED_BY_CALLBACK);
@@ -1548,7 +1548,7 @@ proxy_free(struct proxy_req *pr)
 	buf_free(&pr->body);
 	buf_free(&pr->head);
 	buf_free(&pr->event);
-	fleet_cancel(&pr->tk);
+	fleet_cancel(&pr->tk, 0);
 	fleet_done(&pr->tk, pr->outcome == BACKEND_OK && pr->status == 200 &&
 	    pr->tally.done, pr->tally.load_ms);
 	if (pr->tk.not != NULL)
