@@ -31,6 +31,9 @@ fi
 set -eu
 
 SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
+BENCH_TAG=fleet
+# shellcheck source=bench/lib.sh
+. "$SRCDIR/bench/lib.sh"
 
 for arg in "$@"; do
 	case $arg in
@@ -97,25 +100,8 @@ declare -A PRELOAD=([b1]="$MA,$MB" [b2]="$MA,$MB" [b3]="$MA,$MC"
 PIDS=()
 TMP=
 
-log() {
-	printf '%s\n' "fleet: $*" >&2
-}
 
-die() {
-	printf '%s\n' "fleet: error: $*" >&2
-	exit 1
-}
 
-stop_pid() {
-	local pid=$1 _
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
 
 stop_all() {
 	local p
@@ -141,36 +127,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-show_log() {
-	if [ -s "$1" ]; then
-		printf '%s\n' "--- last lines of $1:" >&2
-		tail -n 20 "$1" >&2
-	fi
-}
 
-free_port() {
-	python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
 
-# wait_port PID PORT NAME LOG
-wait_port() {
-	local pid=$1 port=$2 name=$3 logf=$4 _
-	for _ in $(seq 100); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			show_log "$logf"
-			die "$name exited during startup"
-		fi
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	show_log "$logf"
-	die "$name did not listen on 127.0.0.1:$port within 10 s"
-}
 
 # ---------------------------------------------------------------------
 # The fleet.  FAKE_PID[bN] and FAKE_PORT[bN] for each backend.

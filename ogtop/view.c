@@ -269,9 +269,10 @@ view_role(json_t *o, const struct column *col, struct cell *c)
 		view_value(o, col, c);
 }
 
-/* Active requests, out of the limit when there is one. */
+/* A count out of its max_concurrent, if set; else as none says. */
 static void
-view_active(json_t *o, const struct column *col, struct cell *c)
+view_out_of(json_t *o, const struct column *col, struct cell *c,
+    const char *none)
 {
 	json_int_t	n = json_integer_value(json_object_get(o, col->field));
 	json_int_t	max;
@@ -281,24 +282,22 @@ view_active(json_t *o, const struct column *col, struct cell *c)
 		snprintf(c->text, sizeof c->text, "%lld/%lld", (long long)n,
 		    (long long)max);
 	else
-		snprintf(c->text, sizeof c->text, "%lld", (long long)n);
+		snprintf(c->text, sizeof c->text, "%lld%s", (long long)n, none);
 	view_set_number(c, (double)n);
+}
+
+/* Active requests, out of the limit when there is one. */
+static void
+view_active(json_t *o, const struct column *col, struct cell *c)
+{
+	view_out_of(o, col, c, "");
 }
 
 /* A backend's slots in use out of its slots: 2/4, or 2/- without a limit. */
 static void
 view_slots(json_t *o, const struct column *col, struct cell *c)
 {
-	json_int_t	n = json_integer_value(json_object_get(o, col->field));
-	json_int_t	max;
-
-	max = json_integer_value(json_object_get(o, "max_concurrent"));
-	if (max > 0)
-		snprintf(c->text, sizeof c->text, "%lld/%lld", (long long)n,
-		    (long long)max);
-	else
-		snprintf(c->text, sizeof c->text, "%lld/-", (long long)n);
-	view_set_number(c, (double)n);
+	view_out_of(o, col, c, "/-");
 }
 
 /*

@@ -617,6 +617,17 @@ fleet_possible(struct fleet_ticket *tk, const char *asked,
 	return 0;
 }
 
+/* The queue, or the user's share of it, is full: the ticket leaves. */
+static enum fleet_verdict
+fleet_overflow(struct fleet_ticket *tk, struct fleet_refusal *why,
+    int status)
+{
+	fleet_dequeue(tk);
+	why->status = status;
+	why->retry_after = 5;
+	return FLEET_REFUSED;
+}
+
 int
 fleet_elsewhere(const struct fleet_ticket *tk)
 {
@@ -669,25 +680,19 @@ fleet_submit(struct fleet_ticket *tk, const char *asked,
 	if (!tk->queued)
 		return FLEET_STARTED;
 	if (cfg->max_queue != 0 && fleet_nqueued > cfg->max_queue) {
-		fleet_dequeue(tk);
 		fleet_counts.full++;
-		why->status = 503;
-		why->retry_after = 5;
 		snprintf(why->message, sizeof why->message, "the queue is "
 		    "full: %llu requests are waiting for a backend",
 		    (unsigned long long)cfg->max_queue);
-		return FLEET_REFUSED;
+		return fleet_overflow(tk, why, 503);
 	}
 	if (tk->user != NULL && max_user != 0 &&
 	    tk->user->fleet.queued > max_user) {
-		fleet_dequeue(tk);
 		fleet_counts.user_full++;
-		why->status = 429;
-		why->retry_after = 5;
 		snprintf(why->message, sizeof why->message, "you have %llu "
 		    "requests waiting for a backend already (max_queued)",
 		    (unsigned long long)max_user);
-		return FLEET_REFUSED;
+		return fleet_overflow(tk, why, 429);
 	}
 	return FLEET_QUEUED;
 }
