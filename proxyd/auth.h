@@ -68,6 +68,7 @@ struct auth_user {
 		uint64_t	 at;		/* loop time served is of */
 		unsigned	 running;
 		unsigned	 queued;
+		uint64_t	 seen;		/* loop time of its last request */
 	} fleet;
 	int			 refs;
 	int			 deleted;

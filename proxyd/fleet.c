@@ -59,6 +59,8 @@
 /* Models whose time in a slot is remembered. */
 #define FLEET_STATS_MAX		256
 #define FLEET_DEFAULT_PRIORITY	100
+/* Users who sent a request this recently are sharing the fleet. */
+#define FLEET_ACTIVE_MS		(60 * 1000)
 
 static TAILQ_HEAD(, fleet_ticket) fleet_queue =
     TAILQ_HEAD_INITIALIZER(fleet_queue);
@@ -217,6 +219,42 @@ fleet_all_down(const struct fleet_ticket *tk)
 	return 1;
 }
 
+/*
+ * Headroom. A user who already holds half the fleet's slots or more
+ * does not take a backend's last free one while others are using the
+ * fleet: there is no taking a slot back from a long generation, so
+ * without a slot kept free, everyone else's next request would wait for
+ * one to end. The queue itself stays work-conserving: alone, a user may
+ * fill every slot.
+ */
+static int
+fleet_headroom(const struct fleet_ticket *tk, const struct backend *b)
+{
+	const struct backend	*o;
+	struct auth_user	*u;
+	uint64_t		 total = 0, now = loop_now();
+
+	if (tk->user == NULL || b->max_concurrent < 2 ||
+	    b->slots + 1 < b->max_concurrent)
+		return 0;
+	for (o = backend_first(); o != NULL;
+	    o = backend_next((struct backend *)o)) {
+		if (o->removed || o->draining || backend_down(o))
+			continue;
+		if (o->max_concurrent == 0)
+			return 0;
+		total += o->max_concurrent;
+	}
+	if ((uint64_t)tk->user->fleet.running * 2 < total)
+		return 0;
+	for (u = auth_user_first(); u != NULL; u = auth_user_next(u)) {
+		if (u != tk->user && u->fleet.seen != 0 &&
+		    now - u->fleet.seen < FLEET_ACTIVE_MS)
+			return 1;
+	}
+	return 0;
+}
+
 /* Is a over b, by slots used relative to weight? */
 static int
 fleet_less_busy(const struct backend *a, const struct backend *b)
@@ -310,14 +348,14 @@ fleet_choose(struct fleet_ticket *tk, unsigned ahead, uint64_t *recheck)
 		    strcmp(b->loading, tk->model) != 0))
 			continue;
 		if (backend_resident(b, tk->model)) {
-			if (!fleet_free(b))
+			if (!fleet_free(b) || fleet_headroom(tk, b))
 				warm_full = 1;
 			else if (fleet_less_busy(b, warm))
 				warm = b;
 			continue;
 		}
 		/* Not resident: it must load. */
-		if (!fleet_free(b))
+		if (!fleet_free(b) || fleet_headroom(tk, b))
 			continue;
 		if (cold == NULL || fleet_less_busy(b, cold))
 			cold = b;
@@ -674,8 +712,10 @@ fleet_submit(struct fleet_ticket *tk, const char *asked,
 	TAILQ_INSERT_TAIL(&fleet_queue, tk, entry);
 	tk->queued = 1;
 	fleet_nqueued++;
-	if (tk->user != NULL)
+	if (tk->user != NULL) {
 		tk->user->fleet.queued++;
+		tk->user->fleet.seen = loop_now();
+	}
 	fleet_run();
 	if (!tk->queued)
 		return FLEET_STARTED;
