@@ -53,6 +53,9 @@ ogctl_print_usage(FILE *f)
  * a name someone chose, and it stays one line on the terminal. A usage
  * error names its command and says where to look.
  */
+static void	ogctl_verror(const struct cmd_entry *, const char *, va_list)
+		    __attribute__((format(printf, 2, 0)));
+
 static void
 ogctl_verror(const struct cmd_entry *cmd, const char *fmt, va_list ap)
 {
