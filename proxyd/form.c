@@ -213,11 +213,12 @@ form_model(const char *ctype, const char *body, size_t len, char *out,
 	else
 		return form_fail(err, errlen, "no parts in the form");
 	for (;;) {
-		/* After a delimiter: "--" closes the form, CRLF opens a part. */
+		/* After a delimiter, "--" closes the form; CRLF, a part. */
 		if (end - p >= 2 && p[0] == '-' && p[1] == '-')
 			break;
 		if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
-			return form_fail(err, errlen, "malformed form boundary");
+			return form_fail(err, errlen,
+			    "malformed form boundary");
 		p += 2;
 		if (++parts > FORM_PARTS_MAX)
 			return form_fail(err, errlen, "too many form parts");
@@ -230,7 +231,8 @@ form_model(const char *ctype, const char *body, size_t len, char *out,
 
 			h = memmem(p, n < FORM_HEAD_MAX ? n : FORM_HEAD_MAX,
 			    "\r\n\r\n", 4);
-			if (h == NULL || form_part_head(p, h + 2, &is_model) != 0)
+			if (h == NULL ||
+			    form_part_head(p, h + 2, &is_model) != 0)
 				return form_fail(err, errlen,
 				    "malformed form part headers");
 			content = h + 4;
@@ -247,7 +249,7 @@ form_model(const char *ctype, const char *body, size_t len, char *out,
 				    "model name too long");
 			memcpy(out, content, (size_t)(q - content));
 			out[q - content] = '\0';
-			if (memchr(content, '\0', (size_t)(q - content)) != NULL)
+			if (strlen(out) != (size_t)(q - content))
 				return form_fail(err, errlen,
 				    "invalid model name");
 		}

@@ -504,7 +504,7 @@ proxy_admit(struct conn *c, struct body *b)
 	 * request without one stays without one, and the backend refuses
 	 * it as the API says: only a bound that is there is lowered.
 	 */
-	if ((r->flags & ROUTE_OWN_LIMIT) && body_int(b, lf, -1) < 1)
+	if (lf >= 0 && (r->flags & ROUTE_OWN_LIMIT) && body_int(b, lf, -1) < 1)
 		lf = -1;
 	if (lf >= 0 && limit > 0 && limit != body_int(b, lf, -1)) {
 		body_set_int(b, lf, limit);

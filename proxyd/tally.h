@@ -11,7 +11,8 @@
  * whole: a small state machine follows the JSON syntax byte by byte, so
  * it does not care where chunk boundaries fall, and looks only at the
  * few keys that matter. What it keeps per response is a key name of at
- * most 32 bytes and the number being read.
+ * most 32 bytes, an SSE event name of at most 24 and the number being
+ * read.
  */
 #ifndef OG_TALLY_H
 #define OG_TALLY_H
@@ -37,9 +38,8 @@ struct tally {
 	uint64_t		 load_ms;
 	/* Documents (NDJSON lines, SSE events) that carried output. */
 	uint64_t		 chunks;
-	unsigned		 done:1;	/* done:true, [DONE], or the last
-					   event's name (message_stop,
-					   response.completed) */
+	/* done:true, [DONE], or a last event (message_stop and such). */
+	unsigned		 done:1;
 	unsigned		 error:1;	/* an {"error":...} document */
 
 	/* The JSON scanner. */
