@@ -193,7 +193,7 @@ auth_role_allows(enum auth_role role, const struct route *r)
 {
 	if (r->flags & ROUTE_PUBLIC)
 		return 1;
-	if (r->flags & ROUTE_MANAGE)
+	if (r->flags & (ROUTE_MANAGE | ROUTE_ADMIN))
 		return role == ROLE_ADMIN;
 	if (r->flags & ROUTE_INFER)
 		return role >= ROLE_USER;

@@ -24,6 +24,7 @@
 #include "router.h"
 #include "quota.h"
 #include "fleet.h"
+#include "form.h"
 #include "server.h"
 #include "tally.h"
 #include "upstream.h"
@@ -309,6 +310,40 @@ proxy_read_body(struct conn *c, struct body *b)
 	return 0;
 }
 
+/*
+ * A multipart form names its model in a field (form.c); the body goes
+ * upstream as it came. A query string is refused, since Go's FormValue
+ * would read a model there before the form's. Returns 0, or the status
+ * it answered with.
+ */
+static int
+proxy_form_model(struct conn *c, char *asked, size_t size)
+{
+	const struct http_header	*ct;
+	const char			*why;
+	char				 err[200];
+
+	ct = http_find_header(&c->req, "content-type");
+	if (memchr(c->req.target, '?', strlen(c->req.target)) != NULL) {
+		reply_error(c, 400, c->route->dialect, "a query string is not "
+		    "accepted here", NULL);
+		return 400;
+	}
+	if (form_model(ct != NULL ? ct->value : NULL, buf_ptr(&c->body),
+	    buf_used(&c->body), asked, size, err, sizeof err) != 0) {
+		reply_error(c, 400, c->route->dialect, err, NULL);
+		return 400;
+	}
+	if (!models_name_valid(asked, &why)) {
+		snprintf(err, sizeof err, "invalid model name: %s", why);
+		reply_error(c, 400, c->route->dialect, err, NULL);
+		return 400;
+	}
+	if (c->rq.active && c->rq.model == NULL)
+		c->rq.model = auth_model_normalise(asked);
+	return proxy_allowed(c, asked) != 0 ? 403 : 0;
+}
+
 /* The field that bounds a route's output, or -1 if it has none. */
 static int
 proxy_limit_field(const struct route *r)
@@ -464,6 +499,13 @@ proxy_admit(struct conn *c, struct body *b)
 			limit = left - prompt < 1 ? 1 : left - prompt;
 		reserve = prompt + (limit > 0 ? limit : 0);
 	}
+	/*
+	 * Where the client must set the bound (Anthropic's max_tokens), a
+	 * request without one stays without one, and the backend refuses
+	 * it as the API says: only a bound that is there is lowered.
+	 */
+	if (lf >= 0 && (r->flags & ROUTE_OWN_LIMIT) && body_int(b, lf, -1) < 1)
+		lf = -1;
 	if (lf >= 0 && limit > 0 && limit != body_int(b, lf, -1)) {
 		body_set_int(b, lf, limit);
 		/* An OpenAI upstream reads the newer name too. */
@@ -574,6 +616,9 @@ proxy_start(struct conn *c)
 
 		if (proxy_param_model(c, model, sizeof model) != 0 ||
 		    proxy_allowed(c, model) != 0)
+			return;
+	} else if (c->route->flags & ROUTE_FORM) {
+		if (proxy_form_model(c, asked, sizeof asked) != 0)
 			return;
 	} else if (c->route->body != 0) {
 		if (proxy_read_body(c, &b) != 0)
@@ -1266,6 +1311,16 @@ proxy_done_cb(struct upstream_xfer *x, CURLcode rc)
 	proxy_finish(pr);
 }
 
+/* The dialect of an error line ending a stream of this kind. */
+static enum dialect
+proxy_stream_dialect(const struct proxy_req *pr)
+{
+	if (pr->stream != STREAM_SSE)
+		return DIALECT_OLLAMA;
+	return pr->route->dialect == DIALECT_ANTHROPIC ? DIALECT_ANTHROPIC :
+	    DIALECT_OPENAI;
+}
+
 /*
  * The backend failed. Before the response started, the client gets a
  * 502 or 504 in its dialect. After, the status is already sent, so the
@@ -1332,8 +1387,7 @@ proxy_fail(struct proxy_req *pr, int timed_out, CURLcode rc)
 		char		*json;
 
 		buf_init(&line);
-		json = reply_error_json(status, pr->stream == STREAM_SSE ?
-		    DIALECT_OPENAI : DIALECT_OLLAMA, msg);
+		json = reply_error_json(status, proxy_stream_dialect(pr), msg);
 		if (pr->stream == STREAM_NDJSON) {
 			if (pr->bytes > 0 && pr->tail[1] != '\n')
 				buf_add(&line, "\n", 1);
@@ -1343,7 +1397,10 @@ proxy_fail(struct proxy_req *pr, int timed_out, CURLcode rc)
 				buf_add(&line, "\n\n", 2);
 			else if (pr->bytes > 0 && pr->tail[0] != '\n')
 				buf_add(&line, "\n", 1);
-			buf_printf(&line, "data: %s\n\n", json);
+			/* Anthropic's SDK reads only an event named error. */
+			buf_printf(&line, "%sdata: %s\n\n",
+			    pr->route->dialect == DIALECT_ANTHROPIC ?
+			    "event: error\n" : "", json);
 		}
 		free(json);
 		if (pr->chunked) {

@@ -30,13 +30,44 @@ reply_openai_type(int status)
 	}
 }
 
+/*
+ * Anthropic's types (ollama-api.md 7.2). A client's own mistake of a
+ * kind the table leaves out (405, 408, 415, 431) is still an invalid
+ * request, as Anthropic's API itself says; what the gateway's backends
+ * did (502, 504) is an api_error.
+ */
+static const char *
+reply_anthropic_type(int status)
+{
+	switch (status) {
+	case 401:
+		return "authentication_error";
+	case 403:
+		return "permission_error";
+	case 404:
+		return "not_found_error";
+	case 413:
+		return "request_too_large";
+	case 429:
+		return "rate_limit_error";
+	case 503: case 529:
+		return "overloaded_error";
+	default:
+		return status >= 400 && status < 500 ?
+		    "invalid_request_error" : "api_error";
+	}
+}
+
 char *
 reply_error_json(int status, enum dialect dialect, const char *msg)
 {
 	json_t	*o;
 	char	*s;
 
-	if (dialect == DIALECT_OPENAI) {
+	if (dialect == DIALECT_ANTHROPIC) {
+		o = json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error",
+		    "type", reply_anthropic_type(status), "message", msg);
+	} else if (dialect == DIALECT_OPENAI) {
 		o = json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", msg,
 		    "type", reply_openai_type(status), "param", "code");
 	} else

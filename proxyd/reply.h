@@ -1,7 +1,8 @@
 /*
  * reply.h: responses the gateway writes itself, in the dialect of the
- * route they answer: Ollama's {"error":"..."} or OpenAI's
- * {"error":{"message":..,"type":..,"param":null,"code":..}}.
+ * route they answer: Ollama's {"error":"..."}, OpenAI's
+ * {"error":{"message":..,"type":..,"param":null,"code":..}} or
+ * Anthropic's {"type":"error","error":{"type":..,"message":..}}.
  */
 #ifndef OG_REPLY_H
 #define OG_REPLY_H

@@ -22,6 +22,10 @@
 			BODY_F(BODY_STREAM_OPTIONS) | \
 			BODY_F(BODY_INCLUDE_USAGE) | BODY_F(BODY_MAX_TOKENS))
 #define B_CHAT		(B_COMPLETIONS | BODY_F(BODY_MAX_COMPLETION_TOKENS))
+#define B_MESSAGES	(BODY_F(BODY_MODEL) | BODY_F(BODY_STREAM) | \
+			BODY_F(BODY_MAX_TOKENS))
+#define B_RESPONSES	(BODY_F(BODY_MODEL) | BODY_F(BODY_STREAM) | \
+			BODY_F(BODY_MAX_OUTPUT_TOKENS))
 
 #define INFER		(ROUTE_INFER | ROUTE_MODEL)
 #define GENERATE	(INFER | ROUTE_GENERATES)
@@ -50,12 +54,37 @@ static const struct route router_routes[] = {
 	    0 },
 	{ "/api/blobs/", M(HTTP_HEAD) | POST, DIALECT_OLLAMA,
 	    ROUTE_MANAGE | ROUTE_PARAM, "blobs", 0 },
+	/* Which backend is up and what it runs: as readable as /api/tags. */
+	{ "/api/status", M(HTTP_GET), DIALECT_OLLAMA, 0, "status", 0 },
+	/*
+	 * These act with the backend's own ollama.com account (its plan,
+	 * its web search quota, its sign-in): for administrators only.
+	 * The key is URL-safe base64, so the strict parameter check holds.
+	 */
+	{ "/api/me", POST, DIALECT_OLLAMA, ROUTE_ADMIN, "me", 0 },
+	{ "/api/signout", POST, DIALECT_OLLAMA, ROUTE_ADMIN, "signout", 0 },
+	{ "/api/user/keys/", M(HTTP_DELETE), DIALECT_OLLAMA,
+	    ROUTE_ADMIN | ROUTE_PARAM, "user/keys", 0 },
+	{ "/api/experimental/web_search", POST, DIALECT_OLLAMA, ROUTE_ADMIN,
+	    "web_search", 0 },
+	{ "/api/experimental/web_fetch", POST, DIALECT_OLLAMA, ROUTE_ADMIN,
+	    "web_fetch", 0 },
+	{ "/api/experimental/model-recommendations", M(HTTP_GET),
+	    DIALECT_OLLAMA, ROUTE_ADMIN, "model-recommendations", 0 },
 	{ "/v1/chat/completions", POST, DIALECT_OPENAI,
 	    GENERATE | ROUTE_USAGE_ASK, "v1/chat/completions", B_CHAT },
 	{ "/v1/completions", POST, DIALECT_OPENAI, GENERATE | ROUTE_USAGE_ASK,
 	    "v1/completions", B_COMPLETIONS },
 	{ "/v1/embeddings", POST, DIALECT_OPENAI, INFER, "v1/embeddings",
 	    B_EMBED },
+	/* No [DONE] and no include_usage: the final event has the usage. */
+	{ "/v1/responses", POST, DIALECT_OPENAI, GENERATE, "v1/responses",
+	    B_RESPONSES },
+	{ "/v1/audio/transcriptions", POST, DIALECT_OPENAI, INFER | ROUTE_FORM,
+	    "v1/audio/transcriptions", 0 },
+	/* Anthropic's API demands max_tokens: the gateway never adds it. */
+	{ "/v1/messages", POST, DIALECT_ANTHROPIC, GENERATE | ROUTE_OWN_LIMIT,
+	    "v1/messages", B_MESSAGES },
 	{ "/v1/models", M(HTTP_GET), DIALECT_OPENAI, ROUTE_LIST, "v1/models",
 	    0 },
 	{ "/v1/models/", M(HTTP_GET), DIALECT_OPENAI,
@@ -153,6 +182,13 @@ router_match_table(const struct route *table, size_t n, size_t stride,
 enum dialect
 router_dialect(const char *path, size_t len)
 {
+	static const char	msgs[] = "/v1/messages";
+	size_t			mlen = sizeof msgs - 1;
+
+	/* Anthropic's SDK also calls /v1/messages/count_tokens and such. */
+	if (len >= mlen && memcmp(path, msgs, mlen) == 0 &&
+	    (len == mlen || path[mlen] == '/'))
+		return DIALECT_ANTHROPIC;
 	if (len >= 4 && memcmp(path, "/v1/", 4) == 0)
 		return DIALECT_OPENAI;
 	return DIALECT_OLLAMA;

@@ -16,6 +16,7 @@
 enum dialect {
 	DIALECT_OLLAMA,		/* {"error":"..."} */
 	DIALECT_OPENAI,		/* {"error":{"message":..,"type":..}} */
+	DIALECT_ANTHROPIC,	/* {"type":"error","error":{"type":..,..}} */
 };
 
 /* Route flags. */
@@ -29,6 +30,9 @@ enum dialect {
 #define ROUTE_USAGE_ASK	0x80	/* SSE usage is asked for for the client */
 #define ROUTE_HOLDERS	0x100	/* a fleet list says where each model is */
 #define ROUTE_PROGRESS	0x200	/* answers with a stream of progress lines */
+#define ROUTE_ADMIN	0x400	/* the server's own ollama.com account: admin */
+#define ROUTE_FORM	0x800	/* the model is a multipart/form-data field */
+#define ROUTE_OWN_LIMIT	0x1000	/* the client must set the output bound */
 
 struct route {
 	const char	*path;

@@ -35,8 +35,8 @@ tally_key_is(const struct tally *t, const char *key)
 static void
 tally_doc_begin(struct tally *t)
 {
-	t->doc_done = t->doc_usage = t->doc_content = 0;
-	t->in_usage = t->in_choices = 0;
+	t->doc_done = t->doc_usage = t->doc_content = t->doc_wrapped = 0;
+	t->in_usage = t->in_choices = t->in_wrap = 0;
 }
 
 static void
@@ -44,7 +44,7 @@ tally_doc_end(struct tally *t)
 {
 	if (t->doc_done)
 		t->done = 1;
-	else if (t->doc_content)
+	else if (t->doc_content && !t->doc_wrapped)
 		t->chunks++;
 }
 
@@ -54,7 +54,7 @@ tally_reset_doc(struct tally *t)
 {
 	t->depth = 0;
 	t->in_string = t->escape = t->in_key = t->in_number = 0;
-	t->in_usage = 0;
+	t->in_usage = t->in_wrap = 0;
 	t->literal = 0;
 	t->target = TARGET_NONE;
 }
@@ -71,18 +71,52 @@ tally_value_begin(struct tally *t, unsigned char c)
 			t->target = TARGET_COMPLETION;
 		else if (tally_key_is(t, "load_duration"))
 			t->target = TARGET_LOAD;
-		else if (tally_key_is(t, "error"))
-			t->error = 1;
+		else if (tally_key_is(t, "error") && c != 'n')
+			t->error = 1;	/* "error":null says there is none */
 		else if (tally_key_is(t, "response") ||
-		    tally_key_is(t, "message"))
+		    tally_key_is(t, "message") || tally_key_is(t, "delta"))
 			t->doc_content = 1;
 		else if (tally_key_is(t, "choices") && c == '[')
 			t->in_choices = 1;	/* output, unless it is [] */
-	} else if (t->depth == 2 && t->in_usage) {
-		if (tally_key_is(t, "prompt_tokens"))
+	} else if (t->in_usage && t->depth == t->usage_depth) {
+		if (tally_key_is(t, "prompt_tokens") ||
+		    tally_key_is(t, "input_tokens"))
 			t->target = TARGET_PROMPT;
-		else if (tally_key_is(t, "completion_tokens"))
+		else if (tally_key_is(t, "completion_tokens") ||
+		    tally_key_is(t, "output_tokens"))
 			t->target = TARGET_COMPLETION;
+		/*
+		 * message_start says 0 or 1 output tokens before any are
+		 * made; the count comes with message_delta.
+		 */
+		if (t->target == TARGET_COMPLETION && t->wrap_message)
+			t->target = TARGET_NONE;
+	} else if (t->depth == 2 && t->in_wrap && tally_key_is(t, "usage"))
+		t->doc_wrapped = 1;	/* an envelope, not output */
+}
+
+/*
+ * An object opens at t->depth: is it a "usage" the counts are in? At
+ * the top of a document (OpenAI, Anthropic), or one level down in
+ * Anthropic's message_start "message" and the Responses API's
+ * "response".
+ */
+static void
+tally_object_open(struct tally *t)
+{
+	if (t->depth == 1 && (tally_key_is(t, "message") ||
+	    tally_key_is(t, "response"))) {
+		t->in_wrap = 1;
+		t->wrap_message = tally_key_is(t, "message");
+	}
+	if (!tally_key_is(t, "usage") ||
+	    (t->depth != 1 && !(t->depth == 2 && t->in_wrap)))
+		return;
+	t->in_usage = 1;
+	t->usage_depth = t->depth + 1;
+	if (t->depth == 1) {
+		t->doc_usage = 1;
+		t->wrap_message = 0;
 	}
 }
 
@@ -160,10 +194,8 @@ tally_json(struct tally *t, unsigned char c)
 		else if (!t->want_key || (t->depth <= TALLY_DEPTH_MAX &&
 		    t->stack[t->depth - 1] == '['))
 			tally_value_begin(t, c);
-		if (c == '{' && t->depth == 1 && tally_key_is(t, "usage")) {
-			t->in_usage = 1;
-			t->doc_usage = 1;
-		}
+		if (c == '{')
+			tally_object_open(t);
 		if (t->depth < TALLY_DEPTH_MAX)
 			t->stack[t->depth] = c;
 		t->depth++;
@@ -176,12 +208,14 @@ tally_json(struct tally *t, unsigned char c)
 		if (t->depth == 0)
 			return;
 		t->depth--;
+		if (t->in_usage && t->depth < t->usage_depth)
+			t->in_usage = 0;
 		if (t->depth == 1) {
 			/* "choices":[] carries no output (OpenAI's usage chunk). */
 			if (t->in_choices && !t->empty)
 				t->doc_content = 1;
 			t->in_choices = 0;
-			t->in_usage = 0;
+			t->in_wrap = 0;
 		}
 		t->empty = 0;
 		if (t->depth == 0) {
@@ -228,6 +262,24 @@ tally_json(struct tally *t, unsigned char c)
 }
 
 /*
+ * Anthropic's and the Responses API's streams end with no [DONE]: their
+ * last event's name says the answer is whole.
+ */
+static void
+tally_event(struct tally *t)
+{
+	static const char *const last[] = {
+		"message_stop", "response.completed",
+	};
+
+	for (size_t i = 0; i < sizeof last / sizeof last[0]; i++) {
+		if (t->elen == strlen(last[i]) &&
+		    memcmp(t->event, last[i], t->elen) == 0)
+			t->done = 1;
+	}
+}
+
+/*
  * Server-sent events: "data:" lines hold the JSON; [DONE] ends the
  * stream; other fields and comments are skipped. The first bytes of a
  * payload that starts with '[' are held back until it is clear whether
@@ -243,18 +295,31 @@ tally_sse(struct tally *t, unsigned char c)
 			tally_number_end(t);
 		if (t->depth != 0 || t->in_string)
 			tally_reset_doc(t);
+		if (t->in_event)
+			tally_event(t);
 		t->in_data = t->skip_line = t->data_begun = t->holding = 0;
-		t->plen = 0;
+		t->in_event = 0;
+		t->plen = t->elen = 0;
 		return;
 	}
 	if (c == '\r' || t->skip_line)
 		return;
+	if (t->in_event) {
+		if (t->elen == 0 && c == ' ')
+			return;		/* the one optional space */
+		if (t->elen < sizeof t->event)
+			t->event[t->elen++] = (char)c;
+		return;
+	}
 	if (!t->in_data) {
 		t->prefix[t->plen++] = (char)c;
-		if (t->plen == 5) {
+		if (t->plen == 5 && memcmp(t->prefix, "data:", 5) == 0) {
 			t->plen = 0;
-			if (memcmp(t->prefix, "data:", 5) == 0)
-				t->in_data = 1;
+			t->in_data = 1;
+		} else if (t->plen == 6) {
+			t->plen = 0;
+			if (memcmp(t->prefix, "event:", 6) == 0)
+				t->in_event = 1;
 			else
 				t->skip_line = 1;
 		}

@@ -134,6 +134,8 @@ enum gen_kind {
 	GEN_CHAT,
 	GEN_V1CHAT,
 	GEN_V1COMPLETION,
+	GEN_MESSAGES,	/* Anthropic's /v1/messages. */
+	GEN_RESPONSES,	/* OpenAI's /v1/responses. */
 	GEN_PROGRESS,	/* Pull, push and create status lines. */
 	GEN_CANNED,	/* A prepared response sent after the ttft. */
 	GEN_LOAD,	/* A load request: its reply once the model is in. */
@@ -215,6 +217,7 @@ struct req {
 	int		 head_only;	/* HEAD: headers but no body. */
 	int		 chunked_out;	/* The response is chunked. */
 	int		 openai;	/* Errors in OpenAI's dialect. */
+	int		 anthropic;	/* ...or in Anthropic's. */
 	struct settings	 set;		/* Settings with header overrides. */
 	long		 drip_ms;	/* slow_headers: ms between bytes. */
 	uint64_t	 t_start;
@@ -238,6 +241,7 @@ struct gen {
 	int		 length_cut;	/* Cut short by a token limit. */
 	int		 include_usage;
 	long		 prompt_count;
+	long		 seq;		/* Responses: the next sequence_number. */
 	char		*model_json;	/* The model as sent, JSON-quoted. */
 	char		*name;		/* Pull, push and create: the model. */
 	int		 progress_op;	/* 0 pull, 1 push, 2 create. */
@@ -430,6 +434,13 @@ static void	 usage_json(struct gen *, struct buf *);
 static void	 gen_final(struct conn *, struct buf *);
 static void	 gen_break(struct conn *, struct buf *);
 static void	 gen_pump(struct conn *);
+static void	 family_open(struct conn *);
+static void	 family_final(struct conn *, struct buf *);
+static void	 v1_messages(struct conn *);
+static void	 v1_responses(struct conn *);
+static void	 v1_transcriptions(struct conn *);
+static void	 api_status(struct conn *);
+static void	 account_route(struct conn *);
 static void	 api_root(struct conn *);
 static void	 api_version(struct conn *);
 static void	 api_tags(struct conn *);
@@ -1340,11 +1351,40 @@ reply_json(struct conn *c, int status, json_t *obj)
 	free(s);
 }
 
+/* Anthropic's shape, written by gin: a charset and no newline. */
+static void
+anthropic_error(struct conn *c, int status, const char *msg)
+{
+	const char *type;
+	json_t *o;
+	char *s;
+
+	type = status == 400 ? "invalid_request_error" :
+	    status == 401 ? "authentication_error" :
+	    status == 403 ? "permission_error" :
+	    status == 404 ? "not_found_error" :
+	    status == 429 ? "rate_limit_error" :
+	    status == 503 || status == 529 ? "overloaded_error" : "api_error";
+	o = json_pack("{sss{ssss}ss}", "type", "error", "error",
+	    "type", type, "message", msg, "request_id",
+	    "req_0123456789abcdef01234567");
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (s == NULL)
+		fatal("json_dumps failed");
+	reply(c, status, "application/json; charset=utf-8", s, strlen(s));
+	free(s);
+}
+
 static void
 reply_error(struct conn *c, int status, const char *msg)
 {
 	const char *type;
 
+	if (c->req->anthropic) {
+		anthropic_error(c, status, msg);
+		return;
+	}
 	if (!c->req->openai) {
 		reply_json(c, status, json_pack("{ss}", "error", msg));
 		return;
@@ -2331,10 +2371,13 @@ gen_ready(struct conn *c)
 			    g->canned.data, g->canned.len);
 			return;
 		}
-	} else
+	} else {
 		resp_head(c, 200, g->kind == GEN_V1CHAT ||
-		    g->kind == GEN_V1COMPLETION ? "text/event-stream" :
+		    g->kind == GEN_V1COMPLETION || g->kind == GEN_MESSAGES ||
+		    g->kind == GEN_RESPONSES ? "text/event-stream" :
 		    "application/x-ndjson", -1);
+		family_open(c);
+	}
 	g->phase = PHASE_RUN;
 	gen_pump(c);
 }
@@ -2472,6 +2515,18 @@ gen_token(struct conn *c, struct buf *b)
 		buf_printf(b, "\"choices\":[{\"index\":0,\"delta\":{\"role\":"
 		    "\"assistant\",\"content\":\"tok%ld \"},"
 		    "\"finish_reason\":null}]}\n\n", i);
+		break;
+	case GEN_MESSAGES:
+		buf_printf(b, "event: content_block_delta\ndata: {\"type\":"
+		    "\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+		    "\"text_delta\",\"text\":\"tok%ld \"}}\n\n", i);
+		break;
+	case GEN_RESPONSES:
+		buf_printf(b, "event: response.output_text.delta\ndata: {\"type\":"
+		    "\"response.output_text.delta\",\"sequence_number\":%ld,"
+		    "\"item_id\":\"msg_%u\",\"output_index\":0,"
+		    "\"content_index\":0,\"delta\":\"tok%ld \"}\n\n", g->seq++,
+		    g->id, i);
 		break;
 	case GEN_V1COMPLETION:
 		sse_prefix(g, b, "text_completion");
@@ -2634,6 +2689,10 @@ gen_final(struct conn *c, struct buf *b)
 		reply(c, 200, "application/json", b->data, b->len);
 		b->len = 0;
 		return;
+	case GEN_MESSAGES:
+	case GEN_RESPONSES:
+		family_final(c, b);
+		return;
 	case GEN_PROGRESS:
 		if (g->progress_op == 0)
 			model_add(g->name, strstr(g->name, "embed") != NULL);
@@ -2686,6 +2745,10 @@ gen_break(struct conn *c, struct buf *b)
 		sse_prefix(g, b, "text_completion");
 		buf_addstr(b, "\"choices\":[{\"text\":\"\",\"index\":0,"
 		    "\"finish_reason\":null}]}\n\n");
+		break;
+	case GEN_MESSAGES:
+	case GEN_RESPONSES:
+		/* Like the OpenAI writer: the stream just stops, unfinished. */
 		break;
 	default:
 		buf_addstr(b, "{\"error\":\"fake mid-stream error\"}\n");
@@ -3690,6 +3753,272 @@ v1_completions(struct conn *c)
 	json_decref(o);
 }
 
+/*
+ * The first events of an Anthropic or Responses stream, sent with the
+ * head: Ollama's converters open the message before the first token.
+ */
+static void
+family_open(struct conn *c)
+{
+	struct gen *g = c->gen;
+	struct buf *b = &scratch;
+
+	if (g->kind == GEN_MESSAGES) {
+		buf_printf(b, "event: message_start\ndata: {\"type\":"
+		    "\"message_start\",\"message\":{\"id\":\"msg_%024u\","
+		    "\"type\":\"message\",\"role\":\"assistant\",\"model\":%s,"
+		    "\"content\":[],\"stop_reason\":null,\"usage\":{"
+		    "\"input_tokens\":%ld,\"output_tokens\":0}}}\n\n"
+		    "event: content_block_start\ndata: {\"type\":"
+		    "\"content_block_start\",\"index\":0,\"content_block\":{"
+		    "\"type\":\"text\",\"text\":\"\"}}\n\n", g->id,
+		    g->model_json, g->prompt_count);
+	} else if (g->kind == GEN_RESPONSES) {
+		static const char *const first[] = {
+			"response.created", "response.in_progress",
+		};
+
+		for (size_t i = 0; i < 2; i++)
+			buf_printf(b, "event: %s\ndata: {\"type\":\"%s\","
+			    "\"sequence_number\":%ld,\"response\":{\"id\":"
+			    "\"resp_%u\",\"object\":\"response\",\"created_at\":"
+			    "%ld,\"status\":\"in_progress\",\"model\":%s,"
+			    "\"output\":[],\"error\":null,\"usage\":null}}\n\n",
+			    first[i], first[i], g->seq++, g->id, g->created,
+			    g->model_json);
+		buf_printf(b, "event: response.output_item.added\ndata: {"
+		    "\"type\":\"response.output_item.added\",\"sequence_number\":"
+		    "%ld,\"output_index\":0,\"item\":{\"id\":\"msg_%u\",\"type\":"
+		    "\"message\",\"status\":\"in_progress\",\"role\":\"assistant\","
+		    "\"content\":[]}}\n\n", g->seq++, g->id);
+		buf_printf(b, "event: response.content_part.added\ndata: {"
+		    "\"type\":\"response.content_part.added\",\"sequence_number\":"
+		    "%ld,\"item_id\":\"msg_%u\",\"output_index\":0,"
+		    "\"content_index\":0,\"part\":{\"type\":\"output_text\","
+		    "\"text\":\"\",\"annotations\":[]}}\n\n", g->seq++, g->id);
+	} else
+		return;
+	gen_emit(c, b);
+}
+
+/* The Responses API's usage object. */
+static void
+responses_usage(struct gen *g, struct buf *b)
+{
+	buf_printf(b, "\"usage\":{\"input_tokens\":%ld,\"output_tokens\":%ld,"
+	    "\"total_tokens\":%ld,\"input_tokens_details\":{\"cached_tokens\":0},"
+	    "\"output_tokens_details\":{\"reasoning_tokens\":0}}",
+	    g->prompt_count, g->produced, g->prompt_count + g->produced);
+}
+
+/* The end of an Anthropic or Responses answer, streamed or whole. */
+static void
+family_final(struct conn *c, struct buf *b)
+{
+	struct gen *g = c->gen;
+	const char *text = g->text.data ? g->text.data : "";
+
+	if (g->kind == GEN_MESSAGES && g->stream) {
+		buf_printf(b, "event: content_block_stop\ndata: {\"type\":"
+		    "\"content_block_stop\",\"index\":0}\n\n"
+		    "event: message_delta\ndata: {\"type\":\"message_delta\","
+		    "\"delta\":{\"stop_reason\":\"%s\",\"stop_sequence\":null},"
+		    "\"usage\":{\"input_tokens\":%ld,\"output_tokens\":%ld}}\n\n"
+		    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+		    g->length_cut ? "max_tokens" : "end_turn", g->prompt_count,
+		    g->produced);
+	} else if (g->kind == GEN_MESSAGES) {
+		buf_printf(b, "{\"id\":\"msg_%024u\",\"type\":\"message\","
+		    "\"role\":\"assistant\",\"model\":%s,\"content\":[{\"type\":"
+		    "\"text\",\"text\":\"%s\"}],\"stop_reason\":\"%s\","
+		    "\"stop_sequence\":null,\"usage\":{\"input_tokens\":%ld,"
+		    "\"output_tokens\":%ld}}", g->id, g->model_json, text,
+		    g->length_cut ? "max_tokens" : "end_turn", g->prompt_count,
+		    g->produced);
+		reply(c, 200, "application/json; charset=utf-8", b->data,
+		    b->len);
+		b->len = 0;
+		return;
+	} else if (g->stream) {
+		buf_printf(b, "event: response.output_text.done\ndata: {\"type\":"
+		    "\"response.output_text.done\",\"sequence_number\":%ld,"
+		    "\"item_id\":\"msg_%u\",\"output_index\":0,\"content_index\":0,"
+		    "\"text\":\"\"}\n\n", g->seq++, g->id);
+		buf_printf(b, "event: response.output_item.done\ndata: {\"type\":"
+		    "\"response.output_item.done\",\"sequence_number\":%ld,"
+		    "\"output_index\":0,\"item\":{\"id\":\"msg_%u\",\"type\":"
+		    "\"message\",\"status\":\"completed\",\"role\":\"assistant\","
+		    "\"content\":[]}}\n\n", g->seq++, g->id);
+		buf_printf(b, "event: response.completed\ndata: {\"type\":"
+		    "\"response.completed\",\"sequence_number\":%ld,\"response\":{"
+		    "\"id\":\"resp_%u\",\"object\":\"response\",\"created_at\":%ld,"
+		    "\"status\":\"completed\",\"model\":%s,\"output\":[],"
+		    "\"error\":null,", g->seq++, g->id, g->created, g->model_json);
+		responses_usage(g, b);
+		buf_addstr(b, "}}\n\n");
+	} else {
+		buf_printf(b, "{\"id\":\"resp_%u\",\"object\":\"response\","
+		    "\"created_at\":%ld,\"status\":\"completed\",\"error\":null,"
+		    "\"incomplete_details\":null,\"model\":%s,\"output\":[{\"id\":"
+		    "\"msg_%u\",\"type\":\"message\",\"status\":\"completed\","
+		    "\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\","
+		    "\"text\":\"%s\",\"annotations\":[]}]}],", g->id, g->created,
+		    g->model_json, g->id, text);
+		responses_usage(g, b);
+		buf_addstr(b, "}\n");
+		reply(c, 200, "application/json", b->data, b->len);
+		b->len = 0;
+		return;
+	}
+	gen_emit(c, b);
+	resp_end(c);
+}
+
+/* POST /v1/messages: Ollama's Anthropic layer over chat (7.1). */
+static void
+v1_messages(struct conn *c)
+{
+	json_t *o, *msgs, *msg, *max;
+	const char *model;
+	struct model *m;
+	struct gen *g;
+	size_t i;
+	long n = 0;
+
+	if ((o = body_json(c)) == NULL)
+		return;
+	model = jstr(o, "model");
+	msgs = json_object_get(o, "messages");
+	max = json_object_get(o, "max_tokens");
+	if (model == NULL || *model == '\0')
+		reply_error(c, 400, "model is required");
+	else if (!json_is_integer(max) || json_integer_value(max) <= 0)
+		reply_error(c, 400, "max_tokens is required and must be positive");
+	else if (json_array_size(msgs) == 0)
+		reply_error(c, 400, "messages is required");
+	else if ((m = model_find(model)) == NULL)
+		reply_errorf(c, 404, "model '%s' not found", model);
+	else {
+		json_array_foreach(msgs, i, msg)
+			n += content_words(json_object_get(msg, "content"));
+		g = gen_new(c, GEN_MESSAGES, model);
+		g->stream = jbool(o, "stream", 0);
+		g->prompt_count = n > 0 ? n : 1;
+		gen_limit(g, max);
+		sched_submit(c, g, NULL, m);
+	}
+	json_decref(o);
+}
+
+/* POST /v1/responses: stateless, over chat (6.6). */
+static void
+v1_responses(struct conn *c)
+{
+	json_t *o, *input, *item;
+	const char *model;
+	struct model *m;
+	struct gen *g;
+	size_t i;
+	long n = 0;
+
+	if ((o = body_json(c)) == NULL)
+		return;
+	model = jstr(o, "model");
+	input = json_object_get(o, "input");
+	if (model == NULL || *model == '\0')
+		reply_error(c, 400, "model is required");
+	else if ((m = model_find(model)) == NULL)
+		reply_errorf(c, 404, "model '%s' not found", model);
+	else {
+		if (json_is_string(input))
+			n = words(json_string_value(input));
+		json_array_foreach(input, i, item)
+			n += content_words(json_object_get(item, "content"));
+		n += words(jstr(o, "instructions"));
+		g = gen_new(c, GEN_RESPONSES, model);
+		g->stream = jbool(o, "stream", 0);
+		g->prompt_count = n > 0 ? n : 1;
+		gen_limit(g, json_object_get(o, "max_output_tokens"));
+		sched_submit(c, g, NULL, m);
+	}
+	json_decref(o);
+}
+
+/*
+ * POST /v1/audio/transcriptions: a multipart form with a "model" field;
+ * a canned transcript. Only as much of the form is read as the fake
+ * needs: the field's value up to the next line end.
+ */
+static void
+v1_transcriptions(struct conn *c)
+{
+	static const char key[] = "name=\"model\"\r\n\r\n";
+	struct req *r = c->req;
+	const char *ct = req_header(r, "Content-Type"), *v, *end;
+	char model[256];
+	size_t n;
+
+	if (ct == NULL || strncasecmp(ct, "multipart/form-data", 19) != 0) {
+		reply_error(c, 400, "expected a multipart form");
+		return;
+	}
+	v = r->body.data ? memmem(r->body.data, r->body.len, key,
+	    sizeof(key) - 1) : NULL;
+	if (v == NULL) {
+		reply_error(c, 400, "model is required");
+		return;
+	}
+	v += sizeof(key) - 1;
+	end = memmem(v, r->body.len - (size_t)(v - r->body.data), "\r\n", 2);
+	n = end != NULL ? (size_t)(end - v) : 0;
+	if (n == 0 || n >= sizeof(model)) {
+		reply_error(c, 400, "model is required");
+		return;
+	}
+	memcpy(model, v, n);
+	model[n] = '\0';
+	if (model_find(model) == NULL) {
+		reply_errorf(c, 404, "model '%s' not found", model);
+		return;
+	}
+	reply_json(c, 200, json_pack("{ss}", "text", "fake transcript"));
+}
+
+static void
+api_status(struct conn *c)
+{
+	static const char body[] =
+	    "{\"cloud\":{\"disabled\":false,\"source\":\"none\"}}";
+
+	reply(c, 200, "application/json; charset=utf-8", body,
+	    sizeof(body) - 1);
+}
+
+/*
+ * The account and web routes act with an ollama.com account the fake
+ * does not have: each answers as a server that is not signed in, or
+ * with an empty result, and says which route it was.
+ */
+static void
+account_route(struct conn *c)
+{
+	const char *t = c->req->target;
+
+	if (strcmp(t, "/api/me") == 0)
+		reply_json(c, 401, json_pack("{ssss}", "error", "unauthorized",
+		    "signin_url", "https://ollama.com/connect?name=fake"));
+	else if (strcmp(t, "/api/experimental/web_search") == 0)
+		reply_json(c, 200, json_pack("{s[]}", "results"));
+	else if (strcmp(t, "/api/experimental/web_fetch") == 0)
+		reply_json(c, 200, json_pack("{ssss s[]}", "title", "fake",
+		    "content", "", "links"));
+	else if (strncmp(t, "/api/experimental/model-recommendations", 39) == 0)
+		reply_json(c, 200, json_pack("{s[]}", "recommendations"));
+	else
+		reply_json(c, 401, json_pack("{ss}", "error",
+		    "you are not currently signed in"));
+}
+
 /* Newton's method, since the build does not link libm. */
 static double
 square_root(double x)
@@ -4404,6 +4733,16 @@ static const struct route_entry {
 	{ "/v1/embeddings", M_POST, 1, v1_embeddings },
 	{ "/v1/models", M_GET, 0, v1_models },
 	{ "/v1/models/", M_GET, 0, NULL },
+	{ "/v1/messages", M_POST, 1, v1_messages },
+	{ "/v1/responses", M_POST, 1, v1_responses },
+	{ "/v1/audio/transcriptions", M_POST, 0, v1_transcriptions },
+	{ "/api/status", M_GET, 0, api_status },
+	{ "/api/me", M_POST, 0, account_route },
+	{ "/api/signout", M_POST, 0, account_route },
+	{ "/api/user/keys/", M_DELETE, 0, account_route },
+	{ "/api/experimental/web_search", M_POST, 0, account_route },
+	{ "/api/experimental/web_fetch", M_POST, 0, account_route },
+	{ "/api/experimental/model-recommendations", M_GET, 0, account_route },
 };
 
 static unsigned
@@ -4457,6 +4796,7 @@ route(struct conn *c)
 		goto out;
 	}
 	r->openai = strncmp(path, "/v1/", 4) == 0;
+	r->anthropic = strcmp(path, "/v1/messages") == 0;
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		n = strlen(routes[i].path);
 		if (routes[i].path[n - 1] == '/' && n > 1) {

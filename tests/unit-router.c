@@ -61,6 +61,59 @@ main(void)
 		r = match(HTTP_GET, bad[i], &status);
 		tap_ok(r == NULL, "no GET route for %s", bad[i]);
 	}
+	r = match(HTTP_POST, "/v1/messages", &status);
+	tap_ok(r != NULL && r->dialect == DIALECT_ANTHROPIC &&
+	    (r->flags & ROUTE_GENERATES) && (r->flags & ROUTE_OWN_LIMIT),
+	    "/v1/messages generates, in Anthropic's dialect, bound by the client");
+	r = match(HTTP_POST, "/v1/responses", &status);
+	tap_ok(r != NULL && r->dialect == DIALECT_OPENAI &&
+	    (r->flags & ROUTE_GENERATES) && !(r->flags & ROUTE_USAGE_ASK),
+	    "/v1/responses generates and needs no usage asked for");
+	r = match(HTTP_POST, "/v1/audio/transcriptions", &status);
+	tap_ok(r != NULL && (r->flags & ROUTE_INFER) && (r->flags & ROUTE_FORM) &&
+	    r->body == 0, "transcriptions: inference, model in a form");
+	r = match(HTTP_GET, "/api/status", &status);
+	tap_ok(r != NULL && (r->flags & (ROUTE_PUBLIC | ROUTE_MANAGE |
+	    ROUTE_ADMIN | ROUTE_INFER)) == 0, "/api/status: any role");
+	{
+		static const struct {
+			enum http_method	 m;
+			const char		*path;
+		} admin[] = {
+			{ HTTP_POST, "/api/me" }, { HTTP_POST, "/api/signout" },
+			{ HTTP_DELETE, "/api/user/keys/c3NoLWVkMjU1MTk_AA-b" },
+			{ HTTP_POST, "/api/experimental/web_search" },
+			{ HTTP_POST, "/api/experimental/web_fetch" },
+			{ HTTP_GET, "/api/experimental/model-recommendations" },
+		};
+
+		for (size_t i = 0; i < sizeof admin / sizeof admin[0]; i++) {
+			r = match(admin[i].m, admin[i].path, &status);
+			tap_ok(r != NULL && (r->flags & ROUTE_ADMIN) &&
+			    !(r->flags & (ROUTE_MODEL | ROUTE_INFER)),
+			    "%s is for administrators", admin[i].path);
+		}
+	}
+	r = match(HTTP_GET, "/v1/messages", &status);
+	tap_ok(r == NULL && status == 405, "GET /v1/messages is 405");
+	{
+		static const char *const none[] = {
+			"/api/web_search", "/api/signin", "/api/user/keys",
+			"/api/user/keys/a/b", "/api/experimental/nope",
+			"/v1/messages/count_tokens", "/v1/audio/speech",
+			"/v1/responses/resp_1", "/api/status/x",
+		};
+
+		for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+			r = match(HTTP_POST, none[i], &status);
+			tap_ok(r == NULL && status == 404, "no route for %s",
+			    none[i]);
+		}
+	}
+	tap_ok(router_dialect("/v1/messages", 12) == DIALECT_ANTHROPIC &&
+	    router_dialect("/v1/messages/count_tokens", 25) ==
+	    DIALECT_ANTHROPIC && router_dialect("/v1/messagesx", 13) ==
+	    DIALECT_OPENAI, "/v1/messages paths answer in Anthropic's dialect");
 	tap_ok(router_dialect("/v1/nope", 8) == DIALECT_OPENAI,
 	    "unknown /v1 paths answer in OpenAI's dialect");
 	tap_ok(router_dialect("/api/nope", 9) == DIALECT_OLLAMA,

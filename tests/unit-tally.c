@@ -154,6 +154,76 @@ main(void)
 	    "[0.1],\"index\":0}],\"model\":\"m\",\"usage\":{\"prompt_tokens\":4,"
 	    "\"total_tokens\":4}}",
 	    (struct want){ 4, -1, 0, 0, 0 });
+	check("Anthropic message, not streamed", TALLY_JSON,
+	    "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\","
+	    "\"model\":\"m\",\"content\":[{\"type\":\"text\",\"text\":"
+	    "\"\\\"output_tokens\\\":99\"}],\"stop_reason\":\"end_turn\","
+	    "\"usage\":{\"input_tokens\":11,\"output_tokens\":4}}",
+	    (struct want){ 11, 4, 0, 0, 0 });
+	check("Anthropic stream: message_start input, message_delta output",
+	    TALLY_SSE,
+	    "event: message_start\ndata: {\"type\":\"message_start\","
+	    "\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"content\":[],"
+	    "\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}}\n\n"
+	    "event: ping\ndata: {\"type\": \"ping\"}\n\n"
+	    "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+	    "\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+	    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+	    "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"a\"}}\n\n"
+	    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+	    "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"b\"}}\n\n"
+	    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\","
+	    "\"index\":0}\n\n"
+	    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":"
+	    "{\"stop_reason\":\"end_turn\"},\"usage\":{\"input_tokens\":10,"
+	    "\"output_tokens\":2}}\n\n"
+	    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+	    (struct want){ 10, 2, 3, 1, 0 });
+	check("an Anthropic stream cut short: the input, output in chunks",
+	    TALLY_SSE,
+	    "event: message_start\r\ndata: {\"type\":\"message_start\","
+	    "\"message\":{\"usage\":{\"input_tokens\":9,\"output_tokens\":0}}}"
+	    "\r\n\r\n"
+	    "event: content_block_delta\r\ndata: {\"type\":\"content_block_delta\","
+	    "\"delta\":{\"type\":\"text_delta\",\"text\":\"a\"}}\r\n\r\n"
+	    "event: message_stop_not\r\ndata: {\"delta\":{\"text\":\"b\"}}\r\n\r\n"
+	    "event: message_stop_and_a_name_longer_than_kept\n\n"
+	    "event: content_block_delta\ndata: {\"delta\":{\"te",
+	    (struct want){ 9, -1, 2, 0, 0 });
+	check("Anthropic error event", TALLY_SSE,
+	    "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":"
+	    "\"overloaded_error\",\"message\":\"x\"}}\n\n",
+	    (struct want){ -1, -1, 0, 0, 1 });
+	check("Responses stream: usage in response.completed", TALLY_SSE,
+	    "event: response.created\ndata: {\"type\":\"response.created\","
+	    "\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"status\":"
+	    "\"in_progress\",\"error\":null,\"usage\":null,\"output\":[]}}\n\n"
+	    "event: response.output_text.delta\ndata: {\"type\":"
+	    "\"response.output_text.delta\",\"sequence_number\":1,\"delta\":"
+	    "\"a\"}\n\n"
+	    "event: response.output_text.delta\ndata: {\"type\":"
+	    "\"response.output_text.delta\",\"sequence_number\":2,\"delta\":"
+	    "\"b\"}\n\n"
+	    "event: response.completed\ndata: {\"type\":\"response.completed\","
+	    "\"sequence_number\":3,\"response\":{\"id\":\"resp_1\",\"status\":"
+	    "\"completed\",\"output\":[{\"type\":\"message\",\"content\":[{\"type\":"
+	    "\"output_text\",\"text\":\"ab\"}]}],\"usage\":{\"input_tokens\":7,"
+	    "\"output_tokens\":2,\"total_tokens\":9,\"input_tokens_details\":"
+	    "{\"cached_tokens\":0},\"output_tokens_details\":"
+	    "{\"reasoning_tokens\":0}}}}\n\n",
+	    (struct want){ 7, 2, 2, 1, 0 });
+	check("Responses object, not streamed", TALLY_JSON,
+	    "{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"completed\","
+	    "\"error\":null,\"incomplete_details\":null,\"output\":[{\"type\":"
+	    "\"message\",\"content\":[{\"type\":\"output_text\",\"text\":\"x\"}]}],"
+	    "\"usage\":{\"input_tokens\":5,\"output_tokens\":3,\"total_tokens\":8,"
+	    "\"output_tokens_details\":{\"reasoning_tokens\":0,"
+	    "\"output_tokens\":77}}}",
+	    (struct want){ 5, 3, 0, 0, 0 });
+	check("a usage deeper than a wrapper's is not read", TALLY_JSON,
+	    "{\"data\":{\"usage\":{\"input_tokens\":5}},\"message\":{\"x\":"
+	    "{\"usage\":{\"input_tokens\":6}}}}",
+	    (struct want){ -1, -1, 1, 0, 0 });
 	{
 		/* A long key is skipped, not truncated into a match. */
 		char	big[200];

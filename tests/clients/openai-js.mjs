@@ -151,6 +151,27 @@ await step('embeddings float', async () => {
 	    isVector(r.data[0].embedding), () => JSON.stringify(r).slice(0, 200));
 });
 
+await step('responses.create', async () => {
+	const r = await client.responses.create({ model: 'llama3.2', input: 'one two three' });
+	equal('responses.create: object', r.object, 'response');
+	equal('responses.create: output_text', r.output_text, want);
+	equal('responses.create: usage', [r.usage?.input_tokens, r.usage?.output_tokens], [3, tokens]);
+});
+
+await step('responses.create stream', async () => {
+	const stream = await client.responses.create({ model: 'llama3.2', input: 'one two', stream: true });
+	let text = '', done = null;
+	for await (const ev of stream) {
+		if (ev.type === 'response.output_text.delta')
+			text += ev.delta;
+		if (ev.type === 'response.completed')
+			done = ev.response;
+	}
+	equal('responses.create stream: deltas make the text', text, want);
+	equal('responses.create stream: usage in response.completed',
+	    [done?.usage?.input_tokens, done?.usage?.output_tokens], [2, tokens]);
+});
+
 await expectThrow('chat.completions with an unknown model: NotFoundError 404', () =>
     client.chat.completions.create({ model: 'no-such-model', messages }),
     (e) => e instanceof OpenAI.NotFoundError && e.status === 404);
