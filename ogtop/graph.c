@@ -192,7 +192,8 @@ graph_format(char *buf, size_t len, enum graph_kind kind, double v)
 		view_format_bytes(buf, len, v);
 		break;
 	default:
-		if (v < 1000.0 && v != floor(v))
+		/* Tokens/s as the meter line writes it; a queue in whole. */
+		if (v < 1000.0 && (kind == GRAPH_TOKENS || v != floor(v)))
 			snprintf(buf, len, "%.1f", v);
 		else if (v < 100000.0)
 			snprintf(buf, len, "%.0f", v);
@@ -202,10 +203,16 @@ graph_format(char *buf, size_t len, enum graph_kind kind, double v)
 	}
 }
 
-/* The level of a column's value, for its colour. */
+/*
+ * A column's colour: for a percentage its level, as the meters' bars;
+ * a count is scaled to its highest, so its height says nothing of too
+ * much and it has one colour.
+ */
 static enum style
-graph_style(double fill)
+graph_style(enum graph_kind kind, double fill)
 {
+	if (kind == GRAPH_TOKENS || kind == GRAPH_QUEUE)
+		return STYLE_CAPTION;
 	if (fill >= 0.8)
 		return STYLE_BAR_HIGH;
 	if (fill >= 0.5)
@@ -251,29 +258,29 @@ graph_series_draw(struct ogtop *o, int y, int rows, int width,
 
 	/* The oldest bin on the left; the current one, filling, right. */
 	for (int c = 0; c < width; c++) {
-		double	fill;
-		int	eighths;
+		enum style	st;
+		double		fill;
+		int		eighths;
 
 		v = graph_mean(s, g->bin - (width - 1 - c));
 		if (isnan(v) || top <= 0.0)
 			continue;
 		fill = v / top > 1.0 ? 1.0 : v / top;
 		eighths = (int)lround(fill * rows * 8);
+		st = graph_style(kind, fill);
+		/* The bottom row fills first, then the one above it. */
 		for (int r = 0; r < rows; r++) {
 			int	e = eighths - 8 * (rows - 1 - r);
+			char	ch[2];
 
 			if (e <= 0)
 				continue;
 			if (e > 8)
 				e = 8;
-			if (o->ascii) {
-				char	ch[2] = { graph_ascii[e], '\0' };
-
-				screen_glyph(y + r, x + c, graph_style(fill),
-				    ch);
-			} else
-				screen_glyph(y + r, x + c, graph_style(fill),
-				    graph_blocks[e]);
+			ch[0] = graph_ascii[e];
+			ch[1] = '\0';
+			screen_glyph(y + r, x + c, st, o->ascii ? ch :
+			    graph_blocks[e]);
 		}
 	}
 }
