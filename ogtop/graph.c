@@ -311,6 +311,9 @@ graph_draw(struct ogtop *o, int y, int room)
 	width = COLS - GRAPH_LABEL - 1 - GRAPH_SCALE;
 	if (room < 2 || width < 8)
 		return y;
+	/* While the daemon is away, time goes on: blanks come in. */
+	if (o->data->error != NULL)
+		graph_advance(g, data_now());
 	nseries = graph_count(o->data, &ngpus);
 	shown = nseries < room - 1 ? nseries : room - 1;
 	shown -= shown % 2;
