@@ -7,7 +7,9 @@
  *
  * Output is ASCII (bars are '|' between '[' and ']') so that any
  * terminal, TERM=linux included, shows the same screen; colour is an
- * extra when the terminal has it and -C was not given.
+ * extra when the terminal has it and -C was not given. The history
+ * graphs (graph.c), when shown, are the exception: block characters
+ * where the terminal has them.
  */
 #include <curses.h>
 #include <math.h>
