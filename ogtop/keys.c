@@ -31,6 +31,7 @@ static void	keys_filter_start(struct ogtop *, int);
 static void	keys_filter_clear(struct ogtop *, int);
 static void	keys_cancel(struct ogtop *, int);
 static void	keys_redraw(struct ogtop *, int);
+static void	keys_graph(struct ogtop *, int);
 
 static const struct keys_binding keys_bindings[] = {
 	{ 'q', keys_quit },
@@ -57,6 +58,7 @@ static const struct keys_binding keys_bindings[] = {
 	{ 'k', keys_cancel },
 	{ KEY_F(9), keys_cancel },
 	{ KEY_CTRL_L, keys_redraw },
+	{ 'g', keys_graph },
 };
 
 static void
@@ -192,6 +194,13 @@ keys_redraw(struct ogtop *o, int key)
 	(void)o;
 	(void)key;
 	clearok(curscr, TRUE);
+}
+
+static void
+keys_graph(struct ogtop *o, int key)
+{
+	(void)key;
+	o->show_graph = !o->show_graph;
 }
 
 /* Keys that move the selection, in every mode that shows the table. */

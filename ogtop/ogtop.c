@@ -4,6 +4,7 @@
  * and redraws after either.
  */
 #include <curses.h>
+#include <langinfo.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 
 static int	ogtop_usage_error(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
+static int	ogtop_ascii(int);
 static void	ogtop_loop(struct ogtop *);
 
 /* One line: what is wrong, then how it is used. */
@@ -54,6 +56,21 @@ ogtop_message(struct ogtop *o, int error, const char *fmt, ...)
 }
 
 /*
+ * Whether to draw the graph in ASCII: with -C, which asks for a plain
+ * screen; on the Linux console, whose font may lack the block
+ * characters; and when the locale does not speak UTF-8.
+ */
+static int
+ogtop_ascii(int colour)
+{
+	const char	*term = getenv("TERM");
+
+	if (!colour || (term != NULL && strcmp(term, "linux") == 0))
+		return 1;
+	return strcmp(nl_langinfo(CODESET), "UTF-8") != 0;
+}
+
+/*
  * Fetch when the interval is up (or a key asked for it), redraw, and
  * wait for a key no longer than until the next fetch: a key redraws at
  * once, and the screen never waits on more than one call.
@@ -67,7 +84,8 @@ ogtop_loop(struct ogtop *o)
 	while (!o->quit) {
 		now = data_now();
 		if (o->fetch_now || now >= next) {
-			data_fetch(o->data);
+			if (data_fetch(o->data) == 0)
+				graph_record(o->graph, o->data, data_now());
 			next = now + o->interval_ms / 1000.0;
 			o->fetch_now = 0;
 		}
@@ -132,23 +150,27 @@ main(int argc, char **argv)
 
 	memset(&o, 0, sizeof o);
 	o.interval_ms = (int)tenths * 100;
+	o.ascii = ogtop_ascii(colour);
 	if ((o.data = data_new(client_socket_path(socket), o.interval_ms)) ==
 	    NULL) {
 		fprintf(stderr, "ogtop: cannot start libcurl\n");
 		return OGTOP_EXIT_FAILED;
 	}
 	view_init(&o);
+	o.graph = graph_new(o.interval_ms, data_now());
 	/* The daemon closing the socket must not end the screen. */
 	signal(SIGPIPE, SIG_IGN);
 	if (screen_init(colour) != 0) {
 		fprintf(stderr, "ogtop: cannot use the terminal (TERM=%s)\n",
 		    getenv("TERM") != NULL ? getenv("TERM") : "unset");
 		data_free(o.data);
+		graph_free(o.graph);
 		return OGTOP_EXIT_FAILED;
 	}
 	ogtop_loop(&o);
 	screen_end();
 	view_free_rows(&o);
+	graph_free(o.graph);
 	data_free(o.data);
 	return OGTOP_EXIT_DONE;
 }

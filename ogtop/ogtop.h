@@ -7,7 +7,7 @@
  * current view (each view is a table of columns); meter.c draws the
  * meters and screen.c the rest: table, bars, message and key bar;
  * keys.c maps keys to actions and edits the line for search, filter and
- * prompts.
+ * prompts; graph.c keeps the history of a few figures and draws it.
  */
 #ifndef OG_OGTOP_H
 #define OG_OGTOP_H
@@ -148,6 +148,9 @@ enum mode {
 
 struct ogtop {
 	struct data		*data;
+	struct graph		*graph;
+	int			 show_graph;	/* the history area is on */
+	int			 ascii;		/* no block characters */
 	int			 interval_ms;
 	int			 quit;
 	int			 fetch_now;	/* fetch before the next draw */
@@ -225,6 +228,7 @@ int		 screen_put(int y, int x, int width, enum style,
 		    const char *);
 int		 screen_putf(int y, int x, int width, enum style,
 		    const char *, ...) __attribute__((format(printf, 5, 6)));
+void		 screen_glyph(int y, int x, enum style, const char *);
 /*
  * A bar of width cells with fill (0 to 1) and text inside; plain is
  * STYLE_NORMAL for colours by level, or the one style to draw it in.
@@ -237,6 +241,14 @@ void		 screen_bar(int y, int x, int width, double fill,
  */
 int		 screen_layout(const struct view *, int keep, int width,
 		    int *shown, int *widths);
+
+/* graph.c */
+struct graph	*graph_new(int interval_ms, double now);
+void		 graph_free(struct graph *);
+/* Add the figures of the snapshot just fetched to the history. */
+void		 graph_record(struct graph *, struct data *, double now);
+/* Draw the area from line y in at most room lines; the line after it. */
+int		 graph_draw(struct ogtop *, int y, int room);
 
 /* keys.c */
 void		 keys_handle(struct ogtop *, int key);

@@ -7,7 +7,9 @@
  *
  * Output is ASCII (bars are '|' between '[' and ']') so that any
  * terminal, TERM=linux included, shows the same screen; colour is an
- * extra when the terminal has it and -C was not given.
+ * extra when the terminal has it and -C was not given. The history
+ * graphs (graph.c), when shown, are the exception: block characters
+ * where the terminal has them.
  */
 #include <curses.h>
 #include <math.h>
@@ -64,6 +66,7 @@ static const char *const screen_help[] = {
 	"Acting",
 	"  k F9           cancel the selected request (Requests view), asks y/n",
 	"Other",
+	"  g              show or hide the history graphs",
 	"  h ? F1         this help         Ctrl-L   redraw the screen",
 	"  q F10          quit",
 	"",
@@ -169,6 +172,20 @@ screen_put(int y, int x, int width, enum style s, const char *text)
 	attrset(A_NORMAL);
 	free(safe);
 	return x + used;
+}
+
+/*
+ * One character of ogtop's own (a block of the graph) at (y, x): not
+ * escaped, so never a string from the daemon.
+ */
+void
+screen_glyph(int y, int x, enum style s, const char *glyph)
+{
+	if (y < 0 || y >= LINES || x < 0 || x >= COLS)
+		return;
+	attrset(screen_attr(s));
+	mvaddstr(y, x, glyph);
+	attrset(A_NORMAL);
 }
 
 /* The columns text takes when screen_put draws it. */
@@ -617,6 +634,9 @@ screen_draw(struct ogtop *o)
 		return;
 	}
 	y = meter_draw(o, y);
+	/* The graphs take no more than half of what the table would get. */
+	if (o->show_graph)
+		y = graph_draw(o, y, (LINES - y - 3) / 2);
 	y = screen_tabs(o, y);
 	screen_message(o, y++);
 	table = y;
