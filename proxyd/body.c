@@ -885,6 +885,13 @@ body_set_bool(struct body *b, enum body_field f, int v)
 }
 
 void
+body_set_model(struct body *b, const char *model)
+{
+	free(b->model);
+	b->model = xstrdup(model);
+}
+
+void
 body_set_null(struct body *b, enum body_field f)
 {
 	b->f[f].set = 1;

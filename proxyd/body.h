@@ -92,6 +92,8 @@ int		 body_bool(const struct body *, enum body_field, int def);
 /* Have the body that goes upstream say field = value. */
 void		 body_set_int(struct body *, enum body_field, int64_t);
 void		 body_set_bool(struct body *, enum body_field, int);
+/* Have the body that goes upstream name another model (an alias's). */
+void		 body_set_model(struct body *, const char *);
 /* Have the body that goes upstream say null (the backend's default). */
 void		 body_set_null(struct body *, enum body_field);
 /* Write the body that goes upstream: the one read, canonical, with edits. */

@@ -28,6 +28,7 @@ enum config_section {
 	SECTION_DEFAULTS,
 	SECTION_BACKEND,
 	SECTION_MODEL,
+	SECTION_ALIAS,
 };
 
 enum config_type {
@@ -56,6 +57,7 @@ struct config_key {
 #define DEF(f)	(offsetof(struct config, defaults) + offsetof(struct config_limits, f))
 #define BE(f)	offsetof(struct config_backend, f)
 #define MOD(f)	offsetof(struct config_model, f)
+#define ALI(f)	offsetof(struct config_alias, f)
 
 static const struct config_key config_keys[] = {
 	{ SECTION_SERVER, "listen", TYPE_ADDR, SRV(listen), SRV(nlisten), 0 },
@@ -110,6 +112,7 @@ static const struct config_key config_keys[] = {
 	    1000000 },
 	{ SECTION_BACKEND, "weight", TYPE_UINT, BE(weight), 0, 1000 },
 	{ SECTION_BACKEND, "api_key", TYPE_SECRET, BE(api_key), 0, 0 },
+	{ SECTION_ALIAS, "model", TYPE_STRING, ALI(model), 0, 0 },
 	{ SECTION_MODEL, "max_num_ctx", TYPE_UINT, MOD(max_num_ctx), 0,
 	    UINT64_C(1) << 32 },
 	{ SECTION_MODEL, "max_num_predict", TYPE_UINT, MOD(max_num_predict), 0,
@@ -264,6 +267,27 @@ config_header(struct config_parser *p, struct config *c, char *line)
 		m->max_keep_alive = CONFIG_UNSET;
 		p->section = SECTION_MODEL;
 		p->target = m;
+		return 0;
+	}
+	if (strcmp(name, "alias") == 0) {
+		struct config_alias	*a;
+
+		if (*arg == '\0' || strpbrk(arg, " \t") != NULL)
+			return config_error(p, "[alias NAME] needs a name");
+		for (size_t i = 0; i < c->naliases; i++) {
+			if (strcmp(c->aliases[i].name, arg) == 0)
+				return config_error(p, "[alias %s] is already "
+				    "defined on line %d", arg, c->aliases[i].line);
+		}
+		config_reset_seen(p, SECTION_ALIAS);
+		c->aliases = xreallocarray(c->aliases, c->naliases + 1,
+		    sizeof *c->aliases);
+		a = &c->aliases[c->naliases++];
+		memset(a, 0, sizeof *a);
+		a->name = xstrdup(arg);
+		a->line = p->line;
+		p->section = SECTION_ALIAS;
+		p->target = a;
 		return 0;
 	}
 	return config_error(p, "unknown section [%s]", name);
@@ -467,6 +491,18 @@ config_check(struct config_parser *p, struct config *c)
 		    m->num_ctx > m->max_num_ctx)
 			return config_error(p, "[model %s] num_ctx is larger than "
 			    "its max_num_ctx", m->pattern);
+	}
+	for (size_t i = 0; i < c->naliases; i++) {
+		const struct config_alias	*a = &c->aliases[i];
+
+		p->line = a->line;
+		if (a->model == NULL)
+			return config_error(p, "[alias %s] needs a model", a->name);
+		for (size_t k = 0; k < c->naliases; k++) {
+			if (strcmp(c->aliases[k].name, a->model) == 0)
+				return config_error(p, "[alias %s] names another "
+				    "alias; an alias names a model", a->name);
+		}
 	}
 	p->line = 0;
 	if (c->nlisten == 0 && c->ntls_listen == 0) {
@@ -813,5 +849,10 @@ config_free(struct config *c)
 	for (size_t i = 0; i < c->nmodels; i++)
 		free(c->models[i].pattern);
 	free(c->models);
+	for (size_t i = 0; i < c->naliases; i++) {
+		free(c->aliases[i].name);
+		free(c->aliases[i].model);
+	}
+	free(c->aliases);
 	free(c);
 }

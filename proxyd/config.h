@@ -46,6 +46,13 @@ struct config_model {
 	int		 line;
 };
 
+/* [alias NAME]: a model name that stands for another. */
+struct config_alias {
+	char		*name;		/* as written */
+	char		*model;		/* the target */
+	int		 line;
+};
+
 struct config {
 	char			*path;	/* NULL: built-in defaults */
 	char			**listen;
@@ -78,6 +85,8 @@ struct config {
 	size_t			 nbackends;
 	struct config_model	*models;
 	size_t			 nmodels;
+	struct config_alias	*aliases;
+	size_t			 naliases;
 };
 
 /* A network of per_ip_exempt: an address and how many leading bits count. */

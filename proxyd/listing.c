@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "alias.h"
 #include "auth.h"
 #include "backend.h"
 #include "buf.h"
@@ -143,6 +144,18 @@ listing_done_cb(struct upstream_xfer *x, CURLcode rc)
 	listing_free(l);
 }
 
+static int
+listing_allowed(const struct auth_user *u, const char *name)
+{
+	return u == NULL || u->nglobs == 0 || auth_model_allowed(u, name);
+}
+
+static int
+listing_allowed_cb(void *arg, const char *name)
+{
+	return listing_allowed(arg, name);
+}
+
 static void
 listing_answer(struct listing *l)
 {
@@ -179,18 +192,22 @@ listing_answer(struct listing *l)
 		json_array_foreach(arr, j, m) {
 			json_t	*entry;
 
-			name = json_string_value(json_object_get(m, key));
-			if (name == NULL || (u != NULL && u->nglobs > 0 &&
-			    !auth_model_allowed(u, name)))
+			if ((name = json_string_value(json_object_get(m,
+			    key))) == NULL)
 				continue;
-			/* By name: a long list costs its length, no more. */
+			/*
+			 * By name: a long list costs its length, no more. A
+			 * model the user may not use is still seen, since an
+			 * alias they may use can stand for it.
+			 */
 			if ((entry = json_object_get(seen, name)) == NULL) {
 				entry = json_deep_copy(m);
 				if (ps)
 					json_object_set_new(entry, "backends",
 					    json_array());
-				json_array_append_new(list, entry);
-				json_object_set(seen, name, entry);
+				if (listing_allowed(u, name))
+					json_array_append(list, entry);
+				json_object_set_new(seen, name, entry);
 			}
 			if (ps && json_is_array(held = json_object_get(entry,
 			    "backends")))
@@ -199,6 +216,8 @@ listing_answer(struct listing *l)
 		}
 		json_decref(doc);
 	}
+	if (out != NULL && !ps)
+		alias_list(list, seen, key, listing_allowed_cb, u);
 	json_decref(seen);
 	if (out == NULL) {
 		reply_error(c, 502, c->route->dialect, "no backend listed its "

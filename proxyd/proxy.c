@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "alias.h"
 #include "auth.h"
 #include "backend.h"
 #include "body.h"
@@ -280,8 +281,10 @@ proxy_read_body(struct conn *c, struct body *b)
 {
 	const struct route		*r = c->route;
 	const struct http_header	*ce;
+	const struct config_alias	*alias;
 	const char			*why;
 	char				 err[200], msg[260];
+	int				 allowed = 0;
 
 	if ((ce = http_find_header(&c->req, "content-encoding")) != NULL &&
 	    strcasecmp(ce->value, "identity") != 0) {
@@ -301,9 +304,22 @@ proxy_read_body(struct conn *c, struct body *b)
 		reply_error(c, 400, r->dialect, msg, NULL);
 		return 400;
 	}
+	/*
+	 * An alias is its target from here on; the user may use it if
+	 * their allowlist names either.
+	 */
+	if ((alias = alias_find(b->model)) != NULL) {
+		char	*asked = auth_model_normalise(b->model);
+
+		body_set_model(b, alias->model);
+		if (c->rq.user != NULL && c->rq.user->nglobs > 0 &&
+		    auth_model_allowed(c->rq.user, asked))
+			allowed = 1;
+		free(asked);
+	}
 	if (b->model != NULL && c->rq.active && c->rq.model == NULL)
 		c->rq.model = auth_model_normalise(b->model);
-	if (proxy_allowed(c, b->model) != 0) {
+	if (!allowed && proxy_allowed(c, b->model) != 0) {
 		body_free(b);
 		return 403;
 	}

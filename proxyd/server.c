@@ -33,6 +33,7 @@
 #include "probe.h"
 #include "proxy.h"
 #include "quota.h"
+#include "alias.h"
 #include "fleet.h"
 #include "server.h"
 #include "store.h"
@@ -67,9 +68,16 @@ static void	signals_init(void);
 struct config *
 server_load(const char *path, char **err)
 {
+	struct config	*cfg;
+
 	if (path == NULL)
 		return config_builtin();
-	return config_load(path, err);
+	if ((cfg = config_load(path, err)) != NULL &&
+	    alias_check(cfg, err) != 0) {
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
 }
 
 /*
