@@ -16,6 +16,7 @@
 
 #include <openssl/rand.h>
 
+#include "auth.h"
 #include "backend.h"
 #include "config.h"
 #include "log.h"
@@ -70,6 +71,9 @@ backend_sync(const struct config *cfg)
 		xfree_secret(b->url);
 		b->url = xstrdup(cb->url);
 		backend_set_key(b, cb->api_key);
+		b->openai = cb->type != NULL && strcmp(cb->type, "openai") == 0;
+		free(b->globs);
+		b->globs = cb->models != NULL ? xstrdup(cb->models) : NULL;
 		b->max_concurrent = cb->max_concurrent;
 		b->weight = cb->weight ? cb->weight : 1;
 	}
@@ -111,6 +115,22 @@ int
 backend_catalogued(const struct backend *b)
 {
 	return b->catalog != NULL;
+}
+
+int
+backend_serves(const struct backend *b, const char *model)
+{
+	char	*copy, *tok, *save = NULL;
+	int	 yes = 0;
+
+	if (b->globs == NULL || model == NULL)
+		return 1;
+	copy = xstrdup(b->globs);
+	for (tok = strtok_r(copy, ", ", &save); tok != NULL && !yes;
+	    tok = strtok_r(NULL, ", ", &save))
+		yes = auth_model_match(tok, model);
+	free(copy);
+	return yes;
 }
 
 int
@@ -305,6 +325,7 @@ backend_unref(struct backend *b)
 	free(b->url_shown);
 	xfree_secret(b->api_key);
 	json_decref(b->models);
+	free(b->globs);
 	backend_free_catalog(b);
 	free(b->loading);
 	free(b);

@@ -24,6 +24,8 @@ struct backend {
 	char			*url;		/* secret: may hold a password */
 	char			*url_shown;	/* the password as *** */
 	char			*api_key;	/* secret, may be NULL */
+	int			 openai;	/* type = openai: only /v1 routes */
+	char			*globs;		/* models = GLOB,...; NULL: any */
 	uint64_t		 max_concurrent;
 	uint64_t		 weight;
 	int			 refs;		/* registry + requests */
@@ -83,6 +85,8 @@ int		 backend_down(const struct backend *);
 int		 backend_listed(const struct backend *, const char *model);
 int		 backend_resident(const struct backend *, const char *model);
 int		 backend_catalogued(const struct backend *);
+/* Does its models = GLOB,... (if it has one) take the model? */
+int		 backend_serves(const struct backend *, const char *model);
 /* A catalogue (names, normalised), taken over; a model seen resident. */
 void		 backend_set_catalog(struct backend *, char **, size_t);
 void		 backend_note_resident(struct backend *, const char *model);

@@ -112,6 +112,8 @@ static const struct config_key config_keys[] = {
 	    1000000 },
 	{ SECTION_BACKEND, "weight", TYPE_UINT, BE(weight), 0, 1000 },
 	{ SECTION_BACKEND, "api_key", TYPE_SECRET, BE(api_key), 0, 0 },
+	{ SECTION_BACKEND, "type", TYPE_STRING, BE(type), 0, 0 },
+	{ SECTION_BACKEND, "models", TYPE_STRING, BE(models), 0, 0 },
 	{ SECTION_ALIAS, "model", TYPE_STRING, ALI(model), 0, 0 },
 	{ SECTION_MODEL, "max_num_ctx", TYPE_UINT, MOD(max_num_ctx), 0,
 	    UINT64_C(1) << 32 },
@@ -492,6 +494,15 @@ config_check(struct config_parser *p, struct config *c)
 			return config_error(p, "[model %s] num_ctx is larger than "
 			    "its max_num_ctx", m->pattern);
 	}
+	for (size_t i = 0; i < c->nbackends; i++) {
+		const struct config_backend	*b = &c->backends[i];
+
+		p->line = b->line;
+		if (b->type != NULL && strcmp(b->type, "ollama") != 0 &&
+		    strcmp(b->type, "openai") != 0)
+			return config_error(p, "[backend %s] type is ollama or "
+			    "openai, not %s", b->name, b->type);
+	}
 	for (size_t i = 0; i < c->naliases; i++) {
 		const struct config_alias	*a = &c->aliases[i];
 
@@ -844,6 +855,8 @@ config_free(struct config *c)
 		free(c->backends[i].name);
 		xfree_secret(c->backends[i].url);
 		xfree_secret(c->backends[i].api_key);
+		free(c->backends[i].type);
+		free(c->backends[i].models);
 	}
 	free(c->backends);
 	for (size_t i = 0; i < c->nmodels; i++)

@@ -31,6 +31,8 @@ struct config_backend {
 	uint64_t	 max_concurrent;
 	uint64_t	 weight;
 	char		*api_key;	/* a secret: wiped when freed */
+	char		*type;		/* "ollama" (NULL) or "openai" */
+	char		*models;	/* globs of the models it serves */
 	int		 line;
 };
 

@@ -190,7 +190,14 @@ fleet_free(const struct backend *b)
 static int
 fleet_has(const struct backend *b, const char *model)
 {
-	return model == NULL || backend_listed(b, model) != 0 ||
+	if (model == NULL)
+		return 1;
+	if (!backend_serves(b, model))
+		return 0;
+	/* An OpenAI upstream serves what it lists, or what its globs say. */
+	if (b->openai && b->globs == NULL && !backend_catalogued(b))
+		return 0;
+	return backend_listed(b, model) != 0 ||
 	    backend_resident(b, model) != 0;
 }
 
@@ -199,7 +206,7 @@ static int
 fleet_usable(const struct backend *b, const struct fleet_ticket *tk)
 {
 	return !b->removed && !b->draining && b != tk->not &&
-	    fleet_has(b, tk->model);
+	    !(tk->native && b->openai) && fleet_has(b, tk->model);
 }
 
 /*
@@ -635,6 +642,17 @@ fleet_possible(struct fleet_ticket *tk, const char *asked,
 			known = 0;
 	}
 	memset(why, 0, sizeof *why);
+	for (b = backend_first(); b != NULL; b = backend_next(b)) {
+		if (tk->native && b->openai && !b->removed && tk->model != NULL &&
+		    fleet_has(b, tk->model)) {
+			why->status = 400;
+			snprintf(why->message, sizeof why->message, "model '%s' "
+			    "is served by an OpenAI-compatible backend: use "
+			    "/v1/chat/completions, /v1/completions or "
+			    "/v1/embeddings", asked);
+			return 0;
+		}
+	}
 	for (b = backend_first(); b != NULL; b = backend_next(b)) {
 		if (!b->removed && fleet_has(b, tk->model))
 			known = 0;

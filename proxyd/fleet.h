@@ -33,6 +33,7 @@ struct fleet_ticket {
 	unsigned		 running:1;
 	unsigned		 cold:1;	/* sent where it must load, not in */
 	unsigned		 loads:1;	/* it was sent to load */
+	unsigned		 native:1;	/* an /api route: Ollama only */
 	struct backend		*not;		/* tried already, or NULL */
 	struct backend		*be;		/* where it runs */
 	uint64_t		 seq;		/* arrival order */

@@ -107,6 +107,9 @@ listing_start(struct conn *c)
 	    b = backend_next(b)) {
 		if (b->draining || (any_up && backend_down(b)))
 			continue;
+		/* Ollama's own lists are asked only of Ollama backends. */
+		if (b->openai && c->route->dialect == DIALECT_OLLAMA)
+			continue;
 		listing_part_start(l, b, c->req.target);
 	}
 	if (l->n == 0) {
@@ -193,7 +196,7 @@ listing_answer(struct listing *l)
 			json_t	*entry;
 
 			if ((name = json_string_value(json_object_get(m,
-			    key))) == NULL)
+			    key))) == NULL || !backend_serves(part->be, name))
 				continue;
 			/*
 			 * By name: a long list costs its length, no more. A

@@ -80,7 +80,8 @@ static void	manage_free(struct manage *);
 static int
 manage_eligible(const struct backend *b)
 {
-	return !b->draining;
+	/* Model management is Ollama's: OpenAI upstreams have none. */
+	return !b->draining && !b->openai;
 }
 
 static void

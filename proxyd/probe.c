@@ -111,7 +111,9 @@ probe_catalog(struct backend *b, struct buf *body)
 	size_t		 i, n = 0;
 
 	doc = json_loadb(buf_ptr(body), buf_used(body), 0, NULL);
-	list = json_object_get(doc, "models");
+	/* Ollama's /api/tags, or an OpenAI-style /v1/models. */
+	if (!json_is_array(list = json_object_get(doc, "models")))
+		list = json_object_get(doc, "data");
 	if (!json_is_array(list)) {
 		json_decref(doc);
 		return;
@@ -121,6 +123,8 @@ probe_catalog(struct backend *b, struct buf *body)
 		name = json_object_get(m, "name");
 		if (!json_is_string(name))
 			name = json_object_get(m, "model");
+		if (!json_is_string(name))
+			name = json_object_get(m, "id");
 		if (n == PROBE_CATALOG_MAX || !json_is_string(name) ||
 		    !models_name_valid(json_string_value(name), &why))
 			continue;
@@ -170,9 +174,20 @@ probe_done_cb(struct upstream_xfer *x, CURLcode rc)
 
 	curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &us);
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
-	if (p->tags) {
+	if (p->tags && b->openai) {
+		/* Its only probe: health, and the catalogue. */
+		b->probed_at = loop_now();
+		b->latency_ms = rc == CURLE_OK ? (int64_t)(us / 1000) : -1;
 		if (rc == CURLE_OK && code == 200)
 			probe_catalog(b, &p->body);
+		backend_probed(b, rc == CURLE_COULDNT_CONNECT ||
+		    rc == CURLE_COULDNT_RESOLVE_HOST ? BACKEND_UNREACHABLE :
+		    rc != CURLE_OK || code >= 500 ? BACKEND_FAILED : BACKEND_OK);
+	} else if (p->tags) {
+		if (rc == CURLE_OK && code == 200)
+			probe_catalog(b, &p->body);
+	}
+	if (p->tags) {
 		probe_free(p);
 		probe_wake();
 		fleet_kick();
@@ -221,7 +236,12 @@ probe_start(struct backend *b)
 	b->probe = p;
 	buf_init(&p->body);
 	TAILQ_INSERT_TAIL(&probes, p, entry);
-	probe_send(p, "/api/ps");
+	/* An OpenAI-compatible upstream says only what it serves. */
+	if (b->openai) {
+		p->tags = 1;
+		probe_send(p, "/v1/models");
+	} else
+		probe_send(p, "/api/ps");
 }
 
 static void

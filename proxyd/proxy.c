@@ -694,6 +694,7 @@ proxy_start(struct conn *c)
 	pr->tk.user = c->rq.user;
 	pr->tk.model = c->rq.model;
 	pr->tk.slot = (c->route->flags & ROUTE_INFER) != 0;
+	pr->tk.native = c->route->dialect != DIALECT_OPENAI;
 	pr->tk.go = proxy_go;
 	pr->tk.expire = proxy_expire;
 	if (fleet_submit(&pr->tk, asked, proxy_notfound(c->route), &why) ==

@@ -44,6 +44,9 @@
  * finished. load_duration is then the time a request waited in the
  * queue, and /_fake/sched shows the scheduler's state and counts loads.
  *
+ * With --openai-key KEY it is an OpenAI-compatible upstream instead:
+ * only the /v1 routes, and only with "Authorization: Bearer KEY".
+ *
  * Requests with "User-Agent: ogproxyd-probe" (the gateway's probes of
  * /api/ps and /api/tags) are listed at /_fake/probes, not /_fake/log,
  * and are not counted in /_fake/stats.
@@ -508,6 +511,7 @@ static int		 sig_fd = -1;
 static int		 running = 1;
 static int		 quiet;
 static int		 host_check;	/* Bound to loopback: check Host. */
+static const char	*openai_key;	/* --openai-key: an OpenAI upstream */
 static char		 hostname[256];
 static struct handler	 listener_handler = { listener_event };
 static struct handler	 signal_handler = { signal_event };
@@ -4797,6 +4801,21 @@ route(struct conn *c)
 	}
 	r->openai = strncmp(path, "/v1/", 4) == 0;
 	r->anthropic = strcmp(path, "/v1/messages") == 0;
+	if (openai_key != NULL) {
+		/* An OpenAI-compatible upstream: /v1, with its own key. */
+		if (!r->openai || r->anthropic) {
+			r->set.fault = FAULT_NONE;
+			reply_empty(c, 404);
+			goto out;
+		}
+		v = req_header(r, "Authorization");
+		if (v == NULL || strncmp(v, "Bearer ", 7) != 0 ||
+		    strcmp(v + 7, openai_key) != 0) {
+			r->set.fault = FAULT_NONE;
+			reply_error(c, 401, "Incorrect API key provided");
+			goto out;
+		}
+	}
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		n = strlen(routes[i].path);
 		if (routes[i].path[n - 1] == '/' && n > 1) {
@@ -4939,6 +4958,7 @@ main(int argc, char **argv)
 		{ "max-queue", required_argument, NULL, 'Q' },
 		{ "keep-alive", required_argument, NULL, 'A' },
 		{ "ps-blocks", no_argument, NULL, 'B' },
+		{ "openai-key", required_argument, NULL, 'O' },
 		{ "preload", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -5017,6 +5037,9 @@ main(int argc, char **argv)
 		case 'B':
 			sched_ps_blocks = 1;
 			sched_on = 1;
+			break;
+		case 'O':
+			openai_key = optarg;
 			break;
 		case 'R':
 			preload = optarg;
