@@ -57,6 +57,15 @@ cmd_requests_exec(struct ogctl *o, int argc, char **argv)
 
 		for (int k = 0; k < 5; k++)
 			cells[k] = table_cell(json_object_get(r, fields[k]));
+		/* A front end's user is shown as its service user's. */
+		if (json_is_string(json_object_get(r, "end_user"))) {
+			char	*e = table_cell(json_object_get(r, "end_user"));
+			char	*both = xasprintf("%s/%s", cells[1], e);
+
+			free(cells[1]);
+			free(e);
+			cells[1] = both;
+		}
 		/* A queued request shows its place in line and its wait so far. */
 		cells[5] = json_is_integer(pos) ? xasprintf("queued #%lld",
 		    (long long)json_integer_value(pos)) :

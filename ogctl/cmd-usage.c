@@ -16,7 +16,7 @@ static int	cmd_usage_exec(struct ogctl *, int, char **);
 const struct cmd_entry cmd_usage_entry = {
 	.name = "usage",
 	.usage = "[--user NAME] [--model M] [--since WHEN] [--until WHEN] "
-	    "[--group-by user|model|day] [--format table|json|csv]",
+	    "[--group-by user|end_user|model|day] [--format table|json|csv]",
 	.exec = cmd_usage_exec,
 };
 
@@ -111,9 +111,10 @@ cmd_usage_exec(struct ogctl *o, int argc, char **argv)
 		case 'g':
 			if (strcmp(optarg, "user") != 0 &&
 			    strcmp(optarg, "model") != 0 &&
-			    strcmp(optarg, "day") != 0)
+			    strcmp(optarg, "day") != 0 &&
+			    strcmp(optarg, "end_user") != 0)
 				return ogctl_usage(&cmd_usage_entry, "--group-by "
-				    "must be user, model or day");
+				    "must be user, end_user, model or day");
 			group = optarg;
 			break;
 		case 'f':
@@ -161,7 +162,7 @@ cmd_usage_exec(struct ogctl *o, int argc, char **argv)
 	if (rc != EXIT_DONE)
 		return rc;
 	key = strcmp(group, "user") == 0 ? "user" : strcmp(group, "model") == 0 ?
-	    "model" : "day";
+	    "model" : strcmp(group, "end_user") == 0 ? "end_user" : "day";
 	if (strcmp(format, "json") == 0) {
 		ogctl_print_json(doc);
 	} else if (strcmp(format, "csv") == 0) {
@@ -191,7 +192,8 @@ cmd_usage_exec(struct ogctl *o, int argc, char **argv)
 		memcpy(names, fields, sizeof names);
 		names[0] = key;
 		headers[0] = strcmp(key, "user") == 0 ? "USER" :
-		    strcmp(key, "model") == 0 ? "MODEL" : "DAY";
+		    strcmp(key, "model") == 0 ? "MODEL" :
+		    strcmp(key, "end_user") == 0 ? "END USER" : "DAY";
 		t = table_new(headers, 5);
 		json_array_foreach(doc, i, row) {
 			table_add_json(t, row, names, NULL);

@@ -17,6 +17,7 @@ const struct cmd_entry cmd_user_entry = {
 	.usage = "add NAME [--role admin|user|readonly] [--models GLOB,...] "
 	    "[--priority N] [--tokens-per-day N] [--tokens-per-month N] "
 	    "[--rpm N] [--max-concurrent N] [--max-queued N]\n"
+	    "    [--trust-end-user | --no-trust-end-user]\n"
 	    "list | show NAME | set NAME [options as for add] | disable NAME "
 	    "| enable NAME | delete NAME",
 	.exec = cmd_user_exec,
@@ -31,6 +32,8 @@ static const struct option cmd_user_options[] = {
 	{ "rpm", required_argument, NULL, 'R' },
 	{ "max-concurrent", required_argument, NULL, 'c' },
 	{ "max-queued", required_argument, NULL, 'Q' },
+	{ "trust-end-user", no_argument, NULL, 'T' },
+	{ "no-trust-end-user", no_argument, NULL, 'N' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -58,6 +61,11 @@ cmd_user_options_parse(struct ogctl *o, int argc, char **argv, json_t *body)
 		size_t	i;
 
 		switch (ch) {
+		case 'T':
+		case 'N':
+			json_object_set_new(body, "trust_end_user",
+			    json_boolean(ch == 'T'));
+			continue;
 		case 'r':
 			if (strcmp(optarg, "admin") != 0 &&
 			    strcmp(optarg, "user") != 0 &&

@@ -253,7 +253,7 @@ admin_user_json(const struct auth_user *u)
 		json_array_append_new(models, json_string(tok));
 	free(copy);
 	return json_pack("{s:I, s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-	    "s:o}",
+	    "s:o, s:b}",
 	    "id", (json_int_t)u->id, "name", u->name,
 	    "role", auth_role_name(u->role), "enabled", u->enabled,
 	    "models", models, "priority", admin_limit(u->priority),
@@ -262,7 +262,8 @@ admin_user_json(const struct auth_user *u)
 	    "requests_per_minute", admin_limit(u->requests_per_minute),
 	    "max_concurrent", admin_limit(u->max_concurrent),
 	    "max_queued", admin_limit(u->max_queued),
-	    "created", admin_time(u->created));
+	    "created", admin_time(u->created),
+	    "trust_end_user", u->trust_end_user);
 }
 
 static json_t *
@@ -455,6 +456,15 @@ admin_user_fields(struct conn *c, json_t *body, struct auth_user *u)
 			}
 			continue;
 		}
+		if (strcmp(key, "trust_end_user") == 0) {
+			if (!json_is_boolean(v)) {
+				admin_error(c, 400, "trust_end_user must be true "
+				    "or false");
+				return -1;
+			}
+			u->trust_end_user = json_is_true(v);
+			continue;
+		}
 		if (strcmp(key, "enabled") == 0) {
 			if (!json_is_boolean(v)) {
 				admin_error(c, 400, "enabled must be true or false");
@@ -536,10 +546,12 @@ admin_user_save_run(sqlite3 *db, struct store_job *sj)
 	sql = create ?
 	    "INSERT INTO users (role, enabled, models, priority, tokens_per_day, "
 	    "tokens_per_month, requests_per_minute, max_concurrent, created, "
-	    "max_queued, name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" :
+	    "max_queued, trust_end_user, name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+	    "?, ?, ?)" :
 	    "UPDATE users SET role = ?, enabled = ?, models = ?, priority = ?, "
 	    "tokens_per_day = ?, tokens_per_month = ?, requests_per_minute = ?, "
-	    "max_concurrent = ?, created = ?, max_queued = ? WHERE name = ?";
+	    "max_concurrent = ?, created = ?, max_queued = ?, "
+	    "trust_end_user = ? WHERE name = ?";
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
 		store_job_fail(sj, 500, "database: %s", sqlite3_errmsg(db));
 		return -1;
@@ -554,7 +566,8 @@ admin_user_save_run(sqlite3 *db, struct store_job *sj)
 	store_bind_int(st, 8, u->max_concurrent, AUTH_UNSET);
 	sqlite3_bind_int64(st, 9, u->created);
 	store_bind_int(st, 10, u->max_queued, AUTH_UNSET);
-	sqlite3_bind_text(st, 11, u->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 11, u->trust_end_user);
+	sqlite3_bind_text(st, 12, u->name, -1, SQLITE_STATIC);
 	j->id = u->id;
 	if (admin_commit(db, j, st, create ? "user add" : "user set",
 	    auth_role_name(u->role)) != 0)
@@ -1184,8 +1197,11 @@ admin_usage_run(sqlite3 *db, struct store_job *sj)
 	char			*sql;
 	int			 rc;
 
+	/* A front end's users are NAME/END_USER; the rest, NAME. */
 	key = j->group == 'm' ? "coalesce(u.model, '')" : j->group == 'd' ?
 	    "strftime('%Y-%m-%d', u.time_ms / 1000, 'unixepoch')" :
+	    j->group == 'e' ? "coalesce(users.name, '#' || u.user_id) || "
+	    "coalesce('/' || u.end_user, '')" :
 	    "coalesce(users.name, '#' || u.user_id)";
 	sql = xasprintf("SELECT %s AS k, count(*), sum(u.prompt_tokens), "
 	    "sum(u.completion_tokens) FROM usage u LEFT JOIN users ON "
@@ -1225,7 +1241,8 @@ admin_usage_run(sqlite3 *db, struct store_job *sj)
 		}
 		json_array_append_new(j->report, json_pack(
 		    "{s:o, s:I, s:I, s:I, s:I}",
-		    j->group == 'm' ? "model" : j->group == 'd' ? "day" : "user",
+		    j->group == 'm' ? "model" : j->group == 'd' ? "day" :
+		    j->group == 'e' ? "end_user" : "user",
 		    name,
 		    "requests", (json_int_t)sqlite3_column_int64(st, 1),
 		    "prompt_tokens", (json_int_t)p,
@@ -1284,8 +1301,9 @@ admin_usage(struct conn *c, json_t *body)
 
 	if (admin_query(c->req.query, "group_by", v, sizeof v)) {
 		if (strcmp(v, "user") != 0 && strcmp(v, "model") != 0 &&
-		    strcmp(v, "day") != 0) {
-			admin_error(c, 400, "group_by must be user, model or day");
+		    strcmp(v, "day") != 0 && strcmp(v, "end_user") != 0) {
+			admin_error(c, 400, "group_by must be user, end_user, "
+			    "model or day");
 			return;
 		}
 		group = v[0];

@@ -437,6 +437,7 @@ auth_user_copy_fields(struct auth_user *dst, const struct auth_user *src)
 	dst->requests_per_minute = src->requests_per_minute;
 	dst->max_concurrent = src->max_concurrent;
 	dst->max_queued = src->max_queued;
+	dst->trust_end_user = src->trust_end_user;
 }
 
 /* Add a user, or replace the fields of the one with the same id. */
@@ -544,7 +545,8 @@ auth_load(sqlite3 *db)
 
 	if (sqlite3_prepare_v2(db, "SELECT id, name, role, enabled, models, "
 	    "priority, tokens_per_day, tokens_per_month, requests_per_minute, "
-	    "max_concurrent, created, max_queued FROM users ORDER BY id", -1, &st,
+	    "max_concurrent, created, max_queued, trust_end_user FROM users "
+	    "ORDER BY id", -1, &st,
 	    NULL) != SQLITE_OK)
 		goto fail;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -564,6 +566,7 @@ auth_load(sqlite3 *db)
 		u->max_concurrent = auth_col_int(st, 9, AUTH_UNSET);
 		u->created = sqlite3_column_int64(st, 10);
 		u->max_queued = auth_col_int(st, 11, AUTH_UNSET);
+		u->trust_end_user = sqlite3_column_int(st, 12);
 		auth_user_put(u);
 	}
 	sqlite3_finalize(st);

@@ -60,6 +60,7 @@ struct auth_user {
 	int64_t			 requests_per_minute;
 	int64_t			 max_concurrent;
 	int64_t			 max_queued;
+	int			 trust_end_user; /* its end_user_header counts */
 	int64_t			 created;
 	struct auth_quota	 quota;
 	/* The user's share of the backends (fleet.c). */

@@ -95,6 +95,8 @@ static const struct config_key config_keys[] = {
 	{ SECTION_SERVER, "max_usage_backlog", TYPE_UINT,
 	    SRV(max_usage_backlog), 0, 10000000 },
 	{ SECTION_SERVER, "max_queue", TYPE_UINT, SRV(max_queue), 0, 1000000 },
+	{ SECTION_SERVER, "end_user_header", TYPE_STRING, SRV(end_user_header),
+	    0, 0 },
 	/* Limits are compared as signed 64-bit numbers. */
 	{ SECTION_DEFAULTS, "tokens_per_day", TYPE_UINT, DEF(tokens_per_day),
 	    0, INT64_MAX },
@@ -494,6 +496,13 @@ config_check(struct config_parser *p, struct config *c)
 			return config_error(p, "[model %s] num_ctx is larger than "
 			    "its max_num_ctx", m->pattern);
 	}
+	p->line = 0;
+	if (c->end_user_header != NULL && (c->end_user_header[0] == '\0' ||
+	    c->end_user_header[strspn(c->end_user_header,
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")]
+	    != '\0'))
+		return config_error(p, "end_user_header must be a header name "
+		    "of letters, digits, '-' and '_'");
 	for (size_t i = 0; i < c->nbackends; i++) {
 		const struct config_backend	*b = &c->backends[i];
 
@@ -851,6 +860,7 @@ config_free(struct config *c)
 	free(c->state_dir);
 	free(c->metrics_listen);
 	free(c->user);
+	free(c->end_user_header);
 	for (size_t i = 0; i < c->nbackends; i++) {
 		free(c->backends[i].name);
 		xfree_secret(c->backends[i].url);

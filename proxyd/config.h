@@ -82,6 +82,7 @@ struct config {
 	uint64_t		 usage_retention;	/* ms; 0: forever */
 	uint64_t		 max_usage_backlog;	/* rows; see usage.h */
 	uint64_t		 max_queue;		/* requests waiting */
+	char			*end_user_header;	/* names a front end's user */
 	struct config_limits	 defaults;
 	struct config_backend	*backends;
 	size_t			 nbackends;

@@ -1458,10 +1458,11 @@ proxy_list_json(void)
 		state = pr->tk.queued ? "queued" : pr->ttft_ms < 0 ?
 		    "waiting" : "streaming";
 		json_array_append_new(list, json_pack(
-		    "{s:I, s:s?, s:s?, s:s?, s:s, s:s, s:s, s:I, s:o, s:I, s:f, "
-		    "s:o, s:I}",
+		    "{s:I, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:s, s:I, s:o, s:I, "
+		    "s:f, s:o, s:I}",
 		    "id", (json_int_t)pr->id,
 		    "user", c->rq.user != NULL ? c->rq.user->name : NULL,
+		    "end_user", c->rq.end_user,
 		    "model", c->rq.model,
 		    "backend", pr->be != NULL ? pr->be->name : NULL,
 		    "endpoint", pr->route->endpoint,

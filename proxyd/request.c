@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "auth.h"
+#include "config.h"
+#include "http.h"
 #include "loop.h"
 #include "metrics.h"
 #include "quota.h"
@@ -13,6 +15,7 @@
 #include "router.h"
 #include "server.h"
 #include "usage.h"
+#include "xmalloc.h"
 
 void
 request_clear(struct request *rq)
@@ -21,6 +24,7 @@ request_clear(struct request *rq)
 		auth_user_unref(rq->user);
 	free(rq->model);
 	free(rq->backend);
+	free(rq->end_user);
 	memset(rq, 0, sizeof *rq);
 	rq->ttft_ms = -1;
 }
@@ -31,6 +35,41 @@ request_begin(struct request *rq)
 	request_clear(rq);
 	rq->start_ms = server_now_ms();
 	rq->start_mono = loop_now();
+}
+
+/*
+ * A front end that calls with one key for all its users may say which
+ * of them a request is for ([server] end_user_header), but it is
+ * believed only of a user flagged trust_end_user; from anyone else the
+ * header means nothing. The name is kept as it came, if it is one line
+ * of at most REQUEST_END_USER_MAX bytes of printable text; anything
+ * else is refused, since a row must not name someone it cannot show.
+ */
+static int
+request_end_user(struct request *rq, const struct http_request *req,
+    const struct auth_user *u, char *msg, size_t msgsize)
+{
+	const char			*name = server_cfg->end_user_header;
+	const struct http_header	*h;
+
+	if (name == NULL || !u->trust_end_user ||
+	    (h = http_find_header(req, name)) == NULL)
+		return 0;
+	if (h->value_len == 0 || h->value_len > REQUEST_END_USER_MAX) {
+		snprintf(msg, msgsize, "%s must be 1 to %d bytes", name,
+		    REQUEST_END_USER_MAX);
+		return -1;
+	}
+	for (size_t i = 0; i < h->value_len; i++) {
+		if ((unsigned char)h->value[i] < 0x20 ||
+		    (unsigned char)h->value[i] == 0x7f) {
+			snprintf(msg, msgsize, "%s holds a control character",
+			    name);
+			return -1;
+		}
+	}
+	rq->end_user = xstrdup(h->value);
+	return 0;
 }
 
 int
@@ -50,6 +89,8 @@ request_authenticate(struct request *rq, const struct http_request *req,
 		    auth_role_name(res.user->role), r->endpoint);
 		return 403;
 	}
+	if (request_end_user(rq, req, res.user, msg, msgsize) != 0)
+		return 400;
 	rq->user = res.user;
 	auth_user_ref(rq->user);
 	rq->token_id = res.token->id;
@@ -74,6 +115,7 @@ request_end(struct request *rq, const struct route *route, int status,
 	r.model = rq->model;
 	r.endpoint = route != NULL ? route->endpoint : "unknown";
 	r.backend = rq->backend;
+	r.end_user = rq->end_user;
 	r.status = status;
 	r.prompt_tokens = rq->prompt_tokens;
 	r.completion_tokens = rq->completion_tokens;

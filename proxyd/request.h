@@ -16,6 +16,9 @@ struct auth_user;
 struct http_request;
 struct route;
 
+/* The longest end user's name a front end may give. */
+#define REQUEST_END_USER_MAX	128
+
 struct request {
 	struct auth_user	*user;		/* NULL until authenticated */
 	int64_t			 token_id;
@@ -28,6 +31,7 @@ struct request {
 	/* What the row says, filled in as the request goes. */
 	char			*model;
 	char			*backend;
+	char			*end_user;	/* a front end's user, or NULL */
 	int64_t			 prompt_tokens;
 	int64_t			 completion_tokens;
 	int64_t			 ttft_ms;

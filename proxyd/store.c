@@ -88,6 +88,9 @@ static const char *const store_migrations[] = {
 	"CREATE INDEX usage_user_time ON usage (user_id, time_ms);",
 	/* 2 -> 3: the fleet queue. */
 	"ALTER TABLE users ADD COLUMN max_queued INTEGER;",
+	/* 3 -> 4: the users of a shared front end. */
+	"ALTER TABLE users ADD COLUMN trust_end_user INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE usage ADD COLUMN end_user TEXT;",
 };
 
 #define STORE_SCHEMA_VERSION \

@@ -193,6 +193,7 @@ usage_record(const struct usage_row *r)
 	*p = *r;
 	p->model = r->model != NULL ? xstrdup(r->model) : NULL;
 	p->backend = r->backend != NULL ? xstrdup(r->backend) : NULL;
+	p->end_user = r->end_user != NULL ? xstrdup(r->end_user) : NULL;
 	if (usage_failing_since != 0 && usage_pending() >= bound &&
 	    !usage_full_logged) {
 		log_warn("usage: %zu rows waiting (max_usage_backlog): "
@@ -221,8 +222,9 @@ usage_write(sqlite3 *db, struct store_job *job)
 		goto fail;
 	if (sqlite3_prepare_v2(db, "INSERT INTO usage (time_ms, user_id, "
 	    "token_id, model, endpoint, backend, status, prompt_tokens, "
-	    "completion_tokens, ttft_ms, duration_ms, bytes, client, flags) "
-	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &st,
+	    "completion_tokens, ttft_ms, duration_ms, bytes, client, flags, "
+	    "end_user) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1,
+	    &st,
 	    NULL) != SQLITE_OK)
 		goto fail;
 	for (size_t i = 0; i < b->n; i++) {
@@ -242,6 +244,7 @@ usage_write(sqlite3 *db, struct store_job *job)
 		sqlite3_bind_int64(st, 12, (sqlite3_int64)r->bytes);
 		sqlite3_bind_text(st, 13, r->client, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 14, (int)r->flags);
+		store_bind_text(st, 15, r->end_user);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			goto fail;
 		sqlite3_reset(st);
@@ -266,6 +269,7 @@ usage_batch_free(struct usage_batch *b)
 	for (size_t i = 0; i < b->n; i++) {
 		free(b->rows[i].model);
 		free(b->rows[i].backend);
+		free(b->rows[i].end_user);
 	}
 	free(b->rows);
 	free(b->job.error);

@@ -39,6 +39,7 @@ struct usage_row {
 	char		*model;		/* normalised; may be NULL */
 	const char	*endpoint;
 	char		*backend;	/* may be NULL */
+	char		*end_user;	/* of a front end's user; may be NULL */
 	int		 status;
 	int64_t		 prompt_tokens;
 	int64_t		 completion_tokens;
