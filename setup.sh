@@ -21,7 +21,7 @@ BUILD_DEPS="build-essential autoconf automake libtool pkg-config
 	libssl-dev libcurl4-openssl-dev libsqlite3-dev libncurses-dev
 	libssh2-1-dev libjansson-dev"
 TEST_DEPS="curl jq python3 mandoc tmux openssh-server sqlite3 valgrind
-	clang libclang-rt-14-dev"
+	clang libclang-rt-14-dev debhelper lintian shellcheck"
 BENCH_DEPS="nginx-light wrk"
 
 case $what in
