@@ -42,6 +42,7 @@
 
 struct client_ssh {
 	struct ssh_target	 t;
+	char			*where;		/* ssh://alias[:port] */
 	char			*command;	/* run remotely */
 	int			 fd;
 	LIBSSH2_SESSION		*session;
@@ -115,8 +116,8 @@ ssh_tcp(struct client_ssh *c, double deadline, char **err)
 	hints.ai_socktype = SOCK_STREAM;
 	snprintf(port, sizeof port, "%d", c->t.port);
 	if ((rc = getaddrinfo(c->t.host, port, &hints, &res)) != 0) {
-		*err = xasprintf("cannot reach ogproxyd over ssh://%s: %s: %s",
-		    c->t.alias, c->t.host, gai_strerror(rc));
+		*err = xasprintf("cannot reach ogproxyd over %s: %s: %s",
+		    c->where, c->t.host, gai_strerror(rc));
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -144,10 +145,11 @@ ssh_tcp(struct client_ssh *c, double deadline, char **err)
 	}
 	freeaddrinfo(res);
 	if (fd == -1) {
-		*err = xasprintf("cannot reach ogproxyd over ssh://%s: %s port "
-		    "%d: %s", c->t.alias, c->t.host, c->t.port,
-		    saved == ETIMEDOUT ? "no answer within 10 s" :
-		    strerror(saved));
+		*err = xasprintf("cannot reach ogproxyd over %s: %s%s%s",
+		    c->where, saved == ETIMEDOUT ? "no answer within 10 s" :
+		    strerror(saved), strcmp(c->t.host, c->t.alias) != 0 ?
+		    " at " : "", strcmp(c->t.host, c->t.alias) != 0 ?
+		    c->t.host : "");
 		return -1;
 	}
 	/* libssh2 waits itself, with its own timeout. */
@@ -220,7 +222,7 @@ ssh_hostkey(struct client_ssh *c, char **err)
 
 	key = libssh2_session_hostkey(c->session, &keylen, &type);
 	if (key == NULL) {
-		*err = xasprintf("ssh://%s: no host key", c->t.alias);
+		*err = xasprintf("%s: no host key", c->where);
 		return -1;
 	}
 	hash = libssh2_hostkey_hash(c->session, LIBSSH2_HOSTKEY_HASH_SHA256);
@@ -257,17 +259,17 @@ ssh_hostkey(struct client_ssh *c, char **err)
 	}
 	free(line);
 	if (!ok && changed != 0)
-		*err = xasprintf("WARNING: ssh://%s: THE HOST KEY OF %s HAS "
+		*err = xasprintf("WARNING: %s: THE HOST KEY OF %s HAS "
 		    "CHANGED: %s:%d holds another key; someone may be "
 		    "listening in, or the host was reinstalled; refusing to "
 		    "connect (the key offered is SHA256:%s; if the change is "
-		    "expected, remove that line)", c->t.alias, name, path,
+		    "expected, remove that line)", c->where, name, path,
 		    changed, fp);
 	else if (!ok)
-		*err = xasprintf("ssh://%s: the host key of %s is not known "
+		*err = xasprintf("%s: the host key of %s is not known "
 		    "(SHA256:%s, not in %s); after checking it, add it with "
 		    "'ssh-keyscan -p %d %s >> ~/.ssh/known_hosts' or log in "
-		    "once with 'ssh -p %d %s'", c->t.alias, name, fp, path,
+		    "once with 'ssh -p %d %s'", c->where, name, fp, path,
 		    c->t.port, c->t.host, c->t.port, c->t.host);
 	free(name);
 	free(path);
@@ -441,8 +443,8 @@ ssh_auth(struct client_ssh *c, double deadline, char **err)
 		free(path);
 	}
 	if (!ok)
-		*err = xasprintf("cannot reach ogproxyd over ssh://%s: "
-		    "permission denied for %s (tried: %s)", c->t.alias,
+		*err = xasprintf("cannot reach ogproxyd over %s: "
+		    "permission denied for %s (tried: %s)", c->where,
 		    c->t.user, buf_used(&tried) > 0 ? buf_cstr(&tried) + 2 :
 		    "no agent, no key file");
 	buf_free(&tried);
@@ -458,15 +460,15 @@ ssh_login(struct client_ssh *c, char **err)
 	if (ssh_tcp(c, deadline, err) != 0)
 		return -1;
 	if ((c->session = libssh2_session_init()) == NULL) {
-		*err = xasprintf("ssh://%s: cannot start libssh2", c->t.alias);
+		*err = xasprintf("%s: cannot start libssh2", c->where);
 		ssh_drop_session(c);
 		return -1;
 	}
 	libssh2_session_set_blocking(c->session, 1);
 	libssh2_session_set_timeout(c->session, ssh_left(deadline));
 	if (libssh2_session_handshake(c->session, c->fd) != 0) {
-		*err = xasprintf("cannot reach ogproxyd over ssh://%s: %s",
-		    c->t.alias, ssh_now() >= deadline ? "no SSH greeting "
+		*err = xasprintf("cannot reach ogproxyd over %s: %s",
+		    c->where, ssh_now() >= deadline ? "no SSH greeting "
 		    "within 10 s" : ssh_errmsg(c->session));
 		ssh_drop_session(c);
 		return -1;
@@ -534,11 +536,11 @@ ssh_lost(struct client_ssh *c, const char *what)
 
 	if (code == LIBSSH2_ERROR_TIMEOUT) {
 		ssh_drop_channel(c);
-		return xasprintf("ogproxyd over ssh://%s: %s: no answer in "
-		    "time", c->t.alias, what);
+		return xasprintf("ogproxyd over %s: %s: no answer in "
+		    "time", c->where, what);
 	}
-	msg = xasprintf("cannot reach ogproxyd over ssh://%s: %s: %s",
-	    c->t.alias, what, ssh_errmsg(c->session));
+	msg = xasprintf("cannot reach ogproxyd over %s: %s: %s",
+	    c->where, what, ssh_errmsg(c->session));
 	ssh_drop_session(c);
 	return msg;
 }
@@ -572,13 +574,13 @@ ssh_remote_error(struct client_ssh *c)
 	if (strncmp(line, "ogctl: ", 7) == 0)
 		line += 7;
 	if (*line == '\0')
-		msg = xasprintf("cannot reach ogproxyd over ssh://%s: %s ended "
-		    "without an answer (exit %d)", c->t.alias, c->command,
+		msg = xasprintf("cannot reach ogproxyd over %s: %s ended "
+		    "without an answer (exit %d)", c->where, c->command,
 		    status);
 	else if (status == 127 || status == 126)
-		msg = xasprintf("cannot reach ogproxyd over ssh://%s: %s (exit "
+		msg = xasprintf("cannot reach ogproxyd over %s: %s (exit "
 		    "%d; --remote-ogctl or OGATE_REMOTE_OGCTL name the remote "
-		    "ogctl)", c->t.alias, line, status);
+		    "ogctl)", c->where, line, status);
 	else
 		msg = xasprintf("%s: %s", c->t.alias, line);
 	return msg;
@@ -685,8 +687,8 @@ ssh_body(struct client_ssh *c, struct ssh_head *h, int head_only,
 			used = http_chunked_feed(&ck, buf_ptr(&c->in),
 			    buf_used(&c->in), &out, SSH_CHUNK_MAX, &done);
 			if (used < 0) {
-				*err = xasprintf("ssh://%s: a broken chunked "
-				    "answer", c->t.alias);
+				*err = xasprintf("%s: a broken chunked "
+				    "answer", c->where);
 				rc = -2;
 				break;
 			}
@@ -700,8 +702,8 @@ ssh_body(struct client_ssh *c, struct ssh_head *h, int head_only,
 		}
 		buf_free(&out);
 		if (rc == -2 && *err == NULL)
-			*err = xasprintf("ssh://%s: the answer was cut short",
-			    c->t.alias);
+			*err = xasprintf("%s: the answer was cut short",
+			    c->where);
 		return rc;
 	}
 	/* Content-Length, or until the end when there is none. */
@@ -710,8 +712,8 @@ ssh_body(struct client_ssh *c, struct ssh_head *h, int head_only,
 		if (left >= 0 && (int64_t)take > left)
 			take = (size_t)left;
 		if (take > 0 && write(ct, buf_ptr(&c->in), take, arg) != 0) {
-			*err = xasprintf("ssh://%s: the answer was cut short",
-			    c->t.alias);
+			*err = xasprintf("%s: the answer was cut short",
+			    c->where);
 			return -2;
 		}
 		buf_consume(&c->in, take);
@@ -779,8 +781,8 @@ ssh_exchange(struct client *cl, const char *method, const char *path,
 		while ((end = memmem(buf_ptr(&c->in), buf_used(&c->in),
 		    "\r\n\r\n", 4)) == NULL) {
 			if (buf_used(&c->in) > SSH_HEAD_MAX) {
-				*err = xasprintf("ssh://%s: the answer's head "
-				    "is too long", c->t.alias);
+				*err = xasprintf("%s: the answer's head "
+				    "is too long", c->where);
 				ssh_drop_channel(c);
 				return -1;
 			}
@@ -801,13 +803,13 @@ ssh_exchange(struct client *cl, const char *method, const char *path,
 		return -1;
 	}
 	if (end == NULL) {
-		*err = xasprintf("ssh://%s: the remote end keeps closing",
-		    c->t.alias);
+		*err = xasprintf("%s: the remote end keeps closing",
+		    c->where);
 		return -1;
 	}
 	if (ssh_parse_head(buf_ptr(&c->in), (size_t)(end + 4 -
 	    buf_ptr(&c->in)), &h) != 0) {
-		*err = xasprintf("ssh://%s: not an HTTP answer", c->t.alias);
+		*err = xasprintf("%s: not an HTTP answer", c->where);
 		ssh_drop_channel(c);
 		return -1;
 	}
@@ -871,6 +873,7 @@ client_ssh_close(struct client *cl)
 
 	ssh_drop_session(c);
 	ssh_target_free(&c->t);
+	free(c->where);
 	free(c->command);
 	free(c->keyfile);
 	xfree_secret(c->passphrase);
@@ -926,6 +929,8 @@ client_open_ssh(const char *url, const char *remote_ogctl,
 		remote_ogctl = getenv("OGATE_REMOTE_OGCTL");
 	if (remote_ogctl == NULL || *remote_ogctl == '\0')
 		remote_ogctl = "ogctl";
+	c->where = c->t.port == 22 ? xasprintf("ssh://%s", c->t.alias) :
+	    xasprintf("ssh://%s:%d", c->t.alias, c->t.port);
 	q = ssh_quote(remote_ogctl);
 	c->command = xasprintf("%s dial-stdio", q);
 	free(q);
@@ -937,7 +942,7 @@ client_open_ssh(const char *url, const char *remote_ogctl,
 	cl = xcalloc(1, sizeof *cl);
 	cl->tp = &client_ssh;
 	cl->data = c;
-	cl->where = xasprintf("ssh://%s", c->t.alias);
+	cl->where = xstrdup(c->where);
 	cl->timeout_ms = CLIENT_DEFAULT_TIMEOUT_MS;
 	/* Log in now: what is wrong with the host is said before anything. */
 	c->interactive = 1;

@@ -17,6 +17,7 @@
 #include "escape.h"
 #include "ogtop.h"
 #include "parse.h"
+#include "ssh.h"
 
 #define OGTOP_USAGE	"usage: ogtop [-C] [-d tenths] " \
 			"[-s socket | -H ssh://[user@]host[:port] " \
@@ -138,6 +139,17 @@ main(int argc, char **argv)
 		return ogtop_usage_error("unexpected argument %s", argv[optind]);
 	if (host != NULL && socket != NULL)
 		return ogtop_usage_error("-s and -H cannot be used together");
+	if (host != NULL) {
+		struct ssh_target	t;
+
+		/* A wrong URL is a usage error, terminal or not. */
+		if (ssh_target_parse(host, &t, &err) != 0) {
+			rc = ogtop_usage_error("%s", err);
+			free(err);
+			return rc;
+		}
+		ssh_target_free(&t);
+	}
 	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
 		fprintf(stderr, "ogtop: needs a terminal\n");
 		return OGTOP_EXIT_FAILED;

@@ -296,7 +296,8 @@ screen_error(struct data *d, int y)
 	char		 text[512];
 
 	snprintf(text, sizeof text, "%s - retrying", d->error);
-	if ((int)strlen(text) > COLS && (at = strstr(d->error, d->where)) !=
+	if ((int)strlen(text) > COLS && strncmp(d->where, "ssh://", 6) != 0 &&
+	    (at = strstr(d->error, d->where)) !=
 	    NULL && (base = strrchr(d->where, '/')) != NULL &&
 	    base != d->where)
 		snprintf(text, sizeof text, "%.*s...%s%s - retrying",
