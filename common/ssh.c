@@ -430,9 +430,18 @@ ssh_auth(struct client_ssh *c, double deadline, char **err)
 	libssh2_session_set_timeout(c->session, ssh_left(deadline));
 	/* Asking for the methods tries "none", which may be enough. */
 	if (libssh2_userauth_list(c->session, c->t.user,
-	    (unsigned int)strlen(c->t.user)) == NULL &&
-	    libssh2_userauth_authenticated(c->session))
-		return 0;
+	    (unsigned int)strlen(c->t.user)) == NULL) {
+		if (libssh2_userauth_authenticated(c->session))
+			return 0;
+		if (libssh2_session_last_errno(c->session) !=
+		    LIBSSH2_ERROR_EAGAIN) {
+			*err = xasprintf("cannot reach ogproxyd over %s: %s",
+			    c->where, libssh2_session_last_errno(c->session) ==
+			    LIBSSH2_ERROR_TIMEOUT ? "no answer within 10 s" :
+			    ssh_errmsg(c->session));
+			return -1;
+		}
+	}
 	buf_init(&tried);
 	ok = ssh_auth_agent(c, &tried);
 	for (i = 0; !ok && i < c->t.nidentity; i++)
@@ -768,18 +777,28 @@ ssh_exchange(struct client *cl, const char *method, const char *path,
 		rc = ssh_write_all(c, buf_ptr(&req), buf_used(&req));
 		explicit_bzero(req.data, buf_used(&req));
 		buf_free(&req);
-		if (rc != 0 && c->used && libssh2_session_last_errno(
-		    c->session) == LIBSSH2_ERROR_CHANNEL_CLOSED) {
-			ssh_drop_channel(c);
-			continue;
+		if (rc != 0 && (libssh2_session_last_errno(c->session) ==
+		    LIBSSH2_ERROR_CHANNEL_CLOSED ||
+		    libssh2_channel_eof(c->channel))) {
+			/*
+			 * The remote end was gone before the request: the
+			 * daemon ended an idle connection, or dial-stdio
+			 * could not reach it and said why.
+			 */
+			if (c->used) {
+				ssh_drop_channel(c);
+				continue;
+			}
+			*err = ssh_remote_error(c);
+			return -1;
 		}
 		if (rc != 0) {
 			*err = ssh_lost(c, "sending");
 			return -1;
 		}
 		/* The head: read until its blank line. */
-		while ((end = memmem(buf_ptr(&c->in), buf_used(&c->in),
-		    "\r\n\r\n", 4)) == NULL) {
+		while ((end = buf_used(&c->in) < 4 ? NULL : memmem(
+		    buf_ptr(&c->in), buf_used(&c->in), "\r\n\r\n", 4)) == NULL) {
 			if (buf_used(&c->in) > SSH_HEAD_MAX) {
 				*err = xasprintf("%s: the answer's head "
 				    "is too long", c->where);
