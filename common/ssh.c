@@ -137,7 +137,8 @@ ssh_tcp(struct client_ssh *c, double deadline, char **err)
 			if (rc == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR,
 			    &soerr, &len) == 0 && soerr == 0)
 				break;
-			saved = rc == 0 ? ETIMEDOUT : soerr != 0 ? soerr : errno;
+			saved = rc == 0 ? ETIMEDOUT : soerr != 0 ? soerr :
+			    errno;
 		} else
 			saved = errno;
 		close(fd);
@@ -249,8 +250,8 @@ ssh_hostkey(struct client_ssh *c, char **err)
 				    ssh_keytype(type), NULL);
 				if (r == LIBSSH2_KNOWNHOST_CHECK_MATCH)
 					ok = 1;
-				else if (r == LIBSSH2_KNOWNHOST_CHECK_MISMATCH &&
-				    changed == 0)
+				else if (changed == 0 &&
+				    r == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
 					changed = lineno;
 			}
 			libssh2_knownhost_free(kh);
@@ -622,6 +623,15 @@ ssh_fill(struct client_ssh *c)
 	return n;
 }
 
+/* Whether the header name from p to colon is name. */
+static int
+ssh_is(const char *p, const char *colon, const char *name)
+{
+	size_t	len = strlen(name);
+
+	return (size_t)(colon - p) == len && strncasecmp(p, name, len) == 0;
+}
+
 static int
 ssh_parse_head(const char *p, size_t len, struct ssh_head *h)
 {
@@ -649,17 +659,16 @@ ssh_parse_head(const char *p, size_t len, struct ssh_head *h)
 		vlen = (size_t)(eol - v);
 		while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == ' '))
 			vlen--;
-		if (colon - p == 14 && strncasecmp(p, "Content-Length", 14) == 0)
+		if (ssh_is(p, colon, "Content-Length"))
 			h->length = strtoll(v, NULL, 10);
-		else if (colon - p == 17 &&
-		    strncasecmp(p, "Transfer-Encoding", 17) == 0)
+		else if (ssh_is(p, colon, "Transfer-Encoding"))
 			h->chunked = vlen >= 7 &&
 			    strncasecmp(v + vlen - 7, "chunked", 7) == 0;
-		else if (colon - p == 10 && strncasecmp(p, "Connection", 10) == 0)
+		else if (ssh_is(p, colon, "Connection"))
 			h->close = vlen == 5 && strncasecmp(v, "close", 5) == 0;
-		else if (colon - p == 12 &&
-		    strncasecmp(p, "Content-Type", 12) == 0)
-			snprintf(h->ctype, sizeof h->ctype, "%.*s", (int)vlen, v);
+		else if (ssh_is(p, colon, "Content-Type"))
+			snprintf(h->ctype, sizeof h->ctype, "%.*s", (int)vlen,
+			    v);
 	}
 	return h->length < -1 ? -1 : 0;
 }
@@ -737,6 +746,15 @@ ssh_body(struct client_ssh *c, struct ssh_head *h, int head_only,
 	}
 }
 
+/* The end of the response head in c->in, if it is all there. */
+static const char *
+ssh_head_end(struct client_ssh *c)
+{
+	if (buf_used(&c->in) < 4)
+		return NULL;
+	return memmem(buf_ptr(&c->in), buf_used(&c->in), "\r\n\r\n", 4);
+}
+
 /*
  * One exchange on the channel. A channel that answered before and is
  * found closed (the daemon ends idle connections) is replaced once.
@@ -766,8 +784,8 @@ ssh_exchange(struct client *cl, const char *method, const char *path,
 			return -1;
 		libssh2_session_set_timeout(c->session, timeout_ms);
 		buf_init(&req);
-		buf_printf(&req, "%s %s HTTP/1.1\r\nHost: localhost\r\n", method,
-		    path);
+		buf_printf(&req, "%s %s HTTP/1.1\r\nHost: localhost\r\n",
+		    method, path);
 		if (body != NULL)
 			buf_printf(&req, "Content-Type: application/json\r\n"
 			    "Content-Length: %zu\r\n", len);
@@ -797,8 +815,7 @@ ssh_exchange(struct client *cl, const char *method, const char *path,
 			return -1;
 		}
 		/* The head: read until its blank line. */
-		while ((end = buf_used(&c->in) < 4 ? NULL : memmem(
-		    buf_ptr(&c->in), buf_used(&c->in), "\r\n\r\n", 4)) == NULL) {
+		while ((end = ssh_head_end(c)) == NULL) {
 			if (buf_used(&c->in) > SSH_HEAD_MAX) {
 				*err = xasprintf("%s: the answer's head "
 				    "is too long", c->where);
