@@ -4,7 +4,10 @@
  * SSH. Prints the mean of N calls in microseconds, after one call to
  * connect.
  *
- *	snapshot-time N -s SOCKET | -H ssh://...
+ *	snapshot-time N -s SOCKET | -H ssh://... [PAUSE_MS]
+ *
+ * With PAUSE_MS it waits that long between calls, to outlast the
+ * daemon's idle timeout.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,11 +49,17 @@ main(int argc, char **argv)
 {
 	struct client	*cl = NULL;
 	char		*err = NULL;
+	struct timespec	 pause = { 0, 0 };
 	double		 t0;
-	int		 n, i;
+	int		 n, i, ms = 0;
 
-	if (argc != 4 || (n = atoi(argv[1])) < 1) {
-		fprintf(stderr, "usage: snapshot-time N -s SOCKET | -H URL\n");
+	if (argc == 5)
+		ms = atoi(argv[4]);
+	pause.tv_sec = ms / 1000;
+	pause.tv_nsec = (long)(ms % 1000) * 1000000L;
+	if (argc < 4 || argc > 5 || (n = atoi(argv[1])) < 1) {
+		fprintf(stderr, "usage: snapshot-time N -s SOCKET | -H URL "
+		    "[PAUSE_MS]\n");
 		return 2;
 	}
 	if (strcmp(argv[2], "-H") == 0) {
@@ -64,9 +73,12 @@ main(int argc, char **argv)
 	if (cl == NULL || snap(cl) != 0)
 		return 3;
 	t0 = now();
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		if (ms > 0)
+			nanosleep(&pause, NULL);
 		if (snap(cl) != 0)
 			return 3;
+	}
 	printf("%.0f\n", (now() - t0) / n * 1e6);
 	client_close(cl);
 	return 0;
