@@ -466,6 +466,7 @@ static int
 ssh_login(struct client_ssh *c, char **err)
 {
 	double	deadline = ssh_now() + SSH_LOGIN_MS / 1000.0;
+	int	rc, timeout;
 
 	if (ssh_tcp(c, deadline, err) != 0)
 		return -1;
@@ -476,10 +477,13 @@ ssh_login(struct client_ssh *c, char **err)
 	}
 	libssh2_session_set_blocking(c->session, 1);
 	libssh2_session_set_timeout(c->session, ssh_left(deadline));
-	if (libssh2_session_handshake(c->session, c->fd) != 0) {
+	if ((rc = libssh2_session_handshake(c->session, c->fd)) != 0) {
+		timeout = rc == LIBSSH2_ERROR_TIMEOUT ||
+		    rc == LIBSSH2_ERROR_SOCKET_TIMEOUT ||
+		    ssh_now() >= deadline - 0.1;
 		*err = xasprintf("cannot reach ogproxyd over %s: %s",
-		    c->where, ssh_now() >= deadline ? "no SSH greeting "
-		    "within 10 s" : ssh_errmsg(c->session));
+		    c->where, timeout ? "no SSH greeting within 10 s" :
+		    ssh_errmsg(c->session));
 		ssh_drop_session(c);
 		return -1;
 	}
