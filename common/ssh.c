@@ -204,22 +204,112 @@ ssh_keytype(int type)
 	return LIBSSH2_KNOWNHOST_KEY_UNKNOWN;
 }
 
+/* The name known_hosts gives the host: "[host]:port" but for port 22. */
+static char *
+ssh_known_name(struct client_ssh *c)
+{
+	return c->t.port == 22 ? xstrdup(c->t.host) :
+	    xasprintf("[%s]:%d", c->t.host, c->t.port);
+}
+
 /*
- * The host key against ~/.ssh/known_hosts, one line at a time so that
- * a changed key can be named by its line. A port other than 22 is
+ * A key of a type against ~/.ssh/known_hosts, one line at a time so
+ * that a changed key can be named by its line. A port other than 22 is
  * written "[host]:port" there, hashed or not, and only that form
- * counts, as in OpenSSH.
+ * counts, as in OpenSSH. Returns 1 on a match; else *changed is the
+ * first line with another key of that type for the host (0 if none).
  */
+static int
+ssh_known_scan(struct client_ssh *c, const char *path, const char *name,
+    const char *key, size_t keylen, int keytype, int *changed)
+{
+	LIBSSH2_KNOWNHOSTS	*kh;
+	char			*line = NULL;
+	size_t			 cap = 0;
+	ssize_t			 n;
+	int			 r, lineno = 0, ok = 0;
+	FILE			*f;
+
+	*changed = 0;
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	while (!ok && (n = getline(&line, &cap, f)) != -1) {
+		lineno++;
+		/* Markers (@revoked, @cert-authority) are not read. */
+		if (n < 2 || line[0] == '#' || line[0] == '@')
+			continue;
+		if ((kh = libssh2_knownhost_init(c->session)) == NULL)
+			break;
+		if (libssh2_knownhost_readline(kh, line, (size_t)n,
+		    LIBSSH2_KNOWNHOST_FILE_OPENSSH) == 0) {
+			r = libssh2_knownhost_check(kh, name, key, keylen,
+			    LIBSSH2_KNOWNHOST_TYPE_PLAIN |
+			    LIBSSH2_KNOWNHOST_KEYENC_RAW | keytype, NULL);
+			if (r == LIBSSH2_KNOWNHOST_CHECK_MATCH)
+				ok = 1;
+			else if (*changed == 0 &&
+			    r == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
+				*changed = lineno;
+		}
+		libssh2_knownhost_free(kh);
+	}
+	fclose(f);
+	free(line);
+	return ok;
+}
+
+/*
+ * Before the handshake: ask first for the types of host key that
+ * known_hosts holds for the host, as OpenSSH does. Otherwise libssh2's
+ * own order (ECDSA first) would meet a host known by its Ed25519 key
+ * as a stranger. A type is known if a made-up key of it is "changed".
+ */
+static void
+ssh_hostkey_order(struct client_ssh *c)
+{
+	static const struct {
+		const char	*method;
+		int		 keytype;
+	} types[] = {
+		{ "ssh-ed25519", LIBSSH2_KNOWNHOST_KEY_ED25519 },
+		{ "ecdsa-sha2-nistp256", LIBSSH2_KNOWNHOST_KEY_ECDSA_256 },
+		{ "ecdsa-sha2-nistp384", LIBSSH2_KNOWNHOST_KEY_ECDSA_384 },
+		{ "ecdsa-sha2-nistp521", LIBSSH2_KNOWNHOST_KEY_ECDSA_521 },
+		{ "ssh-rsa", LIBSSH2_KNOWNHOST_KEY_SSHRSA },
+	};
+	struct buf	 known, rest;
+	char		*path, *name;
+	int		 line;
+	size_t		 i;
+
+	path = xasprintf("%s/.ssh/known_hosts", ssh_home());
+	name = ssh_known_name(c);
+	buf_init(&known);
+	buf_init(&rest);
+	for (i = 0; i < sizeof types / sizeof types[0]; i++) {
+		ssh_known_scan(c, path, name, "?", 1, types[i].keytype, &line);
+		buf_printf(line != 0 ? &known : &rest, ",%s", types[i].method);
+	}
+	if (buf_used(&known) > 0) {
+		buf_add(&known, buf_ptr(&rest), buf_used(&rest));
+		/* Only a name libssh2 was built without can make this fail. */
+		(void)libssh2_session_method_pref(c->session,
+		    LIBSSH2_METHOD_HOSTKEY, buf_cstr(&known) + 1);
+	}
+	buf_free(&known);
+	buf_free(&rest);
+	free(name);
+	free(path);
+}
+
+/* The host key the server showed against ~/.ssh/known_hosts. */
 static int
 ssh_hostkey(struct client_ssh *c, char **err)
 {
-	LIBSSH2_KNOWNHOSTS	*kh;
-	const char		*key, *hash;
-	char			*path, *name, *line = NULL, fp[64];
-	size_t			 keylen, cap = 0;
-	ssize_t			 n;
-	int			 type, r, lineno = 0, changed = 0, ok = 0;
-	FILE			*f;
+	const char	*key, *hash;
+	char		*path, *name, fp[64];
+	size_t		 keylen;
+	int		 type, changed, ok;
 
 	key = libssh2_session_hostkey(c->session, &keylen, &type);
 	if (key == NULL) {
@@ -231,34 +321,10 @@ ssh_hostkey(struct client_ssh *c, char **err)
 		ssh_base64((const unsigned char *)hash, 32, fp, sizeof fp);
 	else
 		snprintf(fp, sizeof fp, "?");
-	name = c->t.port == 22 ? xstrdup(c->t.host) :
-	    xasprintf("[%s]:%d", c->t.host, c->t.port);
+	name = ssh_known_name(c);
 	path = xasprintf("%s/.ssh/known_hosts", ssh_home());
-	if ((f = fopen(path, "re")) != NULL) {
-		while (!ok && (n = getline(&line, &cap, f)) != -1) {
-			lineno++;
-			/* Markers (@revoked, @cert-authority) are not read. */
-			if (n < 2 || line[0] == '#' || line[0] == '@')
-				continue;
-			if ((kh = libssh2_knownhost_init(c->session)) == NULL)
-				break;
-			if (libssh2_knownhost_readline(kh, line, (size_t)n,
-			    LIBSSH2_KNOWNHOST_FILE_OPENSSH) == 0) {
-				r = libssh2_knownhost_check(kh, name, key,
-				    keylen, LIBSSH2_KNOWNHOST_TYPE_PLAIN |
-				    LIBSSH2_KNOWNHOST_KEYENC_RAW |
-				    ssh_keytype(type), NULL);
-				if (r == LIBSSH2_KNOWNHOST_CHECK_MATCH)
-					ok = 1;
-				else if (changed == 0 &&
-				    r == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
-					changed = lineno;
-			}
-			libssh2_knownhost_free(kh);
-		}
-		fclose(f);
-	}
-	free(line);
+	ok = ssh_known_scan(c, path, name, key, keylen, ssh_keytype(type),
+	    &changed);
 	if (!ok && changed != 0)
 		*err = xasprintf("WARNING: %s: THE HOST KEY OF %s HAS "
 		    "CHANGED: %s:%d holds another key; someone may be "
@@ -477,6 +543,7 @@ ssh_login(struct client_ssh *c, char **err)
 	}
 	libssh2_session_set_blocking(c->session, 1);
 	libssh2_session_set_timeout(c->session, ssh_left(deadline));
+	ssh_hostkey_order(c);
 	if ((rc = libssh2_session_handshake(c->session, c->fd)) != 0) {
 		timeout = rc == LIBSSH2_ERROR_TIMEOUT ||
 		    rc == LIBSSH2_ERROR_SOCKET_TIMEOUT ||
