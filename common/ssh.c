@@ -68,7 +68,8 @@ static int	ssh_tcp(struct client_ssh *, double deadline, char **err);
 static int	ssh_hostkey(struct client_ssh *, char **err);
 static int	ssh_auth(struct client_ssh *, double deadline, char **err);
 static int	ssh_login(struct client_ssh *, char **err);
-static int	ssh_open_channel(struct client_ssh *, char **err);
+static int	ssh_open_channel(struct client_ssh *, long timeout_ms,
+		    char **err);
 static void	ssh_drop_channel(struct client_ssh *);
 static void	ssh_drop_session(struct client_ssh *);
 static char	*ssh_lost(struct client_ssh *, const char *what);
@@ -562,17 +563,33 @@ ssh_login(struct client_ssh *c, char **err)
 }
 
 static int
-ssh_open_channel(struct client_ssh *c, char **err)
+ssh_open_channel(struct client_ssh *c, long timeout_ms, char **err)
 {
-	libssh2_session_set_timeout(c->session, SSH_LOGIN_MS);
-	if ((c->channel = libssh2_channel_open_session(c->session)) == NULL ||
-	    libssh2_channel_exec(c->channel, c->command) != 0) {
-		*err = ssh_lost(c, "cannot run ogctl dial-stdio");
-		return -1;
+	int	code;
+
+	/* A call's own limit if shorter: ogtop waits 2 s, not 10. */
+	libssh2_session_set_timeout(c->session, timeout_ms > 0 &&
+	    timeout_ms < SSH_LOGIN_MS ? timeout_ms : SSH_LOGIN_MS);
+	if ((c->channel = libssh2_channel_open_session(c->session)) != NULL &&
+	    libssh2_channel_exec(c->channel, c->command) == 0) {
+		c->used = 0;
+		buf_reset(&c->in);
+		return 0;
 	}
-	c->used = 0;
-	buf_reset(&c->in);
-	return 0;
+	/*
+	 * A session that cannot open a channel in time is not trusted
+	 * with the next call either (a network gone quiet looks like
+	 * this): the next call logs in again.
+	 */
+	code = libssh2_session_last_errno(c->session);
+	if (code == LIBSSH2_ERROR_TIMEOUT)
+		*err = xasprintf("cannot reach ogproxyd over %s: no answer "
+		    "in time", c->where);
+	else
+		*err = xasprintf("cannot reach ogproxyd over %s: cannot run "
+		    "%s: %s", c->where, c->command, ssh_errmsg(c->session));
+	ssh_drop_session(c);
+	return -1;
 }
 
 static void
@@ -617,8 +634,8 @@ ssh_lost(struct client_ssh *c, const char *what)
 
 	if (code == LIBSSH2_ERROR_TIMEOUT) {
 		ssh_drop_channel(c);
-		return xasprintf("ogproxyd over %s: %s: no answer in "
-		    "time", c->where, what);
+		return xasprintf("cannot reach ogproxyd over %s: no answer in "
+		    "time", c->where);
 	}
 	msg = xasprintf("cannot reach ogproxyd over %s: %s: %s",
 	    c->where, what, ssh_errmsg(c->session));
@@ -851,7 +868,8 @@ ssh_exchange(struct client *cl, const char *method, const char *path,
 		if (c->channel != NULL && c->used &&
 		    libssh2_channel_eof(c->channel))
 			ssh_drop_channel(c);
-		if (c->channel == NULL && ssh_open_channel(c, err) != 0)
+		if (c->channel == NULL &&
+		    ssh_open_channel(c, timeout_ms, err) != 0)
 			return -1;
 		libssh2_session_set_timeout(c->session, timeout_ms);
 		buf_init(&req);
