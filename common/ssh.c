@@ -609,10 +609,16 @@ ssh_drop_session(struct client_ssh *c)
 {
 	if (c->session != NULL) {
 		libssh2_session_set_timeout(c->session, 1000);
-		if (c->channel != NULL)
-			libssh2_channel_free(c->channel);
-		c->channel = NULL;
 		libssh2_session_disconnect(c->session, "done");
+		/*
+		 * Nothing more is said after that. A peer that is gone or
+		 * stopped must not keep libssh2 waiting to close the
+		 * channel as it frees the session: a wait that times out
+		 * frees nothing.
+		 */
+		if (c->fd != -1)
+			shutdown(c->fd, SHUT_RDWR);
+		c->channel = NULL;	/* freed with the session */
 		libssh2_session_free(c->session);
 		c->session = NULL;
 	}
