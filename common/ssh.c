@@ -117,8 +117,10 @@ ssh_tcp(struct client_ssh *c, double deadline, char **err)
 	hints.ai_socktype = SOCK_STREAM;
 	snprintf(port, sizeof port, "%d", c->t.port);
 	if ((rc = getaddrinfo(c->t.host, port, &hints, &res)) != 0) {
-		*err = xasprintf("cannot reach ogproxyd over %s: %s: %s",
-		    c->where, c->t.host, gai_strerror(rc));
+		*err = xasprintf("cannot reach ogproxyd over %s: %s%s%s",
+		    c->where, strcmp(c->t.host, c->t.alias) != 0 ? c->t.host :
+		    "", strcmp(c->t.host, c->t.alias) != 0 ? ": " : "",
+		    gai_strerror(rc));
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
