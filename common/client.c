@@ -68,18 +68,9 @@ client_unix_perform(struct client *cl, const char *method, const char *path,
 		struct stat	st;
 
 		/* Say what is wrong with the socket, not with "localhost". */
-		if (stat(u->path, &st) == -1)
-			*err = xasprintf("cannot reach ogproxyd at %s: %s (is it "
-			    "running? -s or $OGATE_SOCKET name the socket)",
-			    u->path, strerror(errno));
-		else if (!S_ISSOCK(st.st_mode))
-			*err = xasprintf("cannot reach ogproxyd at %s: not a "
-			    "socket", u->path);
-		else if (rc == CURLE_COULDNT_CONNECT)
-			*err = xasprintf("cannot reach ogproxyd at %s: %s",
-			    u->path, access(u->path, W_OK) == 0 ?
-			    "connection refused" : "permission denied (are you "
-			    "in the admin group?)");
+		if (stat(u->path, &st) == -1 || !S_ISSOCK(st.st_mode) ||
+		    rc == CURLE_COULDNT_CONNECT)
+			*err = client_unix_unreachable(u->path, ECONNREFUSED);
 		else
 			*err = xasprintf("ogproxyd at %s: %s", u->path,
 			    u->error[0] != '\0' ? u->error :
@@ -154,6 +145,26 @@ static const struct client_transport client_unix = {
 	.stream = client_unix_stream,
 	.close = client_unix_close,
 };
+
+char *
+client_unix_unreachable(const char *path, int error)
+{
+	struct stat	st;
+
+	if (stat(path, &st) == -1)
+		return xasprintf("cannot reach ogproxyd at %s: %s (is it "
+		    "running? -s or $OGATE_SOCKET name the socket)", path,
+		    strerror(errno));
+	if (!S_ISSOCK(st.st_mode))
+		return xasprintf("cannot reach ogproxyd at %s: not a socket",
+		    path);
+	if (error == ECONNREFUSED || error == EACCES)
+		return xasprintf("cannot reach ogproxyd at %s: %s", path,
+		    access(path, W_OK) == 0 ? "connection refused" :
+		    "permission denied (are you in the admin group?)");
+	return xasprintf("cannot reach ogproxyd at %s: %s", path,
+	    strerror(error));
+}
 
 const char *
 client_socket_path(const char *arg)

@@ -50,6 +50,20 @@ struct client {
 /* The socket: the argument, else $OGATE_SOCKET, else the default. */
 const char	*client_socket_path(const char *);
 struct client	*client_open_unix(const char *path);
+/*
+ * Log in to ssh://[user@]host[:port] and run remote_ogctl (NULL:
+ * $OGATE_REMOTE_OGCTL, else "ogctl" from the remote PATH) dial-stdio
+ * there. Returns 0 with *out set, -1 with *err if the host cannot be
+ * reached or refuses, -2 with *err if the URL is wrong. A passphrase
+ * may be asked for on the terminal.
+ */
+int		 client_open_ssh(const char *url, const char *remote_ogctl,
+		    struct client **out, char **err);
+/*
+ * Why the daemon's socket at path cannot be reached, errno being what
+ * connect() said: one line, to be freed.
+ */
+char		*client_unix_unreachable(const char *path, int error);
 void		 client_close(struct client *);
 /*
  * How long one call may take, in milliseconds (60 s unless set): a

@@ -24,15 +24,19 @@ static const struct cmd_entry *const ogctl_commands[] = {
 	&cmd_model_entry,
 	&cmd_gpu_entry,
 	&cmd_reload_entry,
+	&cmd_dial_stdio_entry,
 };
+
+/* The long options without a letter. */
+#define OGCTL_OPT_REMOTE	0x100
 
 #define OGCTL_NCOMMANDS	(sizeof ogctl_commands / sizeof ogctl_commands[0])
 
 static void
 ogctl_print_usage(FILE *f)
 {
-	fprintf(f, "usage: ogctl [-s SOCKET | -H ssh://[user@]host[:port]] "
-	    "[--json] COMMAND ...\n");
+	fprintf(f, "usage: ogctl [-s SOCKET | -H ssh://[user@]host[:port] "
+	    "[--remote-ogctl PATH]] [--json] COMMAND ...\n");
 	for (size_t i = 0; i < OGCTL_NCOMMANDS; i++) {
 		const char	*u = ogctl_commands[i]->usage;
 
@@ -109,11 +113,13 @@ ogctl_getopt(struct ogctl *o, int argc, char **argv, const char *shortopts,
 		snprintf(so, sizeof so, "+:s:H:%s", shortopts + 1);
 	else
 		snprintf(so, sizeof so, ":s:H:%s", shortopts);
-	for (; longopts != NULL && longopts[n].name != NULL && n < 28; n++)
+	for (; longopts != NULL && longopts[n].name != NULL && n < 27; n++)
 		all[n] = longopts[n];
 	all[n++] = (struct option){ "json", no_argument, NULL, 'J' };
 	all[n++] = (struct option){ "socket", required_argument, NULL, 's' };
 	all[n++] = (struct option){ "host", required_argument, NULL, 'H' };
+	all[n++] = (struct option){ "remote-ogctl", required_argument, NULL,
+	    OGCTL_OPT_REMOTE };
 	all[n] = (struct option){ NULL, 0, NULL, 0 };
 	for (;;) {
 		ch = getopt_long(argc, argv, so, all, NULL);
@@ -126,6 +132,9 @@ ogctl_getopt(struct ogctl *o, int argc, char **argv, const char *shortopts,
 			continue;
 		case 'H':
 			o->host = optarg;
+			continue;
+		case OGCTL_OPT_REMOTE:
+			o->remote_ogctl = optarg;
 			continue;
 		case ':':
 			ogctl_error("option %s needs a value; try 'ogctl -h'",
@@ -164,9 +173,17 @@ ogctl_client(struct ogctl *o)
 		return EXIT_USAGE;
 	}
 	if (o->host != NULL) {
-		ogctl_error("-H %s: SSH transport is not available yet",
-		    o->host);
-		return EXIT_UNREACHABLE;
+		char	*err = NULL;
+		int	 rc;
+
+		rc = client_open_ssh(o->host, o->remote_ogctl, &o->client,
+		    &err);
+		if (rc != 0) {
+			ogctl_error("%s", err);
+			free(err);
+			return rc == -2 ? EXIT_USAGE : EXIT_UNREACHABLE;
+		}
+		return EXIT_DONE;
 	}
 	o->client = client_open_unix(client_socket_path(o->socket));
 	if (o->client == NULL) {

@@ -23,6 +23,7 @@ struct client;
 struct ogctl {
 	const char	*socket;
 	const char	*host;		/* ssh://... */
+	const char	*remote_ogctl;	/* run there for -H */
 	int		 json;
 	struct client	*client;
 };
@@ -43,10 +44,11 @@ extern const struct cmd_entry	cmd_kill_entry;
 extern const struct cmd_entry	cmd_backend_entry;
 extern const struct cmd_entry	cmd_gpu_entry;
 extern const struct cmd_entry	cmd_model_entry;
+extern const struct cmd_entry	cmd_dial_stdio_entry;
 
 /*
  * getopt_long over a command's arguments, with the global options
- * (-s, -H, --json) accepted among them. Returns the option character,
+ * (-s, -H, --json, --remote-ogctl) accepted among them. Returns the option character,
  * -1 at the end, or '?' after printing the usage error.
  */
 int	 ogctl_getopt(struct ogctl *, int, char **, const char *,

@@ -32,17 +32,15 @@ data_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The client is the data's from now on: over a socket or SSH. */
 struct data *
-data_new(const char *socket, int interval_ms)
+data_new(struct client *cl, int interval_ms)
 {
 	struct data	*d = xcalloc(1, sizeof *d);
 
-	if ((d->client = client_open_unix(socket)) == NULL) {
-		free(d);
-		return NULL;
-	}
+	d->client = cl;
 	client_set_timeout(d->client, DATA_TIMEOUT_MS);
-	d->where = xstrdup(socket);
+	d->where = xstrdup(cl->where);
 	d->window = (double)interval_ms / 1000.0;
 	if (d->window < DATA_WINDOW)
 		d->window = DATA_WINDOW;

@@ -4,6 +4,7 @@
  * and redraws after either.
  */
 #include <curses.h>
+#include <getopt.h>
 #include <langinfo.h>
 #include <locale.h>
 #include <signal.h>
@@ -17,9 +18,11 @@
 #include "escape.h"
 #include "ogtop.h"
 #include "parse.h"
+#include "ssh.h"
 
 #define OGTOP_USAGE	"usage: ogtop [-C] [-d tenths] " \
-			"[-s socket | -H ssh://[user@]host[:port]]"
+			"[-s socket | -H ssh://[user@]host[:port] " \
+			"[--remote-ogctl path]]"
 
 static int	ogtop_usage_error(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
@@ -102,13 +105,20 @@ int
 main(int argc, char **argv)
 {
 	struct ogtop	 o;
-	const char	*socket = NULL, *host = NULL;
+	static const struct option longopts[] = {
+		{ "remote-ogctl", required_argument, NULL, 'R' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char	*socket = NULL, *host = NULL, *remote = NULL;
+	struct client	*cl = NULL;
+	char		*err = NULL;
 	uint64_t	 tenths = 10;
-	int		 ch, colour = 1;
+	int		 ch, colour = 1, rc;
 
 	setlocale(LC_ALL, "");
 	opterr = 0;
-	while ((ch = getopt(argc, argv, ":Cd:hH:s:")) != -1) {
+	while ((ch = getopt_long(argc, argv, ":Cd:hH:s:", longopts, NULL)) !=
+	    -1) {
 		switch (ch) {
 		case 'C':
 			colour = 0;
@@ -127,10 +137,19 @@ main(int argc, char **argv)
 		case 's':
 			socket = optarg;
 			break;
+		case 'R':
+			remote = optarg;
+			break;
 		case ':':
+			if (optopt == 'R')
+				return ogtop_usage_error("option "
+				    "--remote-ogctl needs a value");
 			return ogtop_usage_error("option -%c needs a value",
 			    optopt);
 		default:
+			if (optopt == 0)
+				return ogtop_usage_error("unknown option %s",
+				    argv[optind - 1]);
 			return ogtop_usage_error("unknown option -%c", optopt);
 		}
 	}
@@ -139,23 +158,49 @@ main(int argc, char **argv)
 	if (host != NULL && socket != NULL)
 		return ogtop_usage_error("-s and -H cannot be used together");
 	if (host != NULL) {
-		fprintf(stderr, "ogtop: the SSH transport is not available "
-		    "yet\n");
-		return OGTOP_EXIT_UNREACHABLE;
+		struct ssh_target	t;
+
+		/* A wrong URL is a usage error, terminal or not. */
+		if (ssh_target_parse(host, &t, &err) != 0) {
+			rc = ogtop_usage_error("%s", err);
+			free(err);
+			return rc;
+		}
+		ssh_target_free(&t);
 	}
 	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
 		fprintf(stderr, "ogtop: needs a terminal\n");
+		return OGTOP_EXIT_FAILED;
+	}
+	/*
+	 * Over SSH, log in before the screen: an unknown host key or a
+	 * passphrase is for the plain terminal. Later losses of the
+	 * connection are shown on the screen and retried.
+	 */
+	if (host != NULL) {
+		if ((rc = client_open_ssh(host, remote, &cl, &err)) != 0) {
+			char	*safe = escape_string(err);
+
+			free(err);
+			if (rc == -2) {
+				rc = ogtop_usage_error("%s", safe);
+				free(safe);
+				return rc;
+			}
+			fprintf(stderr, "ogtop: %s\n", safe);
+			free(safe);
+			return OGTOP_EXIT_UNREACHABLE;
+		}
+	} else if ((cl = client_open_unix(client_socket_path(socket))) ==
+	    NULL) {
+		fprintf(stderr, "ogtop: cannot start libcurl\n");
 		return OGTOP_EXIT_FAILED;
 	}
 
 	memset(&o, 0, sizeof o);
 	o.interval_ms = (int)tenths * 100;
 	o.ascii = ogtop_ascii(colour);
-	if ((o.data = data_new(client_socket_path(socket), o.interval_ms)) ==
-	    NULL) {
-		fprintf(stderr, "ogtop: cannot start libcurl\n");
-		return OGTOP_EXIT_FAILED;
-	}
+	o.data = data_new(cl, o.interval_ms);
 	view_init(&o);
 	o.graph = graph_new(o.interval_ms, data_now());
 	/* The daemon closing the socket must not end the screen. */

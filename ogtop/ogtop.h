@@ -66,7 +66,7 @@ struct data {
 	double			 tokens_per_s;
 };
 
-struct data	*data_new(const char *socket, int interval_ms);
+struct data	*data_new(struct client *, int interval_ms);
 void		 data_free(struct data *);
 /* Fetch a snapshot. 0, or -1 with data->error saying why. */
 int		 data_fetch(struct data *);

@@ -313,9 +313,10 @@ screen_error(struct data *d, int y)
 	char		 text[512];
 
 	snprintf(text, sizeof text, "%s - retrying", d->error);
-	if ((int)strlen(text) > COLS && (at = strstr(d->error, d->where)) !=
-	    NULL && (base = strrchr(d->where, '/')) != NULL &&
-	    base != d->where)
+	/* ssh://host is not a path to shorten. */
+	if ((int)strlen(text) > COLS && strncmp(d->where, "ssh://", 6) != 0 &&
+	    (at = strstr(d->error, d->where)) != NULL &&
+	    (base = strrchr(d->where, '/')) != NULL && base != d->where)
 		snprintf(text, sizeof text, "%.*s...%s%s - retrying",
 		    (int)(at - d->error), d->error, base,
 		    at + strlen(d->where));
