@@ -28,6 +28,7 @@ enum config_section {
 	SECTION_DEFAULTS,
 	SECTION_BACKEND,
 	SECTION_MODEL,
+	SECTION_ALERT,
 };
 
 enum config_type {
@@ -56,6 +57,7 @@ struct config_key {
 #define DEF(f)	(offsetof(struct config, defaults) + offsetof(struct config_limits, f))
 #define BE(f)	offsetof(struct config_backend, f)
 #define MOD(f)	offsetof(struct config_model, f)
+#define AL(f)	offsetof(struct config_alert, f)
 
 static const struct config_key config_keys[] = {
 	{ SECTION_SERVER, "listen", TYPE_ADDR, SRV(listen), SRV(nlisten), 0 },
@@ -118,6 +120,15 @@ static const struct config_key config_keys[] = {
 	    UINT64_C(1) << 32 },
 	{ SECTION_MODEL, "max_keep_alive", TYPE_DURATION, MOD(max_keep_alive),
 	    0, 0 },
+	{ SECTION_ALERT, "on", TYPE_STRING, AL(on), 0, 0 },
+	{ SECTION_ALERT, "at", TYPE_STRING, AL(at), 0, 0 },
+	{ SECTION_ALERT, "webhook", TYPE_SECRET, AL(webhook), 0, 0 },
+	{ SECTION_ALERT, "exec", TYPE_STRING, AL(exec), 0, 0 },
+	{ SECTION_ALERT, "every", TYPE_DURATION, AL(every), 0, 0 },
+	{ SECTION_ALERT, "window", TYPE_DURATION, AL(window), 0, 0 },
+	{ SECTION_ALERT, "min_requests", TYPE_UINT, AL(min_requests), 0,
+	    1000000 },
+	{ SECTION_ALERT, "exec_timeout", TYPE_DURATION, AL(exec_timeout), 0, 0 },
 };
 
 struct config_parser {
@@ -135,6 +146,8 @@ static int	config_header(struct config_parser *, struct config *, char *);
 static int	config_value(struct config_parser *, struct config *, char *,
 		    char *);
 static int	config_check(struct config_parser *, struct config *);
+static int	config_check_alert(struct config_parser *,
+		    struct config_alert *);
 static int	config_check_addr(const char *);
 static const char *config_check_url(const char *);
 static void	config_fill_defaults(struct config *);
@@ -264,6 +277,32 @@ config_header(struct config_parser *p, struct config *c, char *line)
 		m->max_keep_alive = CONFIG_UNSET;
 		p->section = SECTION_MODEL;
 		p->target = m;
+		return 0;
+	}
+	if (strcmp(name, "alert") == 0) {
+		struct config_alert	*a;
+
+		if (!config_name_ok(arg, "_.-") || strlen(arg) > 64)
+			return config_error(p, "[alert NAME] needs a name of up "
+			    "to 64 letters, digits, '_', '.' or '-'");
+		for (size_t i = 0; i < c->nalerts; i++) {
+			if (strcmp(c->alerts[i].name, arg) == 0)
+				return config_error(p, "alert %s is already "
+				    "defined on line %d", arg, c->alerts[i].line);
+		}
+		c->alerts = xreallocarray(c->alerts, c->nalerts + 1,
+		    sizeof *c->alerts);
+		a = &c->alerts[c->nalerts++];
+		memset(a, 0, sizeof *a);
+		a->name = xstrdup(arg);
+		a->line = p->line;
+		a->every = ALERT_DEFAULT_EVERY_MS;
+		a->window = ALERT_DEFAULT_WINDOW_MS;
+		a->min_requests = ALERT_DEFAULT_MIN_REQUESTS;
+		a->exec_timeout = ALERT_DEFAULT_EXEC_TIMEOUT_MS;
+		config_reset_seen(p, SECTION_ALERT);
+		p->target = a;
+		p->section = SECTION_ALERT;
 		return 0;
 	}
 	return config_error(p, "unknown section [%s]", name);
@@ -468,6 +507,11 @@ config_check(struct config_parser *p, struct config *c)
 			return config_error(p, "[model %s] num_ctx is larger than "
 			    "its max_num_ctx", m->pattern);
 	}
+	for (size_t i = 0; i < c->nalerts; i++) {
+		p->line = c->alerts[i].line;
+		if (config_check_alert(p, &c->alerts[i]) != 0)
+			return -1;
+	}
 	p->line = 0;
 	if (c->nlisten == 0 && c->ntls_listen == 0) {
 		c->listen = xcalloc(1, sizeof *c->listen);
@@ -521,6 +565,136 @@ config_check(struct config_parser *p, struct config *c)
 			return config_error(p, "backend %s: a url with a user "
 			    "and an api_key cannot both be used", b->name);
 	}
+	return 0;
+}
+
+/* The kinds of [alert] "on" this version watches, and those it does not. */
+static const struct {
+	const char	*name;
+	unsigned	 bit;		/* 0: not supported */
+} config_alert_kinds[] = {
+	{ "backend_down", ALERT_BACKEND_DOWN },
+	{ "backend_up", ALERT_BACKEND_UP },
+	{ "quota", ALERT_QUOTA },
+	{ "error_rate", ALERT_ERROR_RATE },
+	{ "queue_wait", 0 },
+	{ "gpu_temp", 0 },
+	{ "gpu_memory", 0 },
+};
+
+/* "on = a, b c": the kinds, comma- or space-separated. */
+static int
+config_alert_on(struct config_parser *p, struct config_alert *a)
+{
+	char	*list, *word, *save = NULL;
+	size_t	 i, n = sizeof config_alert_kinds / sizeof config_alert_kinds[0];
+
+	list = xstrdup(a->on);
+	for (word = strtok_r(list, ", \t", &save); word != NULL;
+	    word = strtok_r(NULL, ", \t", &save)) {
+		for (i = 0; i < n; i++) {
+			if (strcmp(config_alert_kinds[i].name, word) == 0)
+				break;
+		}
+		if (i == n || config_alert_kinds[i].bit == 0) {
+			if (i == n)
+				config_error(p, "on = %.64s: not a kind of alert "
+				    "(backend_down, backend_up, quota, "
+				    "error_rate)", word);
+			else
+				config_error(p, "on = %s: not supported in this "
+				    "version", word);
+			free(list);
+			return -1;
+		}
+		a->kinds |= config_alert_kinds[i].bit;
+	}
+	free(list);
+	return 0;
+}
+
+/* "at = 80, 100": percents from 1 to 100, kept in ascending order. */
+static int
+config_alert_at(struct config_parser *p, struct config_alert *a)
+{
+	char		*list, *word, *save = NULL;
+	uint64_t	 n;
+	int		 rc = 0;
+
+	list = xstrdup(a->at);
+	for (word = strtok_r(list, ", \t", &save); word != NULL && rc == 0;
+	    word = strtok_r(NULL, ", \t", &save)) {
+		if (parse_uint(word, 100, &n) != 0 || n == 0)
+			rc = config_error(p, "at: '%.64s' is not a percent from "
+			    "1 to 100", word);
+		else if (a->nat == ALERT_MAX_AT)
+			rc = config_error(p, "at: more than %d thresholds",
+			    ALERT_MAX_AT);
+		else if (a->nat > 0 && n <= a->at_pct[a->nat - 1])
+			rc = config_error(p, "at: thresholds must be given in "
+			    "ascending order");
+		else
+			a->at_pct[a->nat++] = (unsigned)n;
+	}
+	free(list);
+	return rc;
+}
+
+static int
+config_check_alert(struct config_parser *p, struct config_alert *a)
+{
+	if (a->on == NULL)
+		return config_error(p, "[alert %s] has no 'on'", a->name);
+	if (a->webhook == NULL && a->exec == NULL)
+		return config_error(p, "[alert %s] needs a webhook or an exec",
+		    a->name);
+	if (config_alert_on(p, a) != 0)
+		return -1;
+	if (a->kinds == 0)
+		return config_error(p, "[alert %s] has an empty 'on'", a->name);
+	/* One threshold list cannot mean a share of quota and of errors. */
+	if ((a->kinds & ALERT_QUOTA) && (a->kinds & ALERT_ERROR_RATE) &&
+	    a->at != NULL)
+		return config_error(p, "[alert %s]: 'at' cannot serve both quota "
+		    "and error_rate; use one alert for each", a->name);
+	if (a->at != NULL) {
+		if (!(a->kinds & (ALERT_QUOTA | ALERT_ERROR_RATE)))
+			return config_error(p, "[alert %s]: 'at' applies only to "
+			    "quota and error_rate", a->name);
+		if (config_alert_at(p, a) != 0)
+			return -1;
+		if (!(a->kinds & ALERT_QUOTA) && a->nat > 1)
+			return config_error(p, "[alert %s]: error_rate takes one "
+			    "percent in 'at'", a->name);
+	}
+	if (a->nat == 0 && (a->kinds & ALERT_QUOTA)) {
+		a->at_pct[a->nat++] = 80;
+		a->at_pct[a->nat++] = 100;
+	} else if (a->nat == 0)
+		a->at_pct[a->nat++] = ALERT_DEFAULT_ERROR_PCT;
+	if (a->webhook != NULL && strncmp(a->webhook, "http://", 7) != 0 &&
+	    strncmp(a->webhook, "https://", 8) != 0)
+		return config_error(p, "[alert %s]: webhook must start with "
+		    "http:// or https://", a->name);
+	if (a->webhook != NULL) {
+		for (const char *q = a->webhook; *q != '\0'; q++) {
+			if ((unsigned char)*q <= ' ' || *q == 0x7f)
+				return config_error(p, "[alert %s]: webhook must "
+				    "not have spaces or control characters",
+				    a->name);
+		}
+	}
+	if (a->exec != NULL && a->exec[0] != '/')
+		return config_error(p, "[alert %s]: exec must be an absolute "
+		    "path", a->name);
+	if (a->window < 1000 || a->window > ALERT_MAX_WINDOW_MS)
+		return config_error(p, "[alert %s]: window must be from 1s to "
+		    "1h", a->name);
+	if (a->exec_timeout == 0)
+		return config_error(p, "[alert %s]: exec_timeout must be greater "
+		    "than zero", a->name);
+	if (a->min_requests == 0)
+		a->min_requests = 1;
 	return 0;
 }
 
@@ -813,5 +987,13 @@ config_free(struct config *c)
 	for (size_t i = 0; i < c->nmodels; i++)
 		free(c->models[i].pattern);
 	free(c->models);
+	for (size_t i = 0; i < c->nalerts; i++) {
+		free(c->alerts[i].name);
+		free(c->alerts[i].on);
+		free(c->alerts[i].at);
+		xfree_secret(c->alerts[i].webhook);
+		free(c->alerts[i].exec);
+	}
+	free(c->alerts);
 	free(c);
 }
