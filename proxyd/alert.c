@@ -128,7 +128,9 @@ alert_emit(const struct config_alert *a, const char *event, const char *state,
 	size_t			 i = 0;
 
 	log_warn("alert %s: %s %s: %s%s", a->name, event, state, text,
-	    deliver ? "" : " (not sent: repeated within 'every')");
+	    deliver ? "" : strcmp(state, "resolved") == 0 ?
+	    " (not sent: its firing was not sent)" :
+	    " (not sent: repeated within 'every')");
 	/* alert_running changes only on the loop thread. */
 	if (!deliver || !alert_running)
 		return;
