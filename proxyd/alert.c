@@ -37,6 +37,7 @@
 #include "alert.h"
 #include "auth.h"
 #include "config.h"
+#include "gpu.h"
 #include "log.h"
 #include "loop.h"
 #include "quota.h"
@@ -99,6 +100,31 @@ static pthread_t		 alert_thread;
 static int			 alert_running;
 
 static void	*alert_main(void *);
+
+/* The thresholds of a kind: the alert's "at", or the kind's defaults. */
+static size_t
+alert_thresholds(const struct config_alert *a, unsigned kind, unsigned *at)
+{
+	if (a->nat > 0) {
+		memcpy(at, a->at, a->nat * sizeof *at);
+		return a->nat;
+	}
+	switch (kind) {
+	case ALERT_QUOTA:
+		at[0] = 80;
+		at[1] = 100;
+		return 2;
+	case ALERT_GPU_TEMP:
+		at[0] = ALERT_DEFAULT_GPU_TEMP_C;
+		return 1;
+	case ALERT_GPU_MEMORY:
+		at[0] = ALERT_DEFAULT_GPU_MEMORY_PCT;
+		return 1;
+	default:
+		at[0] = ALERT_DEFAULT_ERROR_PCT;
+		return 1;
+	}
+}
 static void	 alert_tick(struct loop_timer *);
 
 static void
@@ -317,9 +343,10 @@ alert_check_error_rate(const struct config_alert *a)
 	int64_t		 now = (int64_t)(loop_now() / 1000);
 	int64_t		 secs = (int64_t)(a->window / 1000);
 	uint64_t	 total = 0, errors = 0;
-	unsigned	 pct;
+	unsigned	 pct, at[ALERT_MAX_AT];
 	char		*firing, *resolved, value[32], threshold[16];
 
+	alert_thresholds(a, ALERT_ERROR_RATE, at);
 	for (int64_t t = now - secs + 1; t <= now; t++) {
 		const struct alert_second *s = &alert_ring[t % ALERT_RING_SECS];
 
@@ -330,15 +357,15 @@ alert_check_error_rate(const struct config_alert *a)
 	}
 	pct = total > 0 ? (unsigned)(errors * 100 / total) : 0;
 	snprintf(value, sizeof value, "%u", pct);
-	snprintf(threshold, sizeof threshold, "%u", a->at_pct[0]);
+	snprintf(threshold, sizeof threshold, "%u", at[0]);
 	firing = xasprintf("%u%% of the last %llu requests failed with 5xx "
 	    "in %llus (threshold %u%%)", pct, (unsigned long long)total,
-	    (unsigned long long)secs, a->at_pct[0]);
+	    (unsigned long long)secs, at[0]);
 	resolved = xasprintf("5xx share back to %u%% of %llu requests in "
 	    "%llus (threshold %u%%)", pct, (unsigned long long)total,
-	    (unsigned long long)secs, a->at_pct[0]);
+	    (unsigned long long)secs, at[0]);
 	alert_condition(a, "error_rate", "gateway", "gateway",
-	    total >= a->min_requests && errors * 100 >= total * a->at_pct[0],
+	    total >= a->min_requests && errors * 100 >= total * at[0],
 	    firing, resolved, value, threshold);
 	free(firing);
 	free(resolved);
@@ -350,23 +377,25 @@ alert_check_quota_limit(const struct config_alert *a, struct auth_user *u,
     const char *period, int64_t spent, int64_t limit)
 {
 	char		*sub_key, *firing, *resolved, value[32], threshold[16];
-	unsigned	 used;
+	unsigned	 used, at[ALERT_MAX_AT];
+	size_t		 nat;
 
 	if (limit <= 0)
 		return;
+	nat = alert_thresholds(a, ALERT_QUOTA, at);
 	used = (unsigned)((double)spent * 100.0 / (double)limit);
 	snprintf(value, sizeof value, "%u", used);
-	for (size_t i = 0; i < a->nat; i++) {
-		snprintf(threshold, sizeof threshold, "%u", a->at_pct[i]);
-		sub_key = xasprintf("%s|%s|%u", u->name, period, a->at_pct[i]);
+	for (size_t i = 0; i < nat; i++) {
+		snprintf(threshold, sizeof threshold, "%u", at[i]);
+		sub_key = xasprintf("%s|%s|%u", u->name, period, at[i]);
 		firing = xasprintf("user %s has used %u%% of tokens_per_%s "
 		    "(%lld of %lld; threshold %u%%)", u->name, used, period,
-		    (long long)spent, (long long)limit, a->at_pct[i]);
+		    (long long)spent, (long long)limit, at[i]);
 		resolved = xasprintf("user %s is below %u%% of tokens_per_%s "
-		    "again (%lld of %lld)", u->name, a->at_pct[i], period,
+		    "again (%lld of %lld)", u->name, at[i], period,
 		    (long long)spent, (long long)limit);
 		alert_condition(a, "quota", u->name, sub_key,
-		    (double)spent * 100.0 >= (double)limit * a->at_pct[i],
+		    (double)spent * 100.0 >= (double)limit * at[i],
 		    firing, resolved, value, threshold);
 		free(sub_key);
 		free(firing);
@@ -391,6 +420,51 @@ alert_check_quota(const struct config_alert *a)
 		alert_check_quota_limit(a, u, "day", day, l.tokens_per_day);
 		alert_check_quota_limit(a, u, "month", month,
 		    l.tokens_per_month);
+	}
+}
+
+/* Each GPU's temperature, or share of memory in use, against "at". */
+static void
+alert_check_gpus(const struct config_alert *a, unsigned kind)
+{
+	struct gpu_info	 g[GPU_MAX];
+	size_t		 n = gpu_read(g, GPU_MAX);
+	unsigned	 at[ALERT_MAX_AT], v;
+	char		 subject[16], value[16], threshold[16];
+	char		*firing, *resolved;
+	const char	*event = kind == ALERT_GPU_TEMP ? "gpu_temp" :
+	    "gpu_memory";
+
+	alert_thresholds(a, kind, at);
+	snprintf(threshold, sizeof threshold, "%u", at[0]);
+	for (size_t i = 0; i < n; i++) {
+		/* A reading that is unknown changes nothing. */
+		if (kind == ALERT_GPU_TEMP && g[i].temp_c < 0)
+			continue;
+		if (kind == ALERT_GPU_MEMORY && g[i].mem_total == 0)
+			continue;
+		v = kind == ALERT_GPU_TEMP ? (unsigned)g[i].temp_c :
+		    (unsigned)((double)g[i].mem_used * 100.0 /
+		    (double)g[i].mem_total);
+		snprintf(subject, sizeof subject, "gpu%u", g[i].index);
+		snprintf(value, sizeof value, "%u", v);
+		if (kind == ALERT_GPU_TEMP) {
+			firing = xasprintf("%s (%s) is at %u C (threshold "
+			    "%u C)", subject, g[i].name, v, at[0]);
+			resolved = xasprintf("%s (%s) is back to %u C "
+			    "(threshold %u C)", subject, g[i].name, v, at[0]);
+		} else {
+			firing = xasprintf("%s (%s) has %u%% of its memory in "
+			    "use (threshold %u%%)", subject, g[i].name, v,
+			    at[0]);
+			resolved = xasprintf("%s (%s) is back to %u%% of its "
+			    "memory in use (threshold %u%%)", subject,
+			    g[i].name, v, at[0]);
+		}
+		alert_condition(a, event, subject, subject, v >= at[0], firing,
+		    resolved, value, threshold);
+		free(firing);
+		free(resolved);
 	}
 }
 
@@ -423,6 +497,10 @@ alert_tick(struct loop_timer *t)
 			alert_check_error_rate(a);
 		if (a->kinds & ALERT_QUOTA)
 			alert_check_quota(a);
+		if (a->kinds & ALERT_GPU_TEMP)
+			alert_check_gpus(a, ALERT_GPU_TEMP);
+		if (a->kinds & ALERT_GPU_MEMORY)
+			alert_check_gpus(a, ALERT_GPU_MEMORY);
 	}
 	alert_prune();
 	loop_timer_arm(t, ALERT_TICK_MS);
@@ -481,6 +559,8 @@ alert_list_json(void)
 		{ ALERT_BACKEND_UP, "backend_up" },
 		{ ALERT_QUOTA, "quota" },
 		{ ALERT_ERROR_RATE, "error_rate" },
+		{ ALERT_GPU_TEMP, "gpu_temp" },
+		{ ALERT_GPU_MEMORY, "gpu_memory" },
 	};
 
 	for (size_t i = 0; server_cfg != NULL && i < server_cfg->nalerts; i++) {
@@ -499,7 +579,7 @@ alert_list_json(void)
 				    json_string(kinds[k].name));
 		}
 		for (size_t k = 0; k < a->nat; k++)
-			json_array_append_new(at, json_integer(a->at_pct[k]));
+			json_array_append_new(at, json_integer(a->at[k]));
 		prefix = xasprintf("%s|", a->name);
 		plen = strlen(prefix);
 		TAILQ_FOREACH(c, &alert_conds, entry) {

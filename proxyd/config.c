@@ -121,7 +121,7 @@ static const struct config_key config_keys[] = {
 	{ SECTION_MODEL, "max_keep_alive", TYPE_DURATION, MOD(max_keep_alive),
 	    0, 0 },
 	{ SECTION_ALERT, "on", TYPE_STRING, AL(on), 0, 0 },
-	{ SECTION_ALERT, "at", TYPE_STRING, AL(at), 0, 0 },
+	{ SECTION_ALERT, "at", TYPE_STRING, AL(at_text), 0, 0 },
 	{ SECTION_ALERT, "webhook", TYPE_SECRET, AL(webhook), 0, 0 },
 	{ SECTION_ALERT, "exec", TYPE_STRING, AL(exec), 0, 0 },
 	{ SECTION_ALERT, "every", TYPE_DURATION, AL(every), 0, 0 },
@@ -577,9 +577,9 @@ static const struct {
 	{ "backend_up", ALERT_BACKEND_UP },
 	{ "quota", ALERT_QUOTA },
 	{ "error_rate", ALERT_ERROR_RATE },
+	{ "gpu_temp", ALERT_GPU_TEMP },
+	{ "gpu_memory", ALERT_GPU_MEMORY },
 	{ "queue_wait", 0 },
-	{ "gpu_temp", 0 },
-	{ "gpu_memory", 0 },
 };
 
 /* "on = a, b c": the kinds, comma- or space-separated. */
@@ -600,7 +600,7 @@ config_alert_on(struct config_parser *p, struct config_alert *a)
 			if (i == n)
 				config_error(p, "on = %.64s: not a kind of alert "
 				    "(backend_down, backend_up, quota, "
-				    "error_rate)", word);
+				    "error_rate, gpu_temp, gpu_memory)", word);
 			else
 				config_error(p, "on = %s: not supported in this "
 				    "version", word);
@@ -613,7 +613,7 @@ config_alert_on(struct config_parser *p, struct config_alert *a)
 	return 0;
 }
 
-/* "at = 80, 100": percents from 1 to 100, kept in ascending order. */
+/* "at = 80, 100": numbers from 1 to 200, in ascending order. */
 static int
 config_alert_at(struct config_parser *p, struct config_alert *a)
 {
@@ -621,20 +621,20 @@ config_alert_at(struct config_parser *p, struct config_alert *a)
 	uint64_t	 n;
 	int		 rc = 0;
 
-	list = xstrdup(a->at);
+	list = xstrdup(a->at_text);
 	for (word = strtok_r(list, ", \t", &save); word != NULL && rc == 0;
 	    word = strtok_r(NULL, ", \t", &save)) {
-		if (parse_uint(word, 100, &n) != 0 || n == 0)
-			rc = config_error(p, "at: '%.64s' is not a percent from "
-			    "1 to 100", word);
+		if (parse_uint(word, 200, &n) != 0 || n == 0)
+			rc = config_error(p, "at: '%.64s' is not a number from "
+			    "1 to 200", word);
 		else if (a->nat == ALERT_MAX_AT)
 			rc = config_error(p, "at: more than %d thresholds",
 			    ALERT_MAX_AT);
-		else if (a->nat > 0 && n <= a->at_pct[a->nat - 1])
+		else if (a->nat > 0 && n <= a->at[a->nat - 1])
 			rc = config_error(p, "at: thresholds must be given in "
 			    "ascending order");
 		else
-			a->at_pct[a->nat++] = (unsigned)n;
+			a->at[a->nat++] = (unsigned)n;
 	}
 	free(list);
 	return rc;
@@ -652,26 +652,30 @@ config_check_alert(struct config_parser *p, struct config_alert *a)
 		return -1;
 	if (a->kinds == 0)
 		return config_error(p, "[alert %s] has an empty 'on'", a->name);
-	/* One threshold list cannot mean a share of quota and of errors. */
-	if ((a->kinds & ALERT_QUOTA) && (a->kinds & ALERT_ERROR_RATE) &&
-	    a->at != NULL)
-		return config_error(p, "[alert %s]: 'at' cannot serve both quota "
-		    "and error_rate; use one alert for each", a->name);
-	if (a->at != NULL) {
-		if (!(a->kinds & (ALERT_QUOTA | ALERT_ERROR_RATE)))
+	if (a->at_text != NULL) {
+		unsigned	t = a->kinds & ALERT_THRESHOLDED;
+
+		if (t == 0)
 			return config_error(p, "[alert %s]: 'at' applies only to "
-			    "quota and error_rate", a->name);
+			    "quota, error_rate, gpu_temp and gpu_memory",
+			    a->name);
+		/* One list cannot be both a share of quota and a heat. */
+		if ((t & (t - 1)) != 0)
+			return config_error(p, "[alert %s]: 'at' cannot serve "
+			    "more than one of quota, error_rate, gpu_temp and "
+			    "gpu_memory; use one alert for each", a->name);
 		if (config_alert_at(p, a) != 0)
 			return -1;
-		if (!(a->kinds & ALERT_QUOTA) && a->nat > 1)
-			return config_error(p, "[alert %s]: error_rate takes one "
-			    "percent in 'at'", a->name);
+		if (a->nat == 0)
+			return config_error(p, "[alert %s]: 'at' has no number",
+			    a->name);
+		if (t != ALERT_QUOTA && a->nat > 1)
+			return config_error(p, "[alert %s]: 'at' takes one "
+			    "number but for quota", a->name);
+		if (t != ALERT_GPU_TEMP && a->at[a->nat - 1] > 100)
+			return config_error(p, "[alert %s]: 'at' is a percent, "
+			    "at most 100", a->name);
 	}
-	if (a->nat == 0 && (a->kinds & ALERT_QUOTA)) {
-		a->at_pct[a->nat++] = 80;
-		a->at_pct[a->nat++] = 100;
-	} else if (a->nat == 0)
-		a->at_pct[a->nat++] = ALERT_DEFAULT_ERROR_PCT;
 	if (a->webhook != NULL && strncmp(a->webhook, "http://", 7) != 0 &&
 	    strncmp(a->webhook, "https://", 8) != 0)
 		return config_error(p, "[alert %s]: webhook must start with "
@@ -990,7 +994,7 @@ config_free(struct config *c)
 	for (size_t i = 0; i < c->nalerts; i++) {
 		free(c->alerts[i].name);
 		free(c->alerts[i].on);
-		free(c->alerts[i].at);
+		free(c->alerts[i].at_text);
 		xfree_secret(c->alerts[i].webhook);
 		free(c->alerts[i].exec);
 	}
