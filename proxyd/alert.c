@@ -51,6 +51,7 @@
 #define ALERT_BACKOFF_MS	1000
 #define ALERT_POST_TIMEOUT_MS	10000
 #define ALERT_RING_SECS		3600	/* error_rate's longest window */
+#define ALERT_WAITS		4096	/* queue waits remembered */
 
 /* One condition of one alert, e.g. "ops|backend_down|gpu1". */
 struct alert_cond {
@@ -86,6 +87,12 @@ struct alert_second {
 static struct alert_conds	 alert_conds = TAILQ_HEAD_INITIALIZER(alert_conds);
 static size_t			 alert_nconds;
 static struct alert_second	 alert_ring[ALERT_RING_SECS];
+/* The latest queue waits, for queue_wait's p95. */
+static struct {
+	uint64_t	 at;		/* loop time it ended */
+	uint64_t	 ms;
+} alert_waits[ALERT_WAITS];
+static size_t			 alert_nwaits;	/* ever; modulo for the slot */
 static struct loop_timer	 alert_timer;
 static char			 alert_host[256];
 
@@ -337,6 +344,61 @@ alert_observe_status(int status)
 		s->errors++;
 }
 
+void
+alert_queue_wait(uint64_t ms)
+{
+	size_t	slot = alert_nwaits++ % ALERT_WAITS;
+
+	alert_waits[slot].at = loop_now();
+	alert_waits[slot].ms = ms;
+}
+
+static int
+alert_cmp_u64(const void *a, const void *b)
+{
+	uint64_t	x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The 95th percentile of the queue waits that ended in the window (of
+ * the latest 4096), when at least min_requests did.
+ */
+static void
+alert_check_queue_wait(const struct config_alert *a)
+{
+	static uint64_t	 w[ALERT_WAITS];
+	uint64_t	 now = loop_now(), p95 = 0;
+	size_t		 n = 0, have;
+	char		*firing, *resolved, value[32], threshold[32];
+
+	have = alert_nwaits < ALERT_WAITS ? alert_nwaits : ALERT_WAITS;
+	for (size_t i = 0; i < have; i++) {
+		if (now - alert_waits[i].at < a->window)
+			w[n++] = alert_waits[i].ms;
+	}
+	if (n > 0) {
+		qsort(w, n, sizeof w[0], alert_cmp_u64);
+		p95 = w[(n * 95 + 99) / 100 - 1];
+	}
+	snprintf(value, sizeof value, "%llu", (unsigned long long)p95);
+	snprintf(threshold, sizeof threshold, "%llu",
+	    (unsigned long long)a->at_ms);
+	firing = xasprintf("95%% of %zu queued requests in %llus waited up to "
+	    "%llu ms (threshold %llu ms)", n,
+	    (unsigned long long)(a->window / 1000), (unsigned long long)p95,
+	    (unsigned long long)a->at_ms);
+	resolved = xasprintf("queue waits are back to a p95 of %llu ms over "
+	    "%zu requests (threshold %llu ms)", (unsigned long long)p95, n,
+	    (unsigned long long)a->at_ms);
+	alert_condition(a, "queue_wait", "gateway", "gateway",
+	    n >= a->min_requests && p95 >= a->at_ms, firing, resolved, value,
+	    threshold);
+	free(firing);
+	free(resolved);
+}
+
 static void
 alert_check_error_rate(const struct config_alert *a)
 {
@@ -497,6 +559,8 @@ alert_tick(struct loop_timer *t)
 			alert_check_error_rate(a);
 		if (a->kinds & ALERT_QUOTA)
 			alert_check_quota(a);
+		if (a->kinds & ALERT_QUEUE_WAIT)
+			alert_check_queue_wait(a);
 		if (a->kinds & ALERT_GPU_TEMP)
 			alert_check_gpus(a, ALERT_GPU_TEMP);
 		if (a->kinds & ALERT_GPU_MEMORY)
@@ -559,6 +623,7 @@ alert_list_json(void)
 		{ ALERT_BACKEND_UP, "backend_up" },
 		{ ALERT_QUOTA, "quota" },
 		{ ALERT_ERROR_RATE, "error_rate" },
+		{ ALERT_QUEUE_WAIT, "queue_wait" },
 		{ ALERT_GPU_TEMP, "gpu_temp" },
 		{ ALERT_GPU_MEMORY, "gpu_memory" },
 	};
@@ -580,6 +645,8 @@ alert_list_json(void)
 		}
 		for (size_t k = 0; k < a->nat; k++)
 			json_array_append_new(at, json_integer(a->at[k]));
+		if ((a->kinds & ALERT_QUEUE_WAIT) && a->at_text != NULL)
+			json_array_append_new(at, json_string(a->at_text));
 		prefix = xasprintf("%s|", a->name);
 		plen = strlen(prefix);
 		TAILQ_FOREACH(c, &alert_conds, entry) {

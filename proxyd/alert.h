@@ -11,6 +11,8 @@
 #ifndef OG_ALERT_H
 #define OG_ALERT_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 
 void	 alert_start(void);
@@ -19,6 +21,8 @@ void	 alert_stop(void);
 void	 alert_backend(const char *name, int up);
 /* A request has finished with this HTTP status. */
 void	 alert_observe_status(int status);
+/* A request waited this long in the fleet's queue. */
+void	 alert_queue_wait(uint64_t ms);
 /* The alerts configured, for the admin API. */
 json_t	*alert_list_json(void);
 /* Queue a test notice of the named alert; NULL, or why not (static). */

@@ -568,10 +568,10 @@ config_check(struct config_parser *p, struct config *c)
 	return 0;
 }
 
-/* The kinds of [alert] "on" this version watches, and those it does not. */
+/* The kinds of [alert] "on". */
 static const struct {
 	const char	*name;
-	unsigned	 bit;		/* 0: not supported */
+	unsigned	 bit;
 } config_alert_kinds[] = {
 	{ "backend_down", ALERT_BACKEND_DOWN },
 	{ "backend_up", ALERT_BACKEND_UP },
@@ -579,7 +579,7 @@ static const struct {
 	{ "error_rate", ALERT_ERROR_RATE },
 	{ "gpu_temp", ALERT_GPU_TEMP },
 	{ "gpu_memory", ALERT_GPU_MEMORY },
-	{ "queue_wait", 0 },
+	{ "queue_wait", ALERT_QUEUE_WAIT },
 };
 
 /* "on = a, b c": the kinds, comma- or space-separated. */
@@ -596,14 +596,10 @@ config_alert_on(struct config_parser *p, struct config_alert *a)
 			if (strcmp(config_alert_kinds[i].name, word) == 0)
 				break;
 		}
-		if (i == n || config_alert_kinds[i].bit == 0) {
-			if (i == n)
-				config_error(p, "on = %.64s: not a kind of alert "
-				    "(backend_down, backend_up, quota, "
-				    "error_rate, gpu_temp, gpu_memory)", word);
-			else
-				config_error(p, "on = %s: not supported in this "
-				    "version", word);
+		if (i == n) {
+			config_error(p, "on = %.64s: not a kind of alert "
+			    "(backend_down, backend_up, quota, error_rate, "
+			    "queue_wait, gpu_temp, gpu_memory)", word);
 			free(list);
 			return -1;
 		}
@@ -657,22 +653,29 @@ config_check_alert(struct config_parser *p, struct config_alert *a)
 
 		if (t == 0)
 			return config_error(p, "[alert %s]: 'at' applies only to "
-			    "quota, error_rate, gpu_temp and gpu_memory",
-			    a->name);
+			    "quota, error_rate, queue_wait, gpu_temp and "
+			    "gpu_memory", a->name);
 		/* One list cannot be both a share of quota and a heat. */
 		if ((t & (t - 1)) != 0)
 			return config_error(p, "[alert %s]: 'at' cannot serve "
-			    "more than one of quota, error_rate, gpu_temp and "
-			    "gpu_memory; use one alert for each", a->name);
-		if (config_alert_at(p, a) != 0)
+			    "more than one kind; use one alert for each",
+			    a->name);
+		if (t == ALERT_QUEUE_WAIT) {
+			if (parse_duration_ms(a->at_text, &a->at_ms) != 0 ||
+			    a->at_ms == 0)
+				return config_error(p, "[alert %s]: queue_wait's "
+				    "'at' is a duration (e.g. 500ms, 10s)",
+				    a->name);
+		} else if (config_alert_at(p, a) != 0)
 			return -1;
-		if (a->nat == 0)
+		if (a->nat == 0 && t != ALERT_QUEUE_WAIT)
 			return config_error(p, "[alert %s]: 'at' has no number",
 			    a->name);
 		if (t != ALERT_QUOTA && a->nat > 1)
 			return config_error(p, "[alert %s]: 'at' takes one "
 			    "number but for quota", a->name);
-		if (t != ALERT_GPU_TEMP && a->at[a->nat - 1] > 100)
+		if (t != ALERT_GPU_TEMP && a->nat > 0 &&
+		    a->at[a->nat - 1] > 100)
 			return config_error(p, "[alert %s]: 'at' is a percent, "
 			    "at most 100", a->name);
 	}
@@ -691,6 +694,8 @@ config_check_alert(struct config_parser *p, struct config_alert *a)
 	if (a->exec != NULL && a->exec[0] != '/')
 		return config_error(p, "[alert %s]: exec must be an absolute "
 		    "path", a->name);
+	if (a->at_ms == 0)
+		a->at_ms = ALERT_DEFAULT_QUEUE_WAIT_MS;
 	if (a->window < 1000 || a->window > ALERT_MAX_WINDOW_MS)
 		return config_error(p, "[alert %s]: window must be from 1s to "
 		    "1h", a->name);

@@ -53,9 +53,11 @@ struct config_model {
 #define ALERT_ERROR_RATE	0x08
 #define ALERT_GPU_TEMP		0x10
 #define ALERT_GPU_MEMORY	0x20
+#define ALERT_QUEUE_WAIT	0x40
 /* The kinds that take a threshold ("at"). */
 #define ALERT_THRESHOLDED	(ALERT_QUOTA | ALERT_ERROR_RATE | \
-				    ALERT_GPU_TEMP | ALERT_GPU_MEMORY)
+				    ALERT_GPU_TEMP | ALERT_GPU_MEMORY | \
+				    ALERT_QUEUE_WAIT)
 #define ALERT_MAX_AT		8	/* thresholds in one "at" */
 #define ALERT_DEFAULT_EVERY_MS		(10 * 60 * 1000)
 #define ALERT_DEFAULT_WINDOW_MS		(5 * 60 * 1000)
@@ -64,6 +66,7 @@ struct config_model {
 #define ALERT_DEFAULT_ERROR_PCT		20
 #define ALERT_DEFAULT_GPU_TEMP_C	85
 #define ALERT_DEFAULT_GPU_MEMORY_PCT	95
+#define ALERT_DEFAULT_QUEUE_WAIT_MS	(10 * 1000)
 #define ALERT_DEFAULT_EXEC_TIMEOUT_MS	(10 * 1000)
 
 struct config_alert {
@@ -79,6 +82,7 @@ struct config_alert {
 	unsigned	 kinds;
 	unsigned	 at[ALERT_MAX_AT];	/* ascending; nat 0: defaults */
 	size_t		 nat;
+	uint64_t	 at_ms;		/* queue_wait's p95 threshold */
 	int		 line;
 };
 

@@ -149,6 +149,7 @@ void
 metrics_queue_wait(double seconds)
 {
 	metrics_histogram_add(&metrics_queue, seconds);
+	alert_queue_wait((uint64_t)(seconds * 1000.0));
 }
 
 static void
