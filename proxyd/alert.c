@@ -61,6 +61,8 @@ struct alert_cond {
 	int			 ever;		/* a notice was ever sent */
 	uint64_t		 last;		/* loop time of the last sent */
 	uint64_t		 every;		/* of the alert that sent it */
+	uint64_t		 seen;		/* loop time last looked at */
+	int			 periodic;	/* looked at on every tick */
 	TAILQ_ENTRY(alert_cond)	 entry;
 };
 TAILQ_HEAD(alert_conds, alert_cond);
@@ -276,6 +278,10 @@ alert_condition(const struct config_alert *a, const char *event,
 	key = xasprintf("%s|%s|%s", a->name, event, sub_key);
 	c = active ? alert_cond_get(key) : alert_cond_find(key);
 	free(key);
+	if (c != NULL) {
+		c->seen = loop_now();
+		c->periodic = strncmp(event, "backend_", 8) != 0;
+	}
 	if (active && (c == NULL || !c->firing)) {
 		send = alert_may_send(a, c);
 		if (c != NULL) {
@@ -530,16 +536,39 @@ alert_check_gpus(const struct config_alert *a, unsigned kind)
 	}
 }
 
-/* Forget conditions that are over and could not be held back any more. */
+/* Is the alert that a condition's key starts with still configured? */
+static int
+alert_cond_configured(const struct alert_cond *c)
+{
+	size_t	len = strcspn(c->key, "|");
+
+	for (size_t i = 0; server_cfg != NULL && i < server_cfg->nalerts; i++) {
+		if (strlen(server_cfg->alerts[i].name) == len &&
+		    strncmp(server_cfg->alerts[i].name, c->key, len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Forget conditions that are over and could not be held back any more,
+ * and, without a notice, those whose alert was removed by a reload or
+ * whose subject is gone (a user deleted, a GPU lost): a periodic one
+ * not looked at for a while.
+ */
 static void
 alert_prune(void)
 {
 	struct alert_cond	*c, *next;
 	uint64_t		 now = loop_now();
+	int			 gone;
 
 	for (c = TAILQ_FIRST(&alert_conds); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		if (c->firing || (c->ever && now - c->last < c->every))
+		gone = !alert_cond_configured(c) || (c->periodic &&
+		    now - c->seen > 10 * ALERT_TICK_MS);
+		if (!gone && (c->firing || (c->ever && now - c->last <
+		    c->every)))
 			continue;
 		TAILQ_REMOVE(&alert_conds, c, entry);
 		alert_nconds--;
