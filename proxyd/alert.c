@@ -110,6 +110,8 @@ static int			 alert_running;
 
 static void	*alert_main(void *);
 
+static void	 alert_tick(struct loop_timer *);
+
 /* The thresholds of a kind: the alert's "at", or the kind's defaults. */
 static size_t
 alert_thresholds(const struct config_alert *a, unsigned kind, unsigned *at)
@@ -134,7 +136,6 @@ alert_thresholds(const struct config_alert *a, unsigned kind, unsigned *at)
 		return 1;
 	}
 }
-static void	 alert_tick(struct loop_timer *);
 
 static void
 alert_notice_free(struct alert_notice *n)
@@ -157,6 +158,7 @@ alert_emit(const struct config_alert *a, const char *event, const char *state,
 {
 	struct alert_notice	*n;
 	json_t			*doc;
+	char			*line;
 	char			 when[32];
 	time_t			 now = time(NULL);
 	struct tm		 tm;
@@ -177,12 +179,15 @@ alert_emit(const struct config_alert *a, const char *event, const char *state,
 	n->webhook = a->webhook != NULL ? xstrdup(a->webhook) : NULL;
 	n->exec = a->exec != NULL ? xstrdup(a->exec) : NULL;
 	n->exec_timeout = a->exec_timeout;
+	/* A chat channel shows the text alone: it says where it is from. */
+	line = xasprintf("ogate on %s: %s", alert_host, text);
 	doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
-	    "text", text, "alert", a->name, "event", event, "state", state,
+	    "text", line, "alert", a->name, "event", event, "state", state,
 	    "subject", subject, "value", value, "threshold", threshold,
 	    "host", alert_host, "time", when);
 	n->body = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
+	free(line);
 	if (n->body == NULL)
 		n->body = xstrdup("{\"text\":\"ogate alert (unprintable)\"}");
 	n->env = xcalloc(12, sizeof *n->env);
