@@ -825,6 +825,10 @@ alert_exec(const struct alert_notice *n)
 
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
+	/* Not every descriptor of the daemon (libcurl's) is close-on-exec. */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#endif
 	posix_spawnattr_init(&attr);
 	/* The daemon blocks and ignores signals the program must have. */
 	sigemptyset(&none);
