@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "admin.h"
+#include "alert.h"
 #include "auth.h"
 #include "backend.h"
 #include "config.h"
@@ -84,6 +85,8 @@ static void	admin_backend_set(struct conn *, json_t *);
 static void	admin_gpu(struct conn *, json_t *);
 static void	admin_model_pull(struct conn *, json_t *);
 static void	admin_metrics(struct conn *, json_t *);
+static void	admin_alerts(struct conn *, json_t *);
+static void	admin_alert_test(struct conn *, json_t *);
 
 static const struct admin_route admin_routes[] = {
 	{ ROUTE("/admin/v1/status", M(HTTP_GET), 0, "admin/status"),
@@ -121,6 +124,10 @@ static const struct admin_route admin_routes[] = {
 	{ ROUTE("/admin/v1/gpu", M(HTTP_GET), 0, "admin/gpu"), admin_gpu },
 	{ ROUTE("/admin/v1/models/pull", M(HTTP_POST), 0, "admin/models/pull"),
 	    admin_model_pull },
+	{ ROUTE("/admin/v1/alerts", M(HTTP_GET), 0, "admin/alerts"),
+	    admin_alerts },
+	{ ROUTE("/admin/v1/alerts/", M(HTTP_POST), ROUTE_PARAM, "admin/alert"),
+	    admin_alert_test },
 };
 
 /*
@@ -1109,6 +1116,34 @@ static void
 admin_gpu(struct conn *c, json_t *body)
 {
 	admin_reply(c, 200, gpu_json());
+}
+
+static void
+admin_alerts(struct conn *c, json_t *body)
+{
+	admin_reply(c, 200, alert_list_json());
+}
+
+/* POST /admin/v1/alerts/NAME {"test": true}: queue a test notice. */
+static void
+admin_alert_test(struct conn *c, json_t *body)
+{
+	char		 name[128];
+	const char	*why;
+
+	admin_param(c, name, sizeof name);
+	if (!json_is_true(json_object_get(body, "test")) ||
+	    json_object_size(body) != 1) {
+		admin_error(c, 400, "the body must be {\"test\": true}");
+		return;
+	}
+	if ((why = alert_test(name)) != NULL) {
+		admin_error(c, strcmp(why, "no such alert") == 0 ? 404 : 503,
+		    "alert %s: %s", name, why);
+		return;
+	}
+	admin_reply(c, 202, json_pack("{s:s, s:s}", "alert", name, "test",
+	    "queued"));
 }
 
 /*

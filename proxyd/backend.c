@@ -16,6 +16,7 @@
 
 #include <openssl/rand.h>
 
+#include "alert.h"
 #include "auth.h"
 #include "backend.h"
 #include "config.h"
@@ -259,6 +260,7 @@ backend_note(struct backend *b, enum backend_outcome o)
 		b->fails = 0;
 		if (b->open_until != 0) {
 			log_info("backend %s: up again", b->name);
+			alert_backend(b->name, 1);
 			b->open_until = 0;
 			b->cooldown_ms = 0;
 			loop_timer_stop(&b->heal);
@@ -277,9 +279,11 @@ backend_note(struct backend *b, enum backend_outcome o)
 	b->cooldown_ms = b->cooldown_ms == 0 ? BACKEND_COOLDOWN_MIN_MS :
 	    b->cooldown_ms * 2 > BACKEND_COOLDOWN_MAX_MS ?
 	    BACKEND_COOLDOWN_MAX_MS : b->cooldown_ms * 2;
-	if (b->open_until == 0)
+	if (b->open_until == 0) {
 		log_warn("backend %s: %s; down, tried again in %llu ms",
 		    b->name, why, (unsigned long long)b->cooldown_ms);
+		alert_backend(b->name, 0);
+	}
 	b->open_until = loop_now() + b->cooldown_ms;
 	backend_arm_heal(b);
 }

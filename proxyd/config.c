@@ -29,6 +29,7 @@ enum config_section {
 	SECTION_BACKEND,
 	SECTION_MODEL,
 	SECTION_ALIAS,
+	SECTION_ALERT,
 };
 
 enum config_type {
@@ -58,6 +59,7 @@ struct config_key {
 #define BE(f)	offsetof(struct config_backend, f)
 #define MOD(f)	offsetof(struct config_model, f)
 #define ALI(f)	offsetof(struct config_alias, f)
+#define AL(f)	offsetof(struct config_alert, f)
 
 static const struct config_key config_keys[] = {
 	{ SECTION_SERVER, "listen", TYPE_ADDR, SRV(listen), SRV(nlisten), 0 },
@@ -125,6 +127,15 @@ static const struct config_key config_keys[] = {
 	    UINT64_C(1) << 32 },
 	{ SECTION_MODEL, "max_keep_alive", TYPE_DURATION, MOD(max_keep_alive),
 	    0, 0 },
+	{ SECTION_ALERT, "on", TYPE_STRING, AL(on), 0, 0 },
+	{ SECTION_ALERT, "at", TYPE_STRING, AL(at_text), 0, 0 },
+	{ SECTION_ALERT, "webhook", TYPE_SECRET, AL(webhook), 0, 0 },
+	{ SECTION_ALERT, "exec", TYPE_STRING, AL(exec), 0, 0 },
+	{ SECTION_ALERT, "every", TYPE_DURATION, AL(every), 0, 0 },
+	{ SECTION_ALERT, "window", TYPE_DURATION, AL(window), 0, 0 },
+	{ SECTION_ALERT, "min_requests", TYPE_UINT, AL(min_requests), 0,
+	    1000000 },
+	{ SECTION_ALERT, "exec_timeout", TYPE_DURATION, AL(exec_timeout), 0, 0 },
 };
 
 struct config_parser {
@@ -142,6 +153,8 @@ static int	config_header(struct config_parser *, struct config *, char *);
 static int	config_value(struct config_parser *, struct config *, char *,
 		    char *);
 static int	config_check(struct config_parser *, struct config *);
+static int	config_check_alert(struct config_parser *,
+		    struct config_alert *);
 static int	config_check_addr(const char *);
 static const char *config_check_url(const char *);
 static void	config_fill_defaults(struct config *);
@@ -292,6 +305,32 @@ config_header(struct config_parser *p, struct config *c, char *line)
 		a->line = p->line;
 		p->section = SECTION_ALIAS;
 		p->target = a;
+		return 0;
+	}
+	if (strcmp(name, "alert") == 0) {
+		struct config_alert	*a;
+
+		if (!config_name_ok(arg, "_.-") || strlen(arg) > 64)
+			return config_error(p, "[alert NAME] needs a name of up "
+			    "to 64 letters, digits, '_', '.' or '-'");
+		for (size_t i = 0; i < c->nalerts; i++) {
+			if (strcmp(c->alerts[i].name, arg) == 0)
+				return config_error(p, "alert %s is already "
+				    "defined on line %d", arg, c->alerts[i].line);
+		}
+		c->alerts = xreallocarray(c->alerts, c->nalerts + 1,
+		    sizeof *c->alerts);
+		a = &c->alerts[c->nalerts++];
+		memset(a, 0, sizeof *a);
+		a->name = xstrdup(arg);
+		a->line = p->line;
+		a->every = ALERT_DEFAULT_EVERY_MS;
+		a->window = ALERT_DEFAULT_WINDOW_MS;
+		a->min_requests = ALERT_DEFAULT_MIN_REQUESTS;
+		a->exec_timeout = ALERT_DEFAULT_EXEC_TIMEOUT_MS;
+		config_reset_seen(p, SECTION_ALERT);
+		p->target = a;
+		p->section = SECTION_ALERT;
 		return 0;
 	}
 	return config_error(p, "unknown section [%s]", name);
@@ -496,6 +535,11 @@ config_check(struct config_parser *p, struct config *c)
 			return config_error(p, "[model %s] num_ctx is larger than "
 			    "its max_num_ctx", m->pattern);
 	}
+	for (size_t i = 0; i < c->nalerts; i++) {
+		p->line = c->alerts[i].line;
+		if (config_check_alert(p, &c->alerts[i]) != 0)
+			return -1;
+	}
 	p->line = 0;
 	if (c->end_user_header != NULL && (c->end_user_header[0] == '\0' ||
 	    c->end_user_header[strspn(c->end_user_header,
@@ -577,6 +621,145 @@ config_check(struct config_parser *p, struct config *c)
 			return config_error(p, "backend %s: a url with a user "
 			    "and an api_key cannot both be used", b->name);
 	}
+	return 0;
+}
+
+/* The kinds of [alert] "on". */
+static const struct {
+	const char	*name;
+	unsigned	 bit;
+} config_alert_kinds[] = {
+	{ "backend_down", ALERT_BACKEND_DOWN },
+	{ "backend_up", ALERT_BACKEND_UP },
+	{ "quota", ALERT_QUOTA },
+	{ "error_rate", ALERT_ERROR_RATE },
+	{ "gpu_temp", ALERT_GPU_TEMP },
+	{ "gpu_memory", ALERT_GPU_MEMORY },
+	{ "queue_wait", ALERT_QUEUE_WAIT },
+};
+
+/* "on = a, b c": the kinds, comma- or space-separated. */
+static int
+config_alert_on(struct config_parser *p, struct config_alert *a)
+{
+	char	*list, *word, *save = NULL;
+	size_t	 i, n = sizeof config_alert_kinds / sizeof config_alert_kinds[0];
+
+	list = xstrdup(a->on);
+	for (word = strtok_r(list, ", \t", &save); word != NULL;
+	    word = strtok_r(NULL, ", \t", &save)) {
+		for (i = 0; i < n; i++) {
+			if (strcmp(config_alert_kinds[i].name, word) == 0)
+				break;
+		}
+		if (i == n) {
+			config_error(p, "on = %.64s: not a kind of alert "
+			    "(backend_down, backend_up, quota, error_rate, "
+			    "queue_wait, gpu_temp, gpu_memory)", word);
+			free(list);
+			return -1;
+		}
+		a->kinds |= config_alert_kinds[i].bit;
+	}
+	free(list);
+	return 0;
+}
+
+/* "at = 80, 100": numbers from 1 to 200, in ascending order. */
+static int
+config_alert_at(struct config_parser *p, struct config_alert *a)
+{
+	char		*list, *word, *save = NULL;
+	uint64_t	 n;
+	int		 rc = 0;
+
+	list = xstrdup(a->at_text);
+	for (word = strtok_r(list, ", \t", &save); word != NULL && rc == 0;
+	    word = strtok_r(NULL, ", \t", &save)) {
+		if (parse_uint(word, 200, &n) != 0 || n == 0)
+			rc = config_error(p, "at: '%.64s' is not a number from "
+			    "1 to 200", word);
+		else if (a->nat == ALERT_MAX_AT)
+			rc = config_error(p, "at: more than %d thresholds",
+			    ALERT_MAX_AT);
+		else if (a->nat > 0 && n <= a->at[a->nat - 1])
+			rc = config_error(p, "at: thresholds must be given in "
+			    "ascending order");
+		else
+			a->at[a->nat++] = (unsigned)n;
+	}
+	free(list);
+	return rc;
+}
+
+static int
+config_check_alert(struct config_parser *p, struct config_alert *a)
+{
+	if (a->on == NULL)
+		return config_error(p, "[alert %s] has no 'on'", a->name);
+	if (a->webhook == NULL && a->exec == NULL)
+		return config_error(p, "[alert %s] needs a webhook or an exec",
+		    a->name);
+	if (config_alert_on(p, a) != 0)
+		return -1;
+	if (a->kinds == 0)
+		return config_error(p, "[alert %s] has an empty 'on'", a->name);
+	if (a->at_text != NULL) {
+		unsigned	t = a->kinds & ALERT_THRESHOLDED;
+
+		if (t == 0)
+			return config_error(p, "[alert %s]: 'at' applies only to "
+			    "quota, error_rate, queue_wait, gpu_temp and "
+			    "gpu_memory", a->name);
+		/* One list cannot be both a share of quota and a heat. */
+		if ((t & (t - 1)) != 0)
+			return config_error(p, "[alert %s]: 'at' cannot serve "
+			    "more than one kind; use one alert for each",
+			    a->name);
+		if (t == ALERT_QUEUE_WAIT) {
+			if (parse_duration_ms(a->at_text, &a->at_ms) != 0 ||
+			    a->at_ms == 0)
+				return config_error(p, "[alert %s]: queue_wait's "
+				    "'at' is a duration (e.g. 500ms, 10s)",
+				    a->name);
+		} else if (config_alert_at(p, a) != 0)
+			return -1;
+		if (a->nat == 0 && t != ALERT_QUEUE_WAIT)
+			return config_error(p, "[alert %s]: 'at' has no number",
+			    a->name);
+		if (t != ALERT_QUOTA && a->nat > 1)
+			return config_error(p, "[alert %s]: 'at' takes one "
+			    "number but for quota", a->name);
+		if (t != ALERT_GPU_TEMP && a->nat > 0 &&
+		    a->at[a->nat - 1] > 100)
+			return config_error(p, "[alert %s]: 'at' is a percent, "
+			    "at most 100", a->name);
+	}
+	if (a->webhook != NULL && strncmp(a->webhook, "http://", 7) != 0 &&
+	    strncmp(a->webhook, "https://", 8) != 0)
+		return config_error(p, "[alert %s]: webhook must start with "
+		    "http:// or https://", a->name);
+	if (a->webhook != NULL) {
+		for (const char *q = a->webhook; *q != '\0'; q++) {
+			if ((unsigned char)*q <= ' ' || *q == 0x7f)
+				return config_error(p, "[alert %s]: webhook must "
+				    "not have spaces or control characters",
+				    a->name);
+		}
+	}
+	if (a->exec != NULL && a->exec[0] != '/')
+		return config_error(p, "[alert %s]: exec must be an absolute "
+		    "path", a->name);
+	if (a->at_ms == 0)
+		a->at_ms = ALERT_DEFAULT_QUEUE_WAIT_MS;
+	if (a->window < 1000 || a->window > ALERT_MAX_WINDOW_MS)
+		return config_error(p, "[alert %s]: window must be from 1s to "
+		    "1h", a->name);
+	if (a->exec_timeout == 0)
+		return config_error(p, "[alert %s]: exec_timeout must be greater "
+		    "than zero", a->name);
+	if (a->min_requests == 0)
+		a->min_requests = 1;
 	return 0;
 }
 
@@ -877,5 +1060,13 @@ config_free(struct config *c)
 		free(c->aliases[i].model);
 	}
 	free(c->aliases);
+	for (size_t i = 0; i < c->nalerts; i++) {
+		free(c->alerts[i].name);
+		free(c->alerts[i].on);
+		free(c->alerts[i].at_text);
+		xfree_secret(c->alerts[i].webhook);
+		free(c->alerts[i].exec);
+	}
+	free(c->alerts);
 	free(c);
 }

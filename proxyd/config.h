@@ -55,6 +55,46 @@ struct config_alias {
 	int		 line;
 };
 
+/* What an [alert NAME] watches: bits of config_alert.kinds. */
+#define ALERT_BACKEND_DOWN	0x01
+#define ALERT_BACKEND_UP	0x02
+#define ALERT_QUOTA		0x04
+#define ALERT_ERROR_RATE	0x08
+#define ALERT_GPU_TEMP		0x10
+#define ALERT_GPU_MEMORY	0x20
+#define ALERT_QUEUE_WAIT	0x40
+/* The kinds that take a threshold ("at"). */
+#define ALERT_THRESHOLDED	(ALERT_QUOTA | ALERT_ERROR_RATE | \
+				    ALERT_GPU_TEMP | ALERT_GPU_MEMORY | \
+				    ALERT_QUEUE_WAIT)
+#define ALERT_MAX_AT		8	/* thresholds in one "at" */
+#define ALERT_DEFAULT_EVERY_MS		(10 * 60 * 1000)
+#define ALERT_DEFAULT_WINDOW_MS		(5 * 60 * 1000)
+#define ALERT_MAX_WINDOW_MS		(60 * 60 * 1000)
+#define ALERT_DEFAULT_MIN_REQUESTS	10
+#define ALERT_DEFAULT_ERROR_PCT		20
+#define ALERT_DEFAULT_GPU_TEMP_C	85
+#define ALERT_DEFAULT_GPU_MEMORY_PCT	95
+#define ALERT_DEFAULT_QUEUE_WAIT_MS	(10 * 1000)
+#define ALERT_DEFAULT_EXEC_TIMEOUT_MS	(10 * 1000)
+
+struct config_alert {
+	char		*name;
+	char		*on;		/* as written; parsed into kinds */
+	char		*at_text;	/* as written; parsed into at[] */
+	char		*webhook;	/* may hold a token: never shown */
+	char		*exec;		/* an absolute path */
+	uint64_t	 every;		/* ms between repeats of one condition */
+	uint64_t	 window;	/* ms, for error_rate */
+	uint64_t	 min_requests;	/* in the window, for error_rate */
+	uint64_t	 exec_timeout;	/* ms */
+	unsigned	 kinds;
+	unsigned	 at[ALERT_MAX_AT];	/* ascending; nat 0: defaults */
+	size_t		 nat;
+	uint64_t	 at_ms;		/* queue_wait's p95 threshold */
+	int		 line;
+};
+
 struct config {
 	char			*path;	/* NULL: built-in defaults */
 	char			**listen;
@@ -90,6 +130,8 @@ struct config {
 	size_t			 nmodels;
 	struct config_alias	*aliases;
 	size_t			 naliases;
+	struct config_alert	*alerts;
+	size_t			 nalerts;
 };
 
 /* A network of per_ip_exempt: an address and how many leading bits count. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alert.h"
 #include "backend.h"
 #include "buf.h"
 #include "conn.h"
@@ -117,6 +118,7 @@ metrics_observe(const struct usage_row *r, const char *user)
 	const char	*model = r->model != NULL ? models_label(r->model) : NULL;
 	struct buf	 l;
 
+	alert_observe_status(r->status);
 	metrics_total.requests++;
 	if (r->status >= 400)
 		metrics_total.errors++;
@@ -147,6 +149,7 @@ void
 metrics_queue_wait(double seconds)
 {
 	metrics_histogram_add(&metrics_queue, seconds);
+	alert_queue_wait((uint64_t)(seconds * 1000.0));
 }
 
 static void

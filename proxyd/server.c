@@ -21,6 +21,7 @@
 #include "admin.h"
 #include "auth.h"
 #include "backend.h"
+#include "alert.h"
 #include "config.h"
 #include "conn.h"
 #include "gpu.h"
@@ -316,6 +317,7 @@ server_start(struct config *cfg, const char *path)
 	store_start();
 	usage_init();
 	gpu_start();
+	alert_start();
 	loop_timer_init(&flush_timer, flush_last_used, NULL);
 	loop_timer_arm(&flush_timer, LAST_USED_FLUSH_MS);
 	log_info("ready");
@@ -329,6 +331,7 @@ server_start(struct config *cfg, const char *path)
 void
 server_stop(void)
 {
+	alert_stop();
 	listener_close_all();
 	conn_close_all();
 	loop_run_deferred();

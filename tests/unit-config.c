@@ -278,6 +278,45 @@ main(void)
 		    "names and empty parts are refused");
 	}
 
+	/* [alert NAME]: kinds, thresholds and defaults. */
+	c = parse("[alert ops]\non = backend_down, quota gpu_temp\n"
+	    "webhook = https://chat.example/hook\n"
+	    "[alert slow]\non = queue_wait\nat = 2s\nexec = /bin/true\n"
+	    "every = 1m\nwindow = 30s\n", &err);
+	tap_ok(c != NULL && c->nalerts == 2, "two alerts");
+	if (c != NULL) {
+		const struct config_alert	*a = &c->alerts[0];
+
+		tap_ok(a->kinds == (ALERT_BACKEND_DOWN | ALERT_QUOTA |
+		    ALERT_GPU_TEMP), "kinds separated by commas or blanks");
+		tap_ok(a->nat == 0 && a->every == 10 * 60 * 1000 &&
+		    a->window == 5 * 60 * 1000 && a->min_requests == 10 &&
+		    a->exec_timeout == 10 * 1000,
+		    "defaults: every 10m, window 5m, 10 requests, exec 10s");
+		a = &c->alerts[1];
+		tap_ok(a->kinds == ALERT_QUEUE_WAIT && a->at_ms == 2000 &&
+		    a->every == 60000 && a->window == 30000,
+		    "queue_wait's at is a duration");
+	}
+	config_free(c);
+	c = parse("[alert q]\non = quota\nat = 50, 75,100\nexec = /x\n",
+	    &err);
+	tap_ok(c != NULL && c->alerts[0].nat == 3 && c->alerts[0].at[0] == 50 &&
+	    c->alerts[0].at[2] == 100, "quota thresholds");
+	config_free(c);
+	expect_error("[alert q]\non = quota\nat = ,\nexec = /x\n",
+	    "'at' has no number", "an empty threshold list");
+	expect_error("[alert q]\non = quota\nat = 1,2,3,4,5,6,7,8,9\n"
+	    "exec = /x\n", "more than 8", "too many thresholds");
+	expect_error("[alert q]\non = error_rate\nat = 10, 20\nexec = /x\n",
+	    "takes one number", "error_rate takes one threshold");
+	expect_error("[alert q]\non = error_rate\nwindow = 2h\nexec = /x\n",
+	    "window must be from 1s to 1h", "a window over an hour");
+	expect_error("[alert q]\non = error_rate\nexec = /x\n[alert q]\n",
+	    "alert q is already defined on line 1", "a duplicate alert");
+	expect_error("[alert]\non = quota\n", "[alert NAME] needs a name",
+	    "an alert without a name");
+
 	c = config_load("/nonexistent/ogproxyd.conf", &err);
 	tap_ok(c == NULL && strstr(err, "/nonexistent/ogproxyd.conf: No such file")
 	    != NULL, "missing file is named");
