@@ -75,28 +75,11 @@ cmd_backend_exec(struct ogctl *o, int argc, char **argv)
 	const char	*sub;
 	char		*path;
 	json_t		*doc = NULL, *body;
-	int		 ch, rc;
+	int		 rc;
 
-	optind = 0;
-	while ((ch = ogctl_getopt(o, argc, argv, "", NULL)) != -1)
-		return EXIT_USAGE;
-	if (optind >= argc)
-		return ogctl_usage(&cmd_backend_entry, "missing subcommand");
-	sub = argv[optind++];
-	if (strcmp(sub, "list") == 0) {
-		if (optind != argc)
-			return ogctl_usage(&cmd_backend_entry,
-			    "list takes no arguments");
-		if ((rc = ogctl_call(o, "GET", "/admin/v1/backends", NULL,
-		    &doc)) != EXIT_DONE)
-			return rc;
-		if (o->json)
-			ogctl_print_json(doc);
-		else
-			cmd_backend_print(doc);
-		json_decref(doc);
-		return EXIT_DONE;
-	}
+	if ((rc = ogctl_subcommand(o, &cmd_backend_entry, argc, argv, "/admin/v1/backends",
+	    cmd_backend_print, &sub)) != EXIT_CONTINUE)
+		return rc;
 	if (strcmp(sub, "drain") != 0 && strcmp(sub, "undrain") != 0)
 		return ogctl_usage(&cmd_backend_entry, "unknown subcommand %s",
 		    sub);

@@ -163,6 +163,33 @@ ogctl_noargs(const struct cmd_entry *cmd, struct ogctl *o, int argc,
 	return EXIT_DONE;
 }
 
+int
+ogctl_subcommand(struct ogctl *o, const struct cmd_entry *cmd, int argc,
+    char **argv, const char *path, void (*print)(json_t *), const char **sub)
+{
+	json_t	*doc = NULL;
+	int	 rc;
+
+	optind = 0;
+	if (ogctl_getopt(o, argc, argv, "", NULL) != -1)
+		return EXIT_USAGE;
+	if (optind >= argc)
+		return ogctl_usage(cmd, "missing subcommand");
+	*sub = argv[optind++];
+	if (strcmp(*sub, "list") != 0)
+		return EXIT_CONTINUE;
+	if (optind != argc)
+		return ogctl_usage(cmd, "list takes no arguments");
+	if ((rc = ogctl_call(o, "GET", path, NULL, &doc)) != EXIT_DONE)
+		return rc;
+	if (o->json)
+		ogctl_print_json(doc);
+	else
+		print(doc);
+	json_decref(doc);
+	return EXIT_DONE;
+}
+
 /* Connect to the daemon, once: EXIT_DONE or the exit status to use. */
 static int
 ogctl_client(struct ogctl *o)

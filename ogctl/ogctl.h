@@ -56,6 +56,16 @@ int	 ogctl_getopt(struct ogctl *, int, char **, const char *,
 	    const struct option *);
 /* For commands without arguments: EXIT_DONE, or the usage error. */
 int	 ogctl_noargs(const struct cmd_entry *, struct ogctl *, int, char **);
+/*
+ * A command of subcommands whose "list" GETs path and prints it with
+ * print (or as JSON): runs "list", else sets *sub (argv[optind] the next)
+ * and returns EXIT_CONTINUE.
+ */
+#define EXIT_CONTINUE	(-1)
+struct json_t;
+int	 ogctl_subcommand(struct ogctl *, const struct cmd_entry *, int,
+	    char **, const char *path, void (*print)(struct json_t *),
+	    const char **sub);
 /* Report a usage error for a command and return EXIT_USAGE. */
 int	 ogctl_usage(const struct cmd_entry *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
