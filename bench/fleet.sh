@@ -100,27 +100,9 @@ declare -A PRELOAD=([b1]="$MA,$MB" [b2]="$MA,$MB" [b3]="$MA,$MC"
 PIDS=()
 TMP=
 
-
-
-
-stop_all() {
-	local p
-	for p in "${PIDS[@]+"${PIDS[@]}"}"; do
-		stop_pid "$p"
-	done
-	PIDS=()
-}
-
 # shellcheck disable=SC2317 # Reached through the EXIT trap.
 cleanup() {
-	stop_all
-	if [ -n "$TMP" ] && [ -d "$TMP" ]; then
-		if [ "$FLEET_KEEP" = 1 ]; then
-			log "kept $TMP"
-		else
-			rm -rf "$TMP"
-		fi
-	fi
+	bench_cleanup "$FLEET_KEEP"
 }
 
 trap cleanup EXIT

@@ -23,6 +23,27 @@ stop_pid() {
 	wait "$pid" 2>/dev/null || true
 }
 
+# Stops everything we started: each script puts it in PIDS.
+stop_all() {
+	local p
+	for p in "${PIDS[@]+"${PIDS[@]}"}"; do
+		stop_pid "$p"
+	done
+	PIDS=()
+}
+
+# bench_cleanup KEEP: stop everything, and remove $TMP unless KEEP is 1.
+bench_cleanup() {
+	stop_all
+	if [ -n "$TMP" ] && [ -d "$TMP" ]; then
+		if [ "$1" = 1 ]; then
+			log "kept $TMP"
+		else
+			rm -rf "$TMP"
+		fi
+	fi
+}
+
 # Prints the last lines of a log so that a failed start explains itself.
 show_log() {
 	if [ -s "$1" ]; then

@@ -92,18 +92,7 @@ stop_tracked() {
 
 # shellcheck disable=SC2317 # Reached through the EXIT trap.
 cleanup() {
-	local p
-	for p in "${PIDS[@]+"${PIDS[@]}"}"; do
-		stop_pid "$p"
-	done
-	PIDS=()
-	if [ -n "$TMP" ] && [ -d "$TMP" ]; then
-		if [ "$BENCH_KEEP" = 1 ]; then
-			log "kept $TMP"
-		else
-			rm -rf "$TMP"
-		fi
-	fi
+	bench_cleanup "$BENCH_KEEP"
 }
 
 trap cleanup EXIT
