@@ -235,14 +235,13 @@ fleet_all_down(const struct fleet_ticket *tk)
  * fill every slot.
  */
 static int
-fleet_headroom(const struct fleet_ticket *tk, const struct backend *b)
+fleet_headroom(const struct fleet_ticket *tk)
 {
 	const struct backend	*o;
 	struct auth_user	*u;
 	uint64_t		 total = 0, now = loop_now();
 
-	if (tk->user == NULL || b->max_concurrent < 2 ||
-	    b->slots + 1 < b->max_concurrent)
+	if (tk->user == NULL)
 		return 0;
 	for (o = backend_first(); o != NULL;
 	    o = backend_next((struct backend *)o)) {
@@ -260,6 +259,24 @@ fleet_headroom(const struct fleet_ticket *tk, const struct backend *b)
 			return 1;
 	}
 	return 0;
+}
+
+/*
+ * May the ticket take a slot of b? With headroom kept, not its last.
+ * *headroom is -1 until a last slot makes it worth finding out, which
+ * is done once for all the backends of one choice.
+ */
+static int
+fleet_takes(const struct fleet_ticket *tk, const struct backend *b,
+    int *headroom)
+{
+	if (!fleet_free(b))
+		return 0;
+	if (b->max_concurrent < 2 || b->slots + 1 < b->max_concurrent)
+		return 1;
+	if (*headroom < 0)
+		*headroom = fleet_headroom(tk);
+	return !*headroom;
 }
 
 /* Is a over b, by slots used relative to weight? */
@@ -330,6 +347,7 @@ fleet_choose(struct fleet_ticket *tk, unsigned ahead, uint64_t *recheck)
 {
 	struct backend	*b, *warm = NULL, *cold = NULL;
 	int		 all_down = fleet_all_down(tk), warm_full = 0;
+	int		 headroom = -1;
 	uint64_t	 now = loop_now(), load, waited;
 
 	if (tk->slot && tk->model != NULL && fleet_first_look(tk) &&
@@ -355,14 +373,14 @@ fleet_choose(struct fleet_ticket *tk, unsigned ahead, uint64_t *recheck)
 		    strcmp(b->loading, tk->model) != 0))
 			continue;
 		if (backend_resident(b, tk->model)) {
-			if (!fleet_free(b) || fleet_headroom(tk, b))
+			if (!fleet_takes(tk, b, &headroom))
 				warm_full = 1;
 			else if (fleet_less_busy(b, warm))
 				warm = b;
 			continue;
 		}
 		/* Not resident: it must load. */
-		if (!fleet_free(b) || fleet_headroom(tk, b))
+		if (!fleet_takes(tk, b, &headroom))
 			continue;
 		if (cold == NULL || fleet_less_busy(b, cold))
 			cold = b;
@@ -513,12 +531,14 @@ struct fleet_ahead {
 static unsigned *
 fleet_ahead_of(struct fleet_ahead *a, size_t max, const char *model)
 {
+	if (model == NULL)
+		return NULL;	/* any backend will do: no warm slot to wait for */
 	for (size_t i = 0; i < max; i++) {
 		if (a[i].model == NULL) {
 			a[i].model = model;
 			return &a[i].n;
 		}
-		if (model != NULL && strcmp(a[i].model, model) == 0)
+		if (strcmp(a[i].model, model) == 0)
 			return &a[i].n;
 	}
 	return NULL;
@@ -623,6 +643,14 @@ fleet_refresh(void)
 	}
 }
 
+static void
+fleet_unavailable(struct fleet_refusal *why)
+{
+	why->status = 503;
+	why->retry_after = 5;
+	snprintf(why->message, sizeof why->message, "no backend available");
+}
+
 /*
  * Is there a backend that may have the model? If none, say why: the
  * model is on none of them (Ollama's own 404), or those that have it
@@ -643,8 +671,9 @@ fleet_possible(struct fleet_ticket *tk, const char *asked,
 	}
 	memset(why, 0, sizeof *why);
 	for (b = backend_first(); b != NULL; b = backend_next(b)) {
-		if (tk->native && b->openai && !b->removed && tk->model != NULL &&
-		    fleet_has(b, tk->model)) {
+		if (b->removed || !fleet_has(b, tk->model))
+			continue;
+		if (tk->native && b->openai && tk->model != NULL) {
 			why->status = 400;
 			snprintf(why->message, sizeof why->message, "model '%s' "
 			    "is served by an OpenAI-compatible backend: use "
@@ -652,10 +681,7 @@ fleet_possible(struct fleet_ticket *tk, const char *asked,
 			    "/v1/embeddings", asked);
 			return 0;
 		}
-	}
-	for (b = backend_first(); b != NULL; b = backend_next(b)) {
-		if (!b->removed && fleet_has(b, tk->model))
-			known = 0;
+		known = 0;
 	}
 	if (tk->model != NULL && known && backend_first() != NULL) {
 		why->status = 404;
@@ -667,9 +693,7 @@ fleet_possible(struct fleet_ticket *tk, const char *asked,
 			    "'%s' not found", asked);
 		return 0;
 	}
-	why->status = 503;
-	why->retry_after = 5;
-	snprintf(why->message, sizeof why->message, "no backend available");
+	fleet_unavailable(why);
 	return 0;
 }
 
@@ -716,10 +740,7 @@ fleet_submit(struct fleet_ticket *tk, const char *asked,
 	if (!tk->slot) {
 		/* Nothing to wait for: it holds no slot. */
 		if ((b = fleet_choose(tk, 0, &ignored)) == NULL) {
-			why->status = 503;
-			why->retry_after = 5;
-			snprintf(why->message, sizeof why->message,
-			    "no backend available");
+			fleet_unavailable(why);
 			return FLEET_REFUSED;
 		}
 		fleet_start(tk, b);
@@ -768,6 +789,20 @@ fleet_cancel(struct fleet_ticket *tk, int killed)
 	metrics_queue_wait((double)(loop_now() - tk->since) / 1000.0);
 }
 
+/* The load the ticket was sent to is over, in or failed. */
+static void
+fleet_load_over(struct fleet_ticket *tk)
+{
+	struct backend	*b = tk->be;
+
+	tk->cold = 0;
+	if (b->loading != NULL && tk->model != NULL &&
+	    strcmp(b->loading, tk->model) == 0) {
+		free(b->loading);
+		b->loading = NULL;
+	}
+}
+
 void
 fleet_loaded(struct fleet_ticket *tk)
 {
@@ -775,13 +810,8 @@ fleet_loaded(struct fleet_ticket *tk)
 
 	if (!tk->cold || b == NULL)
 		return;
-	tk->cold = 0;
+	fleet_load_over(tk);
 	backend_note_resident(b, tk->model);
-	if (b->loading != NULL && tk->model != NULL &&
-	    strcmp(b->loading, tk->model) == 0) {
-		free(b->loading);
-		b->loading = NULL;
-	}
 	/*
 	 * What did the load push out? Asked on the next turn of the loop:
 	 * this may run inside libcurl's callback, where no transfer starts.
@@ -801,11 +831,8 @@ fleet_done(struct fleet_ticket *tk, int ok, uint64_t load_ms)
 		return;
 	if (tk->cold && ok)
 		fleet_loaded(tk);
-	if (tk->cold && b->loading != NULL && tk->model != NULL &&
-	    strcmp(b->loading, tk->model) == 0) {
-		free(b->loading);
-		b->loading = NULL;
-	}
+	else if (tk->cold)
+		fleet_load_over(tk);
 	TAILQ_REMOVE(&fleet_running, tk, entry);
 	tk->running = 0;
 	b->slots--;

@@ -125,13 +125,10 @@ listing_done_cb(struct upstream_xfer *x, CURLcode rc)
 {
 	struct listing_part	*part = x->arg;
 	struct listing		*l = part->l;
-	enum backend_outcome	 o = BACKEND_OK;
+	enum backend_outcome	 o;
 
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &part->status);
-	if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
-		o = BACKEND_UNREACHABLE;
-	else if (rc != CURLE_OK || part->status >= 500)
-		o = BACKEND_FAILED;
+	o = upstream_outcome(rc, part->status);
 	part->ok = rc == CURLE_OK && part->status == 200;
 	if (!part->ok)
 		log_warn("backend %s: listing %s", part->be->name,

@@ -174,20 +174,15 @@ probe_done_cb(struct upstream_xfer *x, CURLcode rc)
 
 	curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &us);
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
-	if (p->tags && b->openai) {
-		/* Its only probe: health, and the catalogue. */
-		b->probed_at = loop_now();
-		b->latency_ms = rc == CURLE_OK ? (int64_t)(us / 1000) : -1;
-		if (rc == CURLE_OK && code == 200)
-			probe_catalog(b, &p->body);
-		backend_probed(b, rc == CURLE_COULDNT_CONNECT ||
-		    rc == CURLE_COULDNT_RESOLVE_HOST ? BACKEND_UNREACHABLE :
-		    rc != CURLE_OK || code >= 500 ? BACKEND_FAILED : BACKEND_OK);
-	} else if (p->tags) {
-		if (rc == CURLE_OK && code == 200)
-			probe_catalog(b, &p->body);
-	}
 	if (p->tags) {
+		/* /api/tags, or an OpenAI upstream's one probe, /v1/models. */
+		if (rc == CURLE_OK && code == 200)
+			probe_catalog(b, &p->body);
+		if (b->openai) {
+			b->probed_at = loop_now();
+			b->latency_ms = rc == CURLE_OK ? (int64_t)(us / 1000) : -1;
+			backend_probed(b, upstream_outcome(rc, code));
+		}
 		probe_free(p);
 		probe_wake();
 		fleet_kick();
@@ -198,10 +193,10 @@ probe_done_cb(struct upstream_xfer *x, CURLcode rc)
 	b->models = NULL;
 	if (rc == CURLE_OK) {
 		b->latency_ms = (int64_t)(us / 1000);
-		/* An OpenAI-style upstream has no /api/ps: up, models unknown. */
+		/* A backend without /api/ps is up, its models unknown. */
 		if (code == 200)
 			b->models = probe_models(&p->body);
-		backend_probed(b, code >= 500 ? BACKEND_FAILED : BACKEND_OK);
+		backend_probed(b, upstream_outcome(rc, code));
 		/* An Ollama that answered: is its catalogue current? */
 		if (code == 200 && (b->catalog_at == 0 ||
 		    loop_now() - b->catalog_at >= PROBE_TAGS_MAX_AGE_MS)) {
@@ -217,9 +212,7 @@ probe_done_cb(struct upstream_xfer *x, CURLcode rc)
 		if (!b->unreachable && b->open_until == 0)
 			log_warn("backend %s: %s", b->name,
 			    curl_easy_strerror(rc));
-		backend_probed(b, rc == CURLE_COULDNT_CONNECT ||
-		    rc == CURLE_COULDNT_RESOLVE_HOST ? BACKEND_UNREACHABLE :
-		    BACKEND_FAILED);
+		backend_probed(b, upstream_outcome(rc, code));
 	}
 	probe_free(p);
 	probe_wake();

@@ -591,6 +591,13 @@ proxy_notfound(const struct route *r)
 	    NOTFOUND_PULL : NOTFOUND_QUOTED;
 }
 
+/* The request a scheduler ticket belongs to. */
+static struct proxy_req *
+proxy_of(struct fleet_ticket *tk)
+{
+	return (struct proxy_req *)((char *)tk - offsetof(struct proxy_req, tk));
+}
+
 /* The scheduler could not place the request: say why, in its dialect. */
 static void
 proxy_refuse(struct conn *c, const struct fleet_refusal *why)
@@ -603,6 +610,18 @@ proxy_refuse(struct conn *c, const struct fleet_refusal *why)
 		    why->retry_after);
 	reply_error(c, why->status, c->route->dialect, why->message,
 	    hdr[0] != '\0' ? hdr : NULL);
+}
+
+/* The request leaves without a backend: its row, then the answer. */
+static void
+proxy_refused(struct proxy_req *pr, const struct fleet_refusal *why)
+{
+	struct conn	*c = pr->c;
+
+	c->pr = NULL;
+	proxy_collect(pr, c);
+	proxy_free(pr);
+	proxy_refuse(c, why);
 }
 
 void
@@ -698,19 +717,15 @@ proxy_start(struct conn *c)
 	pr->tk.go = proxy_go;
 	pr->tk.expire = proxy_expire;
 	if (fleet_submit(&pr->tk, asked, proxy_notfound(c->route), &why) ==
-	    FLEET_REFUSED) {
-		c->pr = NULL;
-		proxy_free(pr);
-		proxy_refuse(c, &why);
-	}
+	    FLEET_REFUSED)
+		proxy_refused(pr, &why);
 }
 
 /* The scheduler gives the request a backend: it goes. */
 static void
 proxy_go(struct fleet_ticket *tk, struct backend *be)
 {
-	struct proxy_req	*pr = (struct proxy_req *)((char *)tk -
-				    offsetof(struct proxy_req, tk));
+	struct proxy_req	*pr = proxy_of(tk);
 
 	pr->be = be;
 	backend_ref(be);
@@ -726,22 +741,17 @@ proxy_go(struct fleet_ticket *tk, struct backend *be)
 static void
 proxy_expire(struct fleet_ticket *tk, int status, const char *msg)
 {
-	struct proxy_req	*pr = (struct proxy_req *)((char *)tk -
-				    offsetof(struct proxy_req, tk));
-	struct conn		*c = pr->c;
+	struct proxy_req	*pr = proxy_of(tk);
 	struct fleet_refusal	 why;
 
 	log_warn("request %llu %s: %s", (unsigned long long)pr->id,
 	    pr->route->endpoint, msg);
-	c->pr = NULL;
-	proxy_collect(pr, c);
-	proxy_free(pr);
 	why.status = status;
 	why.retry_after = (long)(server_cfg->queue_timeout / 1000 / 2);
 	if (why.retry_after < 1)
 		why.retry_after = 1;
 	snprintf(why.message, sizeof why.message, "%s", msg);
-	proxy_refuse(c, &why);
+	proxy_refused(pr, &why);
 }
 
 /* Send the request to pr->be: a new transfer. */
@@ -1601,14 +1611,8 @@ proxy_retry(struct proxy_req *pr, CURLcode rc)
 	loop_timer_stop(&pr->timer);
 	tally_init(&pr->tally, TALLY_JSON);
 	if (fleet_submit(&pr->tk, pr->c->rq.model, proxy_notfound(pr->route),
-	    &why) == FLEET_REFUSED) {
-		struct conn	*c = pr->c;
-
-		c->pr = NULL;
-		proxy_collect(pr, c);
-		proxy_free(pr);
-		proxy_refuse(c, &why);
-	}
+	    &why) == FLEET_REFUSED)
+		proxy_refused(pr, &why);
 	return 1;
 }
 

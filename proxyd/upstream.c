@@ -231,3 +231,13 @@ upstream_resume(struct upstream_xfer *x)
 	if (x->running)
 		curl_easy_pause(x->easy, CURLPAUSE_CONT);
 }
+
+enum backend_outcome
+upstream_outcome(CURLcode rc, long status)
+{
+	if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
+		return BACKEND_UNREACHABLE;
+	if (rc != CURLE_OK || status >= 500)
+		return BACKEND_FAILED;
+	return BACKEND_OK;
+}

@@ -11,6 +11,8 @@
 
 #include <curl/curl.h>
 
+#include "backend.h"
+
 struct upstream_xfer {
 	CURL	*easy;
 	/* Called once, outside any libcurl callback, when the transfer ends. */
@@ -27,6 +29,11 @@ CURL	*upstream_easy(void);
 CURL	*upstream_easy_to(const char *base, const char *target);
 /* Free a header list wiped first: it may hold a backend's key. */
 void	 upstream_headers_free(struct curl_slist *);
+/*
+ * What a finished transfer says of its backend's health: unreachable
+ * if it could not connect, failed on any other error or a 5xx.
+ */
+enum backend_outcome upstream_outcome(CURLcode, long status);
 void	 upstream_easy_release(CURL *);
 void	 upstream_start(struct upstream_xfer *);
 /*
