@@ -758,6 +758,14 @@ fleet_submit(struct fleet_ticket *tk, const char *asked,
 	fleet_run();
 	if (!tk->queued)
 		return FLEET_STARTED;
+	/*
+	 * A wait for the first look at the backends is the gateway's, not
+	 * a share of the queue: the burst that meets a fresh gateway is not
+	 * refused for it (max_connections bounds it, PROBE_TIMEOUT_MS ends
+	 * it).
+	 */
+	if (fleet_first_look(tk))
+		return FLEET_QUEUED;
 	if (cfg->max_queue != 0 && fleet_nqueued > cfg->max_queue) {
 		fleet_counts.full++;
 		snprintf(why->message, sizeof why->message, "the queue is "
