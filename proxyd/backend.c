@@ -21,6 +21,7 @@
 #include "backend.h"
 #include "config.h"
 #include "log.h"
+#include "origin.h"
 #include "probe.h"
 #include "fleet.h"
 #include "xmalloc.h"
@@ -32,6 +33,14 @@
 static TAILQ_HEAD(, backend)	backends = TAILQ_HEAD_INITIALIZER(backends);
 
 static void	backend_heal(struct loop_timer *);
+
+/* Two optional strings, the same? */
+static int
+backend_same(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL &&
+	    strcmp(a, b) == 0);
+}
 
 static void
 backend_set_key(struct backend *b, const char *key)
@@ -49,6 +58,7 @@ backend_sync(const struct config *cfg)
 		b->removed = 1;
 	for (size_t i = 0; i < cfg->nbackends; i++) {
 		const struct config_backend	*cb = &cfg->backends[i];
+		int				 changed;
 
 		if ((b = backend_find(cb->name)) == NULL) {
 			b = xcalloc(1, sizeof *b);
@@ -66,12 +76,21 @@ backend_sync(const struct config *cfg)
 		}
 		b->removed = 0;
 		/*
-		 * In-flight requests handed their URL to libcurl, which keeps
-		 * its own copy, so the string can be replaced now.
+		 * Connections made with the old url, key or trust anchors are
+		 * not reused; those in flight finish, then close.
 		 */
+		changed = b->url == NULL || strcmp(b->url, cb->url) != 0 ||
+		    !backend_same(b->api_key, cb->api_key) ||
+		    !backend_same(b->ca_file, cb->ca_file);
 		xfree_secret(b->url);
 		b->url = xstrdup(cb->url);
 		backend_set_key(b, cb->api_key);
+		free(b->ca_file);
+		b->ca_file = cb->ca_file != NULL ? xstrdup(cb->ca_file) : NULL;
+		if (changed)
+			origin_forget(b);
+		/* Its trust anchors are read now, not on the request path. */
+		origin_prepare(b);
 		b->openai = cb->type != NULL && strcmp(cb->type, "openai") == 0;
 		free(b->globs);
 		b->globs = cb->models != NULL ? xstrdup(cb->models) : NULL;
@@ -324,7 +343,9 @@ backend_unref(struct backend *b)
 	if (--b->refs > 0)
 		return;
 	loop_timer_stop(&b->heal);
+	origin_forget(b);
 	free(b->name);
+	free(b->ca_file);
 	xfree_secret(b->url);
 	free(b->url_shown);
 	xfree_secret(b->api_key);

@@ -17,6 +17,7 @@
 #include "loop.h"
 
 struct config;
+struct origin;
 struct probe;
 
 struct backend {
@@ -26,6 +27,8 @@ struct backend {
 	char			*api_key;	/* secret, may be NULL */
 	int			 openai;	/* type = openai: only /v1 routes */
 	char			*globs;		/* models = GLOB,...; NULL: any */
+	char			*ca_file;	/* https: its own trust anchors */
+	struct origin		*origin;	/* its connections (origin.c) */
 	uint64_t		 max_concurrent;
 	uint64_t		 weight;
 	int			 refs;		/* registry + requests */

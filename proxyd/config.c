@@ -118,6 +118,7 @@ static const struct config_key config_keys[] = {
 	{ SECTION_BACKEND, "api_key", TYPE_SECRET, BE(api_key), 0, 0 },
 	{ SECTION_BACKEND, "type", TYPE_STRING, BE(type), 0, 0 },
 	{ SECTION_BACKEND, "models", TYPE_STRING, BE(models), 0, 0 },
+	{ SECTION_BACKEND, "ca_file", TYPE_STRING, BE(ca_file), 0, 0 },
 	{ SECTION_ALIAS, "model", TYPE_STRING, ALI(model), 0, 0 },
 	{ SECTION_MODEL, "max_num_ctx", TYPE_UINT, MOD(max_num_ctx), 0,
 	    UINT64_C(1) << 32 },
@@ -1050,6 +1051,7 @@ config_free(struct config *c)
 		xfree_secret(c->backends[i].api_key);
 		free(c->backends[i].type);
 		free(c->backends[i].models);
+		free(c->backends[i].ca_file);
 	}
 	free(c->backends);
 	for (size_t i = 0; i < c->nmodels; i++)

@@ -33,6 +33,7 @@ struct config_backend {
 	char		*api_key;	/* a secret: wiped when freed */
 	char		*type;		/* "ollama" (NULL) or "openai" */
 	char		*models;	/* globs of the models it serves */
+	char		*ca_file;	/* https: trust these, not the system's */
 	int		 line;
 };
 

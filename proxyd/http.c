@@ -1,5 +1,8 @@
 /*
- * http.c: a strict HTTP/1.1 request parser.
+ * http.c: a strict HTTP/1.1 parser, for requests from clients and for
+ * responses from backends. Both directions share the head scan, the
+ * field lines and the chunked decoder, so whatever one refuses the
+ * other refuses too.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +40,9 @@ static const struct {
 };
 
 static int	http_parse_request_line(struct http_request *, char *, char *);
-static int	http_parse_header_line(struct http_request *, char *, char *);
+static int	http_parse_field(struct http_header *, int *, char *, char *);
 static int	http_check_framing(struct http_request *);
-static int	http_list_has(const char *, size_t, const char *);
+static int	http_check_response(struct http_response *);
 
 /* tchar from RFC 9110: the characters allowed in methods and field names. */
 int
@@ -59,51 +62,66 @@ http_request_clear(struct http_request *r)
 	r->content_length = -1;
 }
 
+/*
+ * Find the blank line that ends a head, refusing a bare LF or a NUL as
+ * soon as it is seen, so that a smuggling attempt never gets as far as
+ * being interpreted. Returns the head's length, 0 if more bytes are
+ * needed, -1 for a malformed head or -2 for one over max_head.
+ */
+static ssize_t
+http_head_end(const char *buf, size_t len, size_t max_head)
+{
+	size_t	scan = len < max_head ? len : max_head;
+
+	for (size_t i = 0; i < scan; i++) {
+		if (buf[i] == '\0')
+			return -1;
+		if (buf[i] != '\n')
+			continue;
+		if (i == 0 || buf[i - 1] != '\r')
+			return -1;
+		if (i >= 3 && buf[i - 2] == '\n' && buf[i - 3] == '\r')
+			return (ssize_t)(i + 1);
+	}
+	return len >= max_head ? -2 : 0;
+}
+
+/* Split the field lines of a head copy from p to its final CRLF. */
+static int
+http_parse_fields(struct http_header *h, int *n, char *p, char *headend)
+{
+	int	status;
+
+	while (p < headend) {
+		char	*eol = strstr(p, "\r\n");
+
+		if ((status = http_parse_field(h, n, p, eol)) != 0)
+			return status;
+		p = eol + 2;
+	}
+	return 0;
+}
+
 int
 http_parse_head(const char *buf, size_t len, size_t max_head,
     struct http_request *r)
 {
-	size_t	 end = 0, i, scan;
-	char	*p, *eol, *headend;
+	ssize_t	 end;
+	char	*eol;
 	int	 status;
 
-	/*
-	 * Find the blank line that ends the head, refusing a bare LF or a
-	 * NUL as soon as it is seen so that a smuggling attempt never gets
-	 * as far as being interpreted.
-	 */
-	scan = len < max_head ? len : max_head;
-	for (i = 0; i < scan; i++) {
-		if (buf[i] == '\0')
-			return -400;
-		if (buf[i] != '\n')
-			continue;
-		if (i == 0 || buf[i - 1] != '\r')
-			return -400;
-		if (i >= 3 && buf[i - 2] == '\n' && buf[i - 3] == '\r') {
-			end = i + 1;
-			break;
-		}
-	}
-	if (end == 0)
-		return len >= max_head ? -431 : 0;
+	if ((end = http_head_end(buf, len, max_head)) <= 0)
+		return end == 0 ? 0 : end == -2 ? -431 : -400;
 
 	http_request_clear(r);
-	r->head = xstrndup(buf, end);
-	r->head_len = end;
-	headend = r->head + end - 2;	/* the final CRLF */
-
-	p = r->head;
-	eol = strstr(p, "\r\n");
-	if ((status = http_parse_request_line(r, p, eol)) != 0)
+	r->head = xstrndup(buf, (size_t)end);
+	r->head_len = (size_t)end;
+	eol = strstr(r->head, "\r\n");
+	if ((status = http_parse_request_line(r, r->head, eol)) != 0)
 		return status;
-	p = eol + 2;
-	while (p < headend) {
-		eol = strstr(p, "\r\n");
-		if ((status = http_parse_header_line(r, p, eol)) != 0)
-			return status;
-		p = eol + 2;
-	}
+	if ((status = http_parse_fields(r->headers, &r->nheaders, eol + 2,
+	    r->head + end - 2)) != 0)
+		return status;
 	if ((status = http_check_framing(r)) != 0)
 		return status;
 	return (int)end;
@@ -156,7 +174,7 @@ http_parse_request_line(struct http_request *r, char *p, char *eol)
 }
 
 static int
-http_parse_header_line(struct http_request *r, char *p, char *eol)
+http_parse_field(struct http_header *fields, int *nfields, char *p, char *eol)
 {
 	struct http_header	*h;
 	char			*colon, *v, *e;
@@ -171,7 +189,7 @@ http_parse_header_line(struct http_request *r, char *p, char *eol)
 	}
 	if (colon == p)
 		return -400;
-	if (r->nheaders == HTTP_MAX_HEADERS)
+	if (*nfields == HTTP_MAX_HEADERS)
 		return -431;
 	*colon = '\0';
 	v = colon + 1;
@@ -185,7 +203,7 @@ http_parse_header_line(struct http_request *r, char *p, char *eol)
 	}
 	while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
 		*--e = '\0';
-	h = &r->headers[r->nheaders++];
+	h = &fields[(*nfields)++];
 	h->name = p;
 	h->name_len = (size_t)(colon - p);
 	h->value = v;
@@ -193,8 +211,7 @@ http_parse_header_line(struct http_request *r, char *p, char *eol)
 	return 0;
 }
 
-/* Does the comma-separated list hold the token (case-insensitive)? */
-static int
+int
 http_list_has(const char *v, size_t len, const char *token)
 {
 	size_t	tlen = strlen(token);
@@ -288,6 +305,143 @@ http_find_header(const struct http_request *r, const char *name)
 			return &r->headers[i];
 	}
 	return NULL;
+}
+
+void
+http_response_clear(struct http_response *r)
+{
+	free(r->head);
+	memset(r, 0, sizeof *r);
+	r->content_length = -1;
+}
+
+const struct http_header *
+http_response_header(const struct http_response *r, const char *name)
+{
+	for (int i = 0; i < r->nheaders; i++) {
+		if (strcasecmp(r->headers[i].name, name) == 0)
+			return &r->headers[i];
+	}
+	return NULL;
+}
+
+/* "HTTP/1.1 200 OK": a version, three digits, and text, perhaps none. */
+static int
+http_parse_status_line(struct http_response *r, char *p)
+{
+	if (strncmp(p, "HTTP/1.1 ", 9) == 0)
+		r->minor = 1;
+	else if (strncmp(p, "HTTP/1.0 ", 9) == 0)
+		r->minor = 0;
+	else
+		return -1;
+	p += 9;
+	for (int i = 0; i < 3; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+	}
+	r->status = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+	if (r->status < 100 || (p[3] != ' ' && p[3] != '\0'))
+		return -1;
+	for (p += 3; *p != '\0'; p++) {
+		unsigned char	uc = (unsigned char)*p;
+
+		if ((uc < 0x20 && uc != '\t') || uc == 0x7f)
+			return -1;
+	}
+	r->keep_alive = r->minor == 1;
+	return 0;
+}
+
+int
+http_parse_response(const char *buf, size_t len, size_t max_head,
+    struct http_response *r)
+{
+	ssize_t	 end;
+	char	*eol;
+	int	 status;
+
+	if ((end = http_head_end(buf, len, max_head)) <= 0) {
+		if (end == 0)
+			return 0;
+		http_response_clear(r);
+		r->why = end == -2 ? "a response head over the size limit" :
+		    "a malformed response head (a bare LF or a NUL)";
+		return -502;
+	}
+	http_response_clear(r);
+	r->head = xstrndup(buf, (size_t)end);
+	r->head_len = (size_t)end;
+	eol = strstr(r->head, "\r\n");
+	*eol = '\0';
+	if (http_parse_status_line(r, r->head) != 0) {
+		r->why = "a malformed status line";
+		return -502;
+	}
+	if ((status = http_parse_fields(r->headers, &r->nheaders, eol + 2,
+	    r->head + end - 2)) != 0) {
+		r->why = status == -431 ? "a response head with too many "
+		    "fields" : "a malformed response field (folded, a name that "
+		    "is not a token, or control bytes)";
+		return -502;
+	}
+	if (http_check_response(r) != 0)
+		return -502;
+	return (int)end;
+}
+
+/*
+ * RFC 9112 section 6.3, read strictly: one Content-Length of plain
+ * digits, or Transfer-Encoding: chunked alone, or neither (the body
+ * then ends when the connection does). Anything else is a response two
+ * readers could frame differently, and is refused whole.
+ */
+static int
+http_check_response(struct http_response *r)
+{
+	int	ncl = 0, nte = 0;
+
+	for (int i = 0; i < r->nheaders; i++) {
+		const struct http_header	*h = &r->headers[i];
+
+		if (strcasecmp(h->name, "content-length") == 0) {
+			int64_t	v = 0;
+
+			if (++ncl > 1) {
+				r->why = "an ambiguous response (more than one "
+				    "Content-Length)";
+				return -1;
+			}
+			if (h->value_len == 0 || h->value_len > 15 ||
+			    strspn(h->value, "0123456789") != h->value_len) {
+				r->why = "an ambiguous response (an invalid "
+				    "Content-Length)";
+				return -1;
+			}
+			for (size_t j = 0; j < h->value_len; j++)
+				v = v * 10 + (h->value[j] - '0');
+			r->content_length = v;
+		} else if (strcasecmp(h->name, "transfer-encoding") == 0) {
+			if (++nte > 1 || strcasecmp(h->value, "chunked") != 0) {
+				r->why = "a Transfer-Encoding other than chunked";
+				return -1;
+			}
+			r->chunked = 1;
+		} else if (strcasecmp(h->name, "connection") == 0) {
+			if (http_list_has(h->value, h->value_len, "close"))
+				r->keep_alive = 0;
+		}
+	}
+	if (ncl > 0 && nte > 0) {
+		r->why = "an ambiguous response (both Transfer-Encoding and "
+		    "Content-Length)";
+		return -1;
+	}
+	if (nte > 0 && r->minor == 0) {
+		r->why = "an ambiguous response (chunked in HTTP/1.0)";
+		return -1;
+	}
+	return 0;
 }
 
 void

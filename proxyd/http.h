@@ -1,5 +1,5 @@
 /*
- * http.h: a strict HTTP/1.1 request parser.
+ * http.h: a strict HTTP/1.1 parser, for requests and for responses.
  *
  * The parser is pure: it reads bytes and fills a struct, with no I/O,
  * so it is unit-tested and fuzzed on its own. It accepts only what
@@ -72,6 +72,37 @@ int	 http_parse_head(const char *buf, size_t len, size_t max_head,
 void	 http_request_clear(struct http_request *);
 const struct http_header *http_find_header(const struct http_request *,
 	    const char *name);
+
+/*
+ * A response head from a backend. The same rules apply as to requests,
+ * plus those of RFC 9112 section 6.3 for reading a response's framing:
+ * a head whose body two readers could delimit differently is refused.
+ */
+struct http_response {
+	char			*head;		/* owned copy, split in place */
+	size_t			 head_len;
+	int			 minor;		/* HTTP/1.minor */
+	int			 status;
+	struct http_header	 headers[HTTP_MAX_HEADERS];
+	int			 nheaders;
+	int64_t			 content_length; /* -1: none */
+	int			 chunked;
+	int			 keep_alive;	/* the connection may be reused */
+	const char		*why;		/* why it was refused */
+};
+
+/*
+ * Parse a response head from buf. Returns the number of bytes the head
+ * took, 0 if more bytes are needed, or -502 if the response must be
+ * refused, with r->why saying why in words.
+ */
+int	 http_parse_response(const char *buf, size_t len, size_t max_head,
+	    struct http_response *r);
+void	 http_response_clear(struct http_response *);
+const struct http_header *http_response_header(const struct http_response *,
+	    const char *name);
+/* Does the comma-separated list hold the token (case-insensitive)? */
+int	 http_list_has(const char *, size_t, const char *token);
 
 struct http_chunked {
 	int		 state;

@@ -20,6 +20,7 @@
 #include "loop.h"
 #include "manage.h"
 #include "models.h"
+#include "origin.h"
 #include "proxy.h"
 #include "reply.h"
 #include "router.h"
@@ -39,13 +40,12 @@ enum proxy_stream {
 };
 
 struct proxy_req {
-	struct upstream_xfer	 x;
+	struct origin_xfer	 x;
 	struct conn		*c;		/* NULL once the client is gone */
 	struct backend		*be;
 	const struct route	*route;
-	struct curl_slist	*hdrs;
 	struct buf		 body;		/* the request body */
-	struct buf		 head;		/* response head being built */
+	struct buf		 head;		/* the response fields to relay */
 	struct loop_timer	 timer;		/* upstream_timeout */
 	uint64_t		 id;
 	uint64_t		 started;
@@ -78,30 +78,23 @@ static TAILQ_HEAD(, proxy_req)	proxy_live = TAILQ_HEAD_INITIALIZER(proxy_live);
 #define PROXY_KEEP_ALIVE_MAX	(30 * 60 * 1000)
 /* An SSE event bigger than this is not one we filter. */
 #define PROXY_EVENT_MAX	(1024 * 1024)
-/*
- * A response head bigger than this, or with more fields, is refused
- * (the limits on request heads are alike); they also bound the time the
- * Connection names take to check, since each field is matched with each.
- */
-#define PROXY_HEAD_MAX		(64 * 1024)
-#define PROXY_HEAD_FIELDS	100
 
 static uint64_t	proxy_next_id;
 static unsigned	proxy_n;
 
-static size_t	proxy_header_cb(char *, size_t, size_t, void *);
-static size_t	proxy_write_cb(char *, size_t, size_t, void *);
-static void	proxy_done_cb(struct upstream_xfer *, CURLcode);
+static int	proxy_on_head(struct origin_xfer *,
+		    const struct http_response *);
+static int	proxy_on_body(struct origin_xfer *, const char *, size_t);
+static void	proxy_done_cb(struct origin_xfer *, enum origin_error);
 static void	proxy_timer_cb(struct loop_timer *);
-static int	proxy_judge_head(struct proxy_req *);
+static void	proxy_judge_head(struct proxy_req *,
+		    const struct http_response *);
 static void	proxy_send_head(struct proxy_req *);
-static void	proxy_fail(struct proxy_req *, int timed_out, CURLcode);
+static void	proxy_fail(struct proxy_req *, int timed_out, enum origin_error);
 static void	proxy_finish(struct proxy_req *);
 static void	proxy_free(struct proxy_req *);
-static void	proxy_build_headers(struct proxy_req *, struct conn *);
-static void	proxy_free_headers(struct proxy_req *);
 static void	proxy_dispatch(struct proxy_req *);
-static int	proxy_retry(struct proxy_req *, CURLcode);
+static int	proxy_retry(struct proxy_req *, enum origin_error);
 static void	proxy_go(struct fleet_ticket *, struct backend *);
 static void	proxy_expire(struct fleet_ticket *, int, const char *);
 
@@ -225,10 +218,49 @@ proxy_headers(const struct conn *c, const struct backend *be)
 	return hdrs;
 }
 
+/* One field line for the backend. */
 static void
-proxy_build_headers(struct proxy_req *pr, struct conn *c)
+proxy_field(struct buf *b, const char *name, size_t nlen, const char *value,
+    size_t vlen)
 {
-	pr->hdrs = proxy_headers(c, pr->be);
+	buf_add(b, name, nlen);
+	buf_add(b, ": ", 2);
+	buf_add(b, value, vlen);
+	buf_add(b, "\r\n", 2);
+}
+
+/*
+ * The request head for the backend, assembled once: the request line,
+ * Host and the backend's credential (origin.c), the client's fields
+ * that may cross, the gateway's forwarding fields, and the body's
+ * length, which is the body the gateway read and checked.
+ */
+static void
+proxy_request_head(struct proxy_req *pr, struct conn *c)
+{
+	struct buf	*b = &pr->x.req;
+	char		 len[32];
+	int		 n;
+
+	origin_head(&pr->x, c->req.method_str, c->req.target);
+	for (int i = 0; i < c->req.nheaders; i++) {
+		const struct http_header	*h = &c->req.headers[i];
+
+		if (!proxy_skip_request_header(h, &c->req))
+			proxy_field(b, h->name, h->name_len, h->value,
+			    h->value_len);
+	}
+	proxy_field(b, "X-Forwarded-For", 15, c->ip, strlen(c->ip));
+	proxy_field(b, "X-Real-IP", 9, c->ip, strlen(c->ip));
+	if (c->tls)
+		proxy_field(b, "X-Forwarded-Proto", 17, "https", 5);
+	else
+		proxy_field(b, "X-Forwarded-Proto", 17, "http", 4);
+	if (c->req.method == HTTP_POST || buf_used(&pr->body) > 0) {
+		n = snprintf(len, sizeof len, "%zu", buf_used(&pr->body));
+		proxy_field(b, "Content-Length", 14, len, (size_t)n);
+	}
+	buf_add(b, "\r\n", 2);
 }
 
 /*
@@ -758,47 +790,21 @@ proxy_expire(struct fleet_ticket *tk, int status, const char *msg)
 static void
 proxy_dispatch(struct proxy_req *pr)
 {
-	struct conn	*c = pr->c;
-	CURL		*e;
+	struct conn		*c = pr->c;
+	struct origin_xfer	*x = &pr->x;
 
-	e = upstream_easy_to(pr->be->url, c->req.target);
-	pr->x.easy = e;
-	pr->x.on_done = proxy_done_cb;
-	pr->x.arg = pr;
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(
-	    server_cfg->upstream_timeout < 10000 ? server_cfg->upstream_timeout :
-	    10000));
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, proxy_header_cb);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, pr);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, proxy_write_cb);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, pr);
-
-	switch (c->req.method) {
-	case HTTP_GET:
-		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-		break;
-	case HTTP_HEAD:
-		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-		pr->no_body = 1;
-		break;
-	default:
-		/* POST, and DELETE with its JSON body. */
-		if (c->req.method != HTTP_POST)
-			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, c->req.method_str);
-		if (c->req.method == HTTP_POST || buf_used(&pr->body) > 0) {
-			curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-			    (curl_off_t)buf_used(&pr->body));
-			curl_easy_setopt(e, CURLOPT_POSTFIELDS,
-			    buf_used(&pr->body) ? buf_ptr(&pr->body) : "");
-		}
-		break;
-	}
-	proxy_build_headers(pr, c);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, pr->hdrs);
-
+	x->be = pr->be;
+	x->on_head = proxy_on_head;
+	x->on_body = proxy_on_body;
+	x->on_done = proxy_done_cb;
+	x->arg = pr;
+	x->no_body = pr->no_body = c->req.method == HTTP_HEAD;
+	x->body = buf_used(&pr->body) > 0 ? buf_ptr(&pr->body) : NULL;
+	x->body_len = buf_used(&pr->body);
+	proxy_request_head(pr, c);
 	loop_timer_arm(&pr->timer, server_cfg->upstream_timeout);
-	upstream_start(&pr->x);
+	/* Last: a transfer may end before this returns on no account. */
+	origin_start(x);
 }
 
 /* May the request be tried on a backend other than its own? */
@@ -816,297 +822,106 @@ proxy_elsewhere(struct proxy_req *pr)
 }
 
 /*
- * libcurl hands over the response head one line at a time. The lines
- * are gathered and judged together once the head is complete, since a
- * field's fate can depend on a later one (Connection names hop-by-hop
- * fields, a second Content-Length contradicts the first). Returning 0
- * fails the transfer, and libcurl then closes the connection rather than
- * reuse it, so nothing left of a refused response is read as the next.
+ * The backend's final response head, read by the strict parser: a 503
+ * that another backend may serve instead, or a head to relay. Returning
+ * nonzero ends the transfer and closes the connection, so nothing left
+ * of a refused response is read as the next.
  */
-static size_t
-proxy_header_cb(char *p, size_t size, size_t n, void *arg)
+static int
+proxy_on_head(struct origin_xfer *x, const struct http_response *r)
 {
-	struct proxy_req	*pr = arg;
-	size_t			 len = size * n, end = len;
+	struct proxy_req	*pr = x->arg;
 
 	pr->last_activity = loop_now();
-	if (pr->head_done)
-		return len;	/* the trailers of a chunked body: dropped */
-	while (end > 0 && (p[end - 1] == '\n' || p[end - 1] == '\r'))
-		end--;
-	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
-		/* A new status line: interim responses start over. */
-		const char	*sp = memchr(p, ' ', end);
-
-		buf_reset(&pr->head);
-		pr->has_length = 0;
-		pr->stream = STREAM_NONE;
-		pr->status = sp != NULL ? atoi(sp + 1) : 0;
-		if (pr->status < 100 || pr->status > 999) {
-			pr->refused = "a malformed status line";
-			return 0;
-		}
-		return len;
+	pr->status = r->status;
+	if (pr->status >= 500)
+		pr->outcome = BACKEND_FAILED;
+	/*
+	 * Ollama answers 503 when its own queue is full: before a byte of
+	 * it reaches the client, another backend may serve.
+	 */
+	if (pr->status == 503 && pr->attempts == 0 && pr->c != NULL &&
+	    proxy_elsewhere(pr)) {
+		pr->busy = 1;
+		return -1;
 	}
-	if (end == 0) {
-		/*
-		 * The blank line. The gateway never asks to switch protocols,
-		 * so a 101 is a backend gone wrong; other interim responses
-		 * are the backend's business and never reach the client.
-		 */
-		if (pr->status == 101) {
-			pr->refused = "101 Switching Protocols, which the gateway "
-			    "does not relay";
-			return 0;
-		}
-		if (pr->status >= 100 && pr->status < 200) {
-			buf_reset(&pr->head);
-			return len;
-		}
-		if (pr->status >= 500)
-			pr->outcome = BACKEND_FAILED;
-		/*
-		 * Ollama answers 503 when its own queue is full: before a
-		 * byte of it reaches the client, another backend may serve.
-		 */
-		if (pr->status == 503 && pr->attempts == 0 && pr->c != NULL &&
-		    proxy_elsewhere(pr)) {
-			pr->busy = 1;
-			return 0;
-		}
-		if (proxy_judge_head(pr) != 0)
-			return 0;
-		pr->head_done = 1;
-		/* A backend that takes a model on shows the fleet has it. */
-		if (pr->status >= 200 && pr->status < 300 && pr->c != NULL &&
-		    (pr->route->flags & ROUTE_MODEL))
-			models_note(pr->c->rq.model);
-		tally_init(&pr->tally, pr->stream == STREAM_SSE ? TALLY_SSE :
-		    TALLY_JSON);
-		if (pr->c != NULL)
-			proxy_send_head(pr);
-		return len;
-	}
-	if (buf_used(&pr->head) + end + 1 > PROXY_HEAD_MAX) {
-		pr->refused = "a response head over 64K";
-		return 0;
-	}
-	/* Lines are kept as they came, without their ends, for the judge. */
-	buf_add(&pr->head, p, end);
-	buf_add(&pr->head, "\n", 1);
-	return len;
+	proxy_judge_head(pr, r);
+	pr->head_done = 1;
+	/* A backend that takes a model on shows the fleet has it. */
+	if (pr->status >= 200 && pr->status < 300 && pr->c != NULL &&
+	    (pr->route->flags & ROUTE_MODEL))
+		models_note(pr->c->rq.model);
+	tally_init(&pr->tally, pr->stream == STREAM_SSE ? TALLY_SSE :
+	    TALLY_JSON);
+	if (pr->c != NULL)
+		proxy_send_head(pr);
+	return 0;
 }
 
-/* Is this byte allowed in a field name (an RFC 9110 token)? */
+/* Does a Connection field of the response name this field? */
 static int
-proxy_tchar(unsigned char ch)
+proxy_connection_names(const struct http_response *r,
+    const struct http_header *f)
 {
-	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
-	    (ch >= 'A' && ch <= 'Z') || (ch != '\0' &&
-	    strchr("!#$%&'*+-.^_`|~", ch) != NULL);
-}
+	for (int i = 0; i < r->nheaders; i++) {
+		const struct http_header	*h = &r->headers[i];
+		char				 name[256];
 
-/* One field line of a gathered head, split into name and trimmed value. */
-struct proxy_field {
-	const char	*line;
-	size_t		 len;
-	const char	*name;
-	size_t		 name_len;
-	const char	*value;
-	size_t		 value_len;
-	int		 fold;		/* a continuation of the line before */
-	int		 valid;		/* a token name and no control bytes */
-};
-
-/* Split the line at *pos (lines end in '\n'); 0 at the end of the head. */
-static int
-proxy_next_field(const struct buf *head, size_t *pos, struct proxy_field *f)
-{
-	const char	*h = buf_ptr(head), *nl;
-	size_t		 used = buf_used(head);
-
-	if (*pos >= used)
-		return 0;
-	memset(f, 0, sizeof *f);
-	f->line = h + *pos;
-	nl = memchr(f->line, '\n', used - *pos);
-	f->len = (size_t)(nl - f->line);
-	*pos += f->len + 1;
-	if (f->len > 0 && (f->line[0] == ' ' || f->line[0] == '\t')) {
-		f->fold = 1;
-		return 1;
-	}
-	f->name = f->line;
-	while (f->name_len < f->len && proxy_tchar((unsigned char)
-	    f->name[f->name_len]))
-		f->name_len++;
-	if (f->name_len == 0 || f->name_len == f->len ||
-	    f->line[f->name_len] != ':') {
-		f->name_len = 0;
-		return 1;	/* no token before the colon: not valid */
-	}
-	f->value = f->line + f->name_len + 1;
-	f->value_len = f->len - f->name_len - 1;
-	while (f->value_len > 0 && (*f->value == ' ' || *f->value == '\t')) {
-		f->value++;
-		f->value_len--;
-	}
-	while (f->value_len > 0 && (f->value[f->value_len - 1] == ' ' ||
-	    f->value[f->value_len - 1] == '\t'))
-		f->value_len--;
-	f->valid = 1;
-	for (size_t i = 0; i < f->value_len; i++) {
-		unsigned char	ch = (unsigned char)f->value[i];
-
-		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-			f->valid = 0;
-	}
-	return 1;
-}
-
-static int
-proxy_field_is(const struct proxy_field *f, const char *name)
-{
-	return f->name_len == strlen(name) &&
-	    strncasecmp(f->name, name, f->name_len) == 0;
-}
-
-/* Does a Connection field of the head name this field as hop-by-hop? */
-static int
-proxy_connection_names(const struct buf *head, const struct proxy_field *f)
-{
-	struct proxy_field	 c;
-	size_t			 pos = 0;
-
-	while (proxy_next_field(head, &pos, &c)) {
-		const char	*v = c.value, *vend = c.value + c.value_len;
-
-		if (!c.valid || !proxy_field_is(&c, "connection"))
+		if (strcasecmp(h->name, "connection") != 0 ||
+		    f->name_len >= sizeof name)
 			continue;
-		while (v < vend) {
-			size_t	tok = 0;
-
-			while (v < vend && (*v == ' ' || *v == '\t' || *v == ','))
-				v++;
-			while (v + tok < vend && v[tok] != ',' && v[tok] != ' ' &&
-			    v[tok] != '\t')
-				tok++;
-			if (tok == f->name_len &&
-			    strncasecmp(v, f->name, tok) == 0)
-				return 1;
-			v += tok;
-		}
+		memcpy(name, f->name, f->name_len);
+		name[f->name_len] = '\0';
+		if (http_list_has(h->value, h->value_len, name))
+			return 1;
 	}
 	return 0;
 }
 
 /*
- * Judge a complete response head as RFC 9112 section 6.3 asks and keep
- * what may reach the client. A head whose framing a client could read
- * differently from libcurl is refused: Transfer-Encoding together with
- * Content-Length, lengths that disagree or are not plain numbers, or a
- * framing field folded over lines. Then fields that are no fields (a
- * name that is not a token, a value with control bytes, folded lines)
- * are dropped, and so are hop-by-hop ones. The backend's length is kept
- * only when the body reaches the client byte for byte; a body the
- * gateway may rewrite is framed anew. pr->head then holds the fields to
- * relay, each ending in CRLF.
+ * Keep what of a response head may reach the client. The parser has
+ * refused every head whose framing a client could read differently
+ * (RFC 9112 section 6.3); what is left to drop here is hop-by-hop:
+ * the fields of the connection, and those a Connection field names.
+ * The backend's length is kept only when the body reaches the client
+ * byte for byte; a body the gateway may rewrite is framed anew.
+ * pr->head then holds the fields to relay, each ending in CRLF.
  */
-static int
-proxy_judge_head(struct proxy_req *pr)
+static void
+proxy_judge_head(struct proxy_req *pr, const struct http_response *r)
 {
-	struct proxy_field	 f, prev;
-	struct buf		 out;
-	size_t			 pos = 0, next;
-	uint64_t		 length = 0;
-	int			 te = 0, lengths = 0, rewrite, nfields = 0;
-	int			 hop = 0;
+	const struct http_header	*ct;
+	int				 rewrite, hop;
 
-	memset(&prev, 0, sizeof prev);
-	while (proxy_next_field(&pr->head, &pos, &f)) {
-		if (++nfields > PROXY_HEAD_FIELDS) {
-			pr->refused = "a response head with over 100 fields";
-			return -1;
-		}
-		if (f.fold) {
-			if ((proxy_field_is(&prev, "content-length") ||
-			    proxy_field_is(&prev, "transfer-encoding"))) {
-				pr->refused = "an ambiguous response (a folded "
-				    "framing header)";
-				return -1;
-			}
-			continue;
-		}
-		prev = f;
-		if (f.valid && proxy_field_is(&f, "connection"))
-			hop = 1;
-		if (proxy_field_is(&f, "transfer-encoding"))
-			te = 1;
-		else if (proxy_field_is(&f, "content-length")) {
-			uint64_t	n = 0;
-
-			if (f.value_len == 0 || f.value_len > 18) {
-				pr->refused = "an ambiguous response (an invalid "
-				    "Content-Length)";
-				return -1;
-			}
-			for (size_t i = 0; i < f.value_len; i++) {
-				if (f.value[i] < '0' || f.value[i] > '9') {
-					pr->refused = "an ambiguous response (an "
-					    "invalid Content-Length)";
-					return -1;
-				}
-				n = n * 10 + (uint64_t)(f.value[i] - '0');
-			}
-			if (lengths++ > 0 && n != length) {
-				pr->refused = "an ambiguous response (conflicting "
-				    "Content-Length values)";
-				return -1;
-			}
-			length = n;
-		} else if (f.valid && proxy_field_is(&f, "content-type")) {
-			if (f.value_len >= 20 &&
-			    strncasecmp(f.value, "application/x-ndjson", 20) == 0)
-				pr->stream = STREAM_NDJSON;
-			else if (f.value_len >= 17 &&
-			    strncasecmp(f.value, "text/event-stream", 17) == 0)
-				pr->stream = STREAM_SSE;
-		}
+	pr->stream = STREAM_NONE;
+	pr->has_length = 0;
+	if ((ct = http_response_header(r, "content-type")) != NULL) {
+		if (strncasecmp(ct->value, "application/x-ndjson", 20) == 0)
+			pr->stream = STREAM_NDJSON;
+		else if (strncasecmp(ct->value, "text/event-stream", 17) == 0)
+			pr->stream = STREAM_SSE;
 	}
-	if (te && lengths > 0) {
-		pr->refused = "an ambiguous response (both Transfer-Encoding "
-		    "and Content-Length)";
-		return -1;
-	}
-	/* The body proxy_write_cb changes: the usage filter's. */
+	/* The body proxy_on_body() changes: the usage filter's. */
 	rewrite = pr->status == 200 && pr->hide_usage &&
 	    pr->stream == STREAM_SSE;
+	hop = http_response_header(r, "connection") != NULL;
+	buf_reset(&pr->head);
+	for (int i = 0; i < r->nheaders; i++) {
+		const struct http_header	*h = &r->headers[i];
 
-	buf_init(&out);
-	pos = 0;
-	while (proxy_next_field(&pr->head, &pos, &f)) {
-		struct proxy_field	after;
-
-		next = pos;
-		if (f.fold || !f.valid)
+		if (proxy_skip_response_header(h->name, h->name_len) ||
+		    (hop && proxy_connection_names(r, h)))
 			continue;
-		/* A field folded over lines is dropped with its folds. */
-		if (proxy_next_field(&pr->head, &next, &after) && after.fold)
-			continue;
-		if (proxy_skip_response_header(f.name, f.name_len) ||
-		    (hop && proxy_connection_names(&pr->head, &f)))
-			continue;
-		if (proxy_field_is(&f, "content-length")) {
-			if (rewrite || pr->has_length)
+		if (strcasecmp(h->name, "content-length") == 0) {
+			if (rewrite)
 				continue;
 			pr->has_length = 1;
 		}
-		buf_add(&out, f.line, f.len);
-		buf_add(&out, "\r\n", 2);
+		buf_add(&pr->head, h->name, h->name_len);
+		buf_add(&pr->head, ": ", 2);
+		buf_add(&pr->head, h->value, h->value_len);
+		buf_add(&pr->head, "\r\n", 2);
 	}
-	buf_free(&pr->head);
-	pr->head = out;
-	return 0;
 }
 
 /* Our head for the client. */
@@ -1251,27 +1066,19 @@ proxy_sse_filter(struct proxy_req *pr, const char *p, size_t len)
 	}
 }
 
-static size_t
-proxy_write_cb(char *p, size_t size, size_t n, void *arg)
+/*
+ * Body bytes from the backend, all taken: framed for the client, counted,
+ * filtered where the client did not ask for usage. When the client's
+ * buffer is full, the backend is not read until it drains.
+ */
+static int
+proxy_on_body(struct origin_xfer *x, const char *p, size_t len)
 {
-	struct proxy_req	*pr = arg;
+	struct proxy_req	*pr = x->arg;
 	struct conn		*c = pr->c;
-	size_t			 len = size * n;
 
 	if (c == NULL)
-		return 0;
-	if (len == 0)
-		return 0;
-	if (!pr->head_done) {
-		/* A body after a 1xx head, such as libcurl passes on for 101. */
-		pr->refused = "a body without a final response head";
-		return 0;
-	}
-	if (conn_out_full(c)) {
-		/* libcurl keeps these bytes and offers them again on resume. */
-		pr->paused = 1;
-		return CURL_WRITEFUNC_PAUSE;
-	}
+		return 1;
 	if (!pr->head_sent)
 		proxy_send_head(pr);
 	pr->last_activity = loop_now();
@@ -1286,7 +1093,11 @@ proxy_write_cb(char *p, size_t size, size_t n, void *arg)
 		proxy_sse_filter(pr, p, len);
 	else
 		proxy_emit(pr, p, len);
-	return len;
+	if (conn_out_full(c)) {
+		pr->paused = 1;
+		return 1;
+	}
+	return 0;
 }
 
 void
@@ -1295,7 +1106,7 @@ proxy_client_drained(struct proxy_req *pr, int low)
 	if (pr->paused && low) {
 		pr->paused = 0;
 		pr->last_activity = loop_now();
-		upstream_resume(&pr->x);
+		origin_resume(&pr->x);
 	}
 }
 
@@ -1311,19 +1122,21 @@ proxy_timer_cb(struct loop_timer *t)
 		    server_cfg->upstream_timeout - idle);
 		return;
 	}
-	upstream_abort(&pr->x);
-	proxy_fail(pr, 1, CURLE_OPERATION_TIMEDOUT);
+	origin_abort(&pr->x);
+	proxy_fail(pr, 1, ORIGIN_OK);
 }
 
 static void
-proxy_done_cb(struct upstream_xfer *x, CURLcode rc)
+proxy_done_cb(struct origin_xfer *x, enum origin_error e)
 {
 	struct proxy_req	*pr = x->arg;
 
-	if (rc != CURLE_OK) {
-		if (proxy_retry(pr, rc))
+	if (e != ORIGIN_OK) {
+		if (e == ORIGIN_REFUSED && pr->refused == NULL && !pr->busy)
+			pr->refused = x->why;
+		if (proxy_retry(pr, e))
 			return;
-		proxy_fail(pr, rc == CURLE_OPERATION_TIMEDOUT, rc);
+		proxy_fail(pr, 0, e);
 		return;
 	}
 	if (pr->c != NULL) {
@@ -1357,7 +1170,7 @@ proxy_stream_dialect(const struct proxy_req *pr)
  * an administrator cancelled the request.
  */
 static void
-proxy_fail(struct proxy_req *pr, int timed_out, CURLcode rc)
+proxy_fail(struct proxy_req *pr, int timed_out, enum origin_error e)
 {
 	struct conn	*c = pr->c;
 	char		 msg[256];
@@ -1381,15 +1194,19 @@ proxy_fail(struct proxy_req *pr, int timed_out, CURLcode rc)
 			snprintf(msg, sizeof msg, "backend %s is busy",
 			    pr->be->name);
 		}
-		else if (rc == CURLE_COULDNT_CONNECT ||
-		    rc == CURLE_COULDNT_RESOLVE_HOST) {
+		else if (e == ORIGIN_CONNECT) {
 			pr->outcome = BACKEND_UNREACHABLE;
-			snprintf(msg, sizeof msg, "backend %s is unreachable",
-			    pr->be->name);
-		}
+			snprintf(msg, sizeof msg, "backend %s is unreachable%s%s%s",
+			    pr->be->name, pr->x.why != NULL ? " (" : "",
+			    pr->x.why != NULL ? pr->x.why : "",
+			    pr->x.why != NULL ? ")" : "");
+		} else if (e == ORIGIN_TLS)
+			snprintf(msg, sizeof msg, "backend %s failed: TLS: %s",
+			    pr->be->name, pr->x.why != NULL ? pr->x.why :
+			    "handshake failed");
 		else
-			snprintf(msg, sizeof msg, "backend %s failed: %s",
-			    pr->be->name, curl_easy_strerror(rc));
+			snprintf(msg, sizeof msg, "backend %s %s", pr->be->name,
+			    origin_strerror(e));
 	}
 	log_warn("request %llu %s %s: %s", (unsigned long long)pr->id,
 	    c != NULL ? c->req.method_str : "-", pr->route->endpoint, msg);
@@ -1510,9 +1327,9 @@ proxy_cancel(uint64_t id)
 	log_info("request %llu cancelled by an administrator",
 	    (unsigned long long)id);
 	fleet_cancel(&pr->tk, 1);
-	upstream_abort(&pr->x);
+	origin_abort(&pr->x);
 	pr->c->rq.flags |= USAGE_CANCELLED;
-	proxy_fail(pr, -1, CURLE_ABORTED_BY_CALLBACK);
+	proxy_fail(pr, -1, ORIGIN_OK);
 	return 0;
 }
 
@@ -1547,16 +1364,8 @@ proxy_client_gone(struct proxy_req *pr)
 		proxy_collect(pr, pr->c);
 	}
 	pr->c = NULL;
-	upstream_abort(&pr->x);
+	origin_abort(&pr->x);
 	proxy_free(pr);
-}
-
-/* The request's headers go; the backend's key in them is wiped first. */
-static void
-proxy_free_headers(struct proxy_req *pr)
-{
-	upstream_headers_free(pr->hdrs);
-	pr->hdrs = NULL;
 }
 
 /*
@@ -1568,7 +1377,7 @@ proxy_free_headers(struct proxy_req *pr)
  * the wait. Returns 1 if the request went elsewhere.
  */
 static int
-proxy_retry(struct proxy_req *pr, CURLcode rc)
+proxy_retry(struct proxy_req *pr, enum origin_error e)
 {
 	struct backend		*old = pr->be;
 	enum backend_outcome	 o;
@@ -1579,10 +1388,9 @@ proxy_retry(struct proxy_req *pr, CURLcode rc)
 		return 0;
 	if (pr->busy)
 		o = BACKEND_FAILED;
-	else if (rc == CURLE_COULDNT_CONNECT)
+	else if (e == ORIGIN_CONNECT)
 		o = BACKEND_UNREACHABLE;
-	else if (!pr->head_done && (rc == CURLE_GOT_NOTHING ||
-	    rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR))
+	else if (!pr->head_done && e == ORIGIN_RESET)
 		o = BACKEND_FAILED;
 	else
 		return 0;
@@ -1590,7 +1398,7 @@ proxy_retry(struct proxy_req *pr, CURLcode rc)
 		return 0;
 	log_warn("request %llu: backend %s %s; trying another",
 	    (unsigned long long)pr->id, old->name, pr->busy ?
-	    "is busy (503)" : curl_easy_strerror(rc));
+	    "is busy (503)" : origin_strerror(e));
 	server_stats.upstream_errors++;
 	/* Its slot there frees; the ticket keeps the backend to avoid. */
 	fleet_done(&pr->tk, 0, 0);
@@ -1599,9 +1407,7 @@ proxy_retry(struct proxy_req *pr, CURLcode rc)
 	pr->be = NULL;
 	pr->attempts++;
 	/* The answer starts over, from the new backend. */
-	upstream_easy_release(pr->x.easy);
-	pr->x.easy = NULL;
-	proxy_free_headers(pr);
+	origin_reset(&pr->x);
 	buf_reset(&pr->head);
 	pr->status = 0;
 	pr->stream = STREAM_NONE;
@@ -1620,10 +1426,8 @@ static void
 proxy_free(struct proxy_req *pr)
 {
 	loop_timer_stop(&pr->timer);
-	upstream_abort(&pr->x);
-	proxy_free_headers(pr);
-	if (pr->x.easy != NULL)
-		upstream_easy_release(pr->x.easy);
+	origin_abort(&pr->x);
+	origin_reset(&pr->x);
 	buf_free(&pr->body);
 	buf_free(&pr->head);
 	buf_free(&pr->event);

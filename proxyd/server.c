@@ -31,6 +31,7 @@
 #include "metrics.h"
 #include "models.h"
 #include "privs.h"
+#include "origin.h"
 #include "probe.h"
 #include "proxy.h"
 #include "quota.h"
@@ -297,6 +298,7 @@ server_start(struct config *cfg, const char *path)
 	signals_init();
 	conn_init();
 	upstream_init();
+	origin_init();
 	backend_sync(cfg);
 	tls_commit();
 	if (listener_open_all(cfg) != 0 ||
@@ -349,6 +351,7 @@ server_stop(void)
 	fleet_shutdown();
 	gpu_stop();
 	backend_shutdown();
+	origin_shutdown();
 	upstream_shutdown();
 	loop_run_deferred();
 	loop_timer_stop(&drain_timer);
