@@ -37,6 +37,9 @@
  */
 #define CONN_OUT_HIGH		(256 * 1024)
 #define CONN_OUT_LOW		(64 * 1024)
+/* What an upload may hold in memory on its way to the backend. */
+#define CONN_UPLOAD_HIGH	(256 * 1024)
+#define CONN_UPLOAD_LOW		(64 * 1024)
 
 static TAILQ_HEAD(, conn)	conn_all = TAILQ_HEAD_INITIALIZER(conn_all);
 static TAILQ_HEAD(, conn)	conn_flushq = TAILQ_HEAD_INITIALIZER(conn_flushq);
@@ -251,6 +254,16 @@ conn_read(struct conn *c)
 		c->in.len += (size_t)n;
 		/* TLS may hold decrypted bytes the socket will not signal. */
 	} while (c->tp->pending != NULL && c->tp->pending(c) > 0);
+	if (c->upload && c->state == CONN_BUSY) {
+		/* An upload moves on as it comes, and is read as it moves. */
+		if (buf_used(&c->in) >= CONN_UPLOAD_HIGH) {
+			c->read_stopped = 1;
+			conn_update_events(c, c->io.events & EPOLLOUT);
+		}
+		if (c->pr != NULL)
+			proxy_upload_more(c->pr);
+		return;
+	}
 	if (c->state == CONN_BUSY || c->close_after) {
 		/* Hold at most one pipelined head while we are busy. */
 		if (buf_used(&c->in) > server_cfg->max_header_size) {
@@ -385,6 +398,22 @@ conn_begin_request(struct conn *c)
 	if (c->kind == CONN_PUBLIC && !(r->flags & ROUTE_PUBLIC) &&
 	    conn_authorise(c, r, has_body) != 0)
 		return -1;
+	/*
+	 * A blob is no JSON the gateway must read: it streams to the one
+	 * backend it is for as it arrives, whatever its size, so a model
+	 * upload holds a bounded buffer, not the model. A blob for every
+	 * backend at once is read whole, within max_body_size.
+	 */
+	if ((r->flags & ROUTE_UPLOAD) && c->kind == CONN_PUBLIC &&
+	    c->req.method == HTTP_POST && c->req.content_length > 0 &&
+	    !manage_fanout(c)) {
+		c->upload = 1;
+		c->upload_left = (uint64_t)c->req.content_length;
+		if (c->req.expect_continue && buf_used(&c->in) == 0)
+			conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		c->state = CONN_BUSY;
+		return 0;
+	}
 	if (c->req.content_length >= 0 &&
 	    (uint64_t)c->req.content_length > server_cfg->max_body_size) {
 		c->close_after = 1;
@@ -637,6 +666,30 @@ conn_resume(void *arg)
 		conn_process(c);
 }
 
+size_t
+conn_upload_peek(struct conn *c, const char **p, int *eof)
+{
+	size_t	n = buf_used(&c->in);
+
+	if (n > c->upload_left)
+		n = (size_t)c->upload_left;
+	*p = buf_ptr(&c->in);
+	*eof = c->upload_left == 0;
+	return n;
+}
+
+void
+conn_upload_consumed(struct conn *c, size_t n)
+{
+	buf_consume(&c->in, n);
+	c->upload_left -= n;
+	c->body_seen += n;
+	if (c->read_stopped && buf_used(&c->in) < CONN_UPLOAD_LOW) {
+		c->read_stopped = 0;
+		conn_update_events(c, c->io.events & EPOLLOUT);
+	}
+}
+
 void
 conn_close_after(struct conn *c)
 {
@@ -656,6 +709,11 @@ conn_response_done(struct conn *c)
 	c->route = NULL;
 	if (!c->req.keep_alive || conn_draining)
 		c->close_after = 1;
+	/* An upload answered before its end: the rest is not a request. */
+	if (c->upload && c->upload_left > 0)
+		c->close_after = 1;
+	c->upload = 0;
+	c->upload_left = 0;
 	http_request_clear(&c->req);
 	buf_reset(&c->body);
 	if (buf_used(&c->body) == 0 && c->body.cap > 65536)

@@ -81,10 +81,13 @@ struct conn {
 	/* Body bytes read, and as many at the last timer: a rate floor. */
 	uint64_t			 body_seen;
 	uint64_t			 body_mark;
+	/* An upload streamed to its backend: body bytes not yet sent. */
+	uint64_t			 upload_left;
 	unsigned			 close_after:1;	/* close once out drains */
 	unsigned			 flush_queued:1;
 	unsigned			 resume_queued:1;
 	unsigned			 read_stopped:1;
+	unsigned			 upload:1;	/* the body streams */
 	unsigned			 head_timer:1;	/* timer is header_timeout */
 	unsigned			 kind:2;	/* enum conn_kind */
 	unsigned			 tls:1;		/* on tls_listen */
@@ -124,6 +127,9 @@ void	 conn_drain_all(void);
 /* Close every connection now (the end of a drain). */
 void	 conn_close_all(void);
 unsigned conn_count(void);
+/* An upload's bytes: what is here now, and what was sent on. */
+size_t	 conn_upload_peek(struct conn *, const char **, int *eof);
+void	 conn_upload_consumed(struct conn *, size_t);
 /* Called by the loop before it waits. */
 void	 conn_flush_pending(void);
 

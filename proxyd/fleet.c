@@ -206,6 +206,7 @@ static int
 fleet_usable(const struct backend *b, const struct fleet_ticket *tk)
 {
 	return !b->removed && !b->draining && b != tk->not &&
+	    (tk->only == NULL || b == tk->only) &&
 	    !(tk->native && b->openai) && fleet_has(b, tk->model);
 }
 

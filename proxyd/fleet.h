@@ -35,6 +35,7 @@ struct fleet_ticket {
 	unsigned		 loads:1;	/* it was sent to load */
 	unsigned		 native:1;	/* an /api route: Ollama only */
 	struct backend		*not;		/* tried already, or NULL */
+	struct backend		*only;		/* named by the client, or NULL */
 	struct backend		*be;		/* where it runs */
 	uint64_t		 seq;		/* arrival order */
 	uint64_t		 since;		/* loop time it was submitted */

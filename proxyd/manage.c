@@ -340,6 +340,19 @@ manage_wants_stream(const struct buf *body)
 }
 
 int
+manage_fanout(const struct conn *c)
+{
+	struct backend	*b;
+	int		 n = 0;
+
+	if (http_find_header(&c->req, MANAGE_HEADER) != NULL)
+		return 0;
+	for (b = backend_first(); b != NULL; b = backend_next(b))
+		n += manage_eligible(b);
+	return n >= 2;
+}
+
+int
 manage_start(struct conn *c)
 {
 	const struct http_header	*h;

@@ -18,6 +18,8 @@ struct manage;
  * backend the ordinary way.
  */
 int	manage_start(struct conn *);
+/* Does a management request go to more than one backend? */
+int	manage_fanout(const struct conn *);
 /*
  * Pull model to the backend named, or to every backend if backend is
  * NULL, answering with the progress stream (the admin API's pull).

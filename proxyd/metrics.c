@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "gpu.h"
 #include "metrics.h"
+#include "origin.h"
 #include "models.h"
 #include "proxy.h"
 #include "fleet.h"
@@ -273,6 +274,7 @@ metrics_usage(struct buf *b)
 void
 metrics_render(struct buf *b)
 {
+	uint64_t	open, idle, reused;
 
 	metrics_head(b, "ogate_requests_total", "counter",
 	    "Requests finished, by endpoint and HTTP status.");
@@ -325,6 +327,14 @@ metrics_render(struct buf *b)
 	    "them).", metrics_backend_slots);
 	metrics_backends(b, "ogate_backend_failures_total", "counter",
 	    "Transfers to each backend that failed.", metrics_backend_failures);
+	origin_counts(&open, &idle, &reused);
+	metrics_scalar(b, "ogate_backend_connections", "gauge",
+	    "Connections to backends, in use or idle in the pools.", open);
+	metrics_scalar(b, "ogate_backend_connections_idle", "gauge",
+	    "Idle connections to backends, kept for reuse.", idle);
+	metrics_scalar(b, "ogate_backend_connection_reuses_total", "counter",
+	    "Requests sent over a kept connection instead of a new one.",
+	    reused);
 	metrics_scalar(b, "ogate_unauthorised_total", "counter",
 	    "Requests refused for a missing or bad token.",
 	    server_stats.unauthorised);

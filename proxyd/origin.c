@@ -91,6 +91,7 @@ struct origin_conn {
 	enum origin_error	 failed;	/* to report from the timer */
 	unsigned		 reused:1;	/* it carried a request before */
 	unsigned		 want_out:1;	/* TLS: a read waits to write */
+	unsigned		 wfailed:1;	/* a write failed: never reused */
 	struct buf		 in;		/* a head not yet whole */
 	TAILQ_ENTRY(origin_conn) entry;
 };
@@ -694,15 +695,15 @@ static void
 origin_resend(struct origin_conn *oc)
 {
 	struct origin_xfer	*x = oc->x;
-	struct origin		*o = oc->pool;
 
 	log_debug("backend connection was closed; sending again on a new one");
 	oc->x = NULL;
 	x->oc = NULL;
+	/* The pool may go with its last connection: the backend's is used. */
 	origin_close(oc);
 	x->resent = 1;
 	x->sent = 0;
-	origin_connect(o, x);
+	origin_connect(origin_of(x->be), x);
 }
 
 /* Send what is left of the request. */
@@ -712,7 +713,7 @@ origin_send(struct origin_conn *oc)
 	struct origin_xfer	*x = oc->x;
 	size_t			 head = buf_used(&x->req);
 
-	for (;;) {
+	while (!oc->wfailed) {
 		struct iovec	 iov[2];
 		int		 n = 0;
 		ssize_t		 w;
@@ -758,8 +759,7 @@ origin_send(struct origin_conn *oc)
 			 * reading (a 413, say): the answer is read first.
 			 */
 			log_debug("backend write: %s", strerror(errno));
-			x->source_eof = 1;
-			x->body_len = x->sent > head ? x->sent - head : 0;
+			oc->wfailed = 1;
 			break;
 		}
 		if (x->source != NULL && x->sent + (size_t)w > head) {
@@ -1057,7 +1057,7 @@ origin_conn_event(struct loop_io *io, uint32_t events)
 		if (oc->x == NULL || oc->state != OC_BUSY)
 			return;
 	}
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLOUT)) {
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || oc->want_out) {
 		oc->want_out = 0;
 		origin_read(oc);
 	}
@@ -1099,8 +1099,8 @@ origin_finish(struct origin_conn *oc, enum origin_error e)
 	int			 keep;
 
 	keep = e == ORIGIN_OK && x->resp.keep_alive && !x->paused &&
-	    x->sent == buf_used(&x->req) +
-	    x->body_len && (x->source == NULL || x->source_eof) &&
+	    !oc->wfailed && (x->source != NULL ? x->source_eof :
+	    x->sent == buf_used(&x->req) + x->body_len) &&
 	    !o->retired && o->nidle < ORIGIN_IDLE_MAX &&
 	    (oc->ssl == NULL || SSL_pending(oc->ssl) == 0);
 	x->running = 0;

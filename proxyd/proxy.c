@@ -69,6 +69,8 @@ struct proxy_req {
 	unsigned		 attempts;	/* backends tried before this */
 	unsigned		 busy:1;	/* a 503 to try elsewhere */
 	struct fleet_ticket	 tk;		/* its place in the fleet */
+	struct origin_source	 src;		/* an upload's body */
+	uint64_t		 uploaded;	/* of it, sent on */
 	TAILQ_ENTRY(proxy_req)	 entry;		/* the live view */
 };
 
@@ -256,7 +258,11 @@ proxy_request_head(struct proxy_req *pr, struct conn *c)
 		proxy_field(b, "X-Forwarded-Proto", 17, "https", 5);
 	else
 		proxy_field(b, "X-Forwarded-Proto", 17, "http", 4);
-	if (c->req.method == HTTP_POST || buf_used(&pr->body) > 0) {
+	if (c->upload) {
+		n = snprintf(len, sizeof len, "%lld",
+		    (long long)c->req.content_length);
+		proxy_field(b, "Content-Length", 14, len, (size_t)n);
+	} else if (c->req.method == HTTP_POST || buf_used(&pr->body) > 0) {
 		n = snprintf(len, sizeof len, "%zu", buf_used(&pr->body));
 		proxy_field(b, "Content-Length", 14, len, (size_t)n);
 	}
@@ -656,12 +662,33 @@ proxy_refused(struct proxy_req *pr, const struct fleet_refusal *why)
 	proxy_refuse(c, why);
 }
 
+/*
+ * The backend an upload names with MANAGE_HEADER in *be, NULL if none.
+ * Returns -1 if it names one that does not exist: that is answered.
+ */
+static int
+proxy_named_backend(struct conn *c, struct backend **be)
+{
+	const struct http_header	*h;
+
+	*be = NULL;
+	if ((h = http_find_header(&c->req, MANAGE_HEADER)) == NULL)
+		return 0;
+	if ((*be = backend_find(h->value)) == NULL) {
+		reply_error(c, 404, DIALECT_OLLAMA, "no backend by the name "
+		    MANAGE_HEADER " gives", NULL);
+		return -1;
+	}
+	return 0;
+}
+
 void
 proxy_start(struct conn *c)
 {
 	struct proxy_req	*pr;
 	struct body		 b;
 	struct fleet_refusal	 why;
+	struct backend		*only = NULL;
 	char			 asked[BODY_MODEL_MAX + 1];
 	int			 have_body = 0;
 
@@ -674,8 +701,13 @@ proxy_start(struct conn *c)
 			    "available", "Retry-After: 5\r\n");
 		return;
 	}
-	/* Model management may be for one named backend or all (manage.c). */
-	if ((c->route->flags & ROUTE_MANAGE) && manage_start(c))
+	/*
+	 * Model management may be for one named backend or all (manage.c);
+	 * an upload streams to its one backend from here.
+	 */
+	if ((c->route->flags & ROUTE_MANAGE) && !c->upload && manage_start(c))
+		return;
+	if (c->upload && proxy_named_backend(c, &only) != 0)
 		return;
 	if ((c->route->flags & (ROUTE_MODEL | ROUTE_PARAM)) ==
 	    (ROUTE_MODEL | ROUTE_PARAM)) {
@@ -748,6 +780,10 @@ proxy_start(struct conn *c)
 	pr->tk.native = c->route->dialect != DIALECT_OPENAI;
 	pr->tk.go = proxy_go;
 	pr->tk.expire = proxy_expire;
+	if (only != NULL) {
+		pr->tk.only = only;
+		backend_ref(only);
+	}
 	if (fleet_submit(&pr->tk, asked, proxy_notfound(c->route), &why) ==
 	    FLEET_REFUSED)
 		proxy_refused(pr, &why);
@@ -786,6 +822,36 @@ proxy_expire(struct fleet_ticket *tk, int status, const char *msg)
 	proxy_refused(pr, &why);
 }
 
+/* An upload's bytes come from the client's connection as they arrive. */
+static size_t
+proxy_upload_pull(void *arg, const char **p, int *eof)
+{
+	struct proxy_req	*pr = arg;
+
+	if (pr->c == NULL) {
+		*eof = 1;
+		return 0;
+	}
+	return conn_upload_peek(pr->c, p, eof);
+}
+
+static void
+proxy_upload_consumed(void *arg, size_t n)
+{
+	struct proxy_req	*pr = arg;
+
+	pr->uploaded += n;
+	pr->last_activity = loop_now();
+	conn_upload_consumed(pr->c, n);
+}
+
+void
+proxy_upload_more(struct proxy_req *pr)
+{
+	if (pr->be != NULL)
+		origin_body_ready(&pr->x);
+}
+
 /* Send the request to pr->be: a new transfer. */
 static void
 proxy_dispatch(struct proxy_req *pr)
@@ -801,6 +867,12 @@ proxy_dispatch(struct proxy_req *pr)
 	x->no_body = pr->no_body = c->req.method == HTTP_HEAD;
 	x->body = buf_used(&pr->body) > 0 ? buf_ptr(&pr->body) : NULL;
 	x->body_len = buf_used(&pr->body);
+	if (c->upload) {
+		pr->src.pull = proxy_upload_pull;
+		pr->src.consumed = proxy_upload_consumed;
+		pr->src.arg = pr;
+		x->source = &pr->src;
+	}
 	proxy_request_head(pr, c);
 	loop_timer_arm(&pr->timer, server_cfg->upstream_timeout);
 	/* Last: a transfer may end before this returns on no account. */
@@ -1383,8 +1455,9 @@ proxy_retry(struct proxy_req *pr, enum origin_error e)
 	enum backend_outcome	 o;
 	struct fleet_refusal	 why;
 
+	/* An upload's bytes that went are gone: it cannot go again. */
 	if (pr->attempts > 0 || pr->c == NULL || pr->head_sent ||
-	    pr->bytes > 0 || pr->refused != NULL)
+	    pr->bytes > 0 || pr->refused != NULL || pr->uploaded > 0)
 		return 0;
 	if (pr->busy)
 		o = BACKEND_FAILED;
@@ -1436,6 +1509,8 @@ proxy_free(struct proxy_req *pr)
 	    pr->tally.done, pr->tally.load_ms);
 	if (pr->tk.not != NULL)
 		backend_unref(pr->tk.not);
+	if (pr->tk.only != NULL)
+		backend_unref(pr->tk.only);
 	if (pr->be != NULL) {
 		backend_end(pr->be, pr->outcome);
 		backend_unref(pr->be);

@@ -24,6 +24,8 @@ void	proxy_start(struct conn *);
 void	proxy_client_gone(struct proxy_req *);
 /* The client's output buffer has drained (below the low mark if low). */
 void	proxy_client_drained(struct proxy_req *, int low);
+/* More of an upload's body arrived from the client. */
+void	proxy_upload_more(struct proxy_req *);
 unsigned proxy_active(void);
 /*
  * The live view: every request being forwarded, as JSON objects (id,

@@ -53,7 +53,7 @@ static const struct route router_routes[] = {
 	{ "/api/delete", M(HTTP_DELETE), DIALECT_OLLAMA, ROUTE_MANAGE, "delete",
 	    0 },
 	{ "/api/blobs/", M(HTTP_HEAD) | POST, DIALECT_OLLAMA,
-	    ROUTE_MANAGE | ROUTE_PARAM, "blobs", 0 },
+	    ROUTE_MANAGE | ROUTE_PARAM | ROUTE_UPLOAD, "blobs", 0 },
 	/* Which backend is up and what it runs: as readable as /api/tags. */
 	{ "/api/status", M(HTTP_GET), DIALECT_OLLAMA, 0, "status", 0 },
 	/*
