@@ -205,8 +205,10 @@ fleet_has(const struct backend *b, const char *model)
 static int
 fleet_usable(const struct backend *b, const struct fleet_ticket *tk)
 {
+	/* A backend the client named is asked, drained or not. */
+	if (tk->only != NULL)
+		return b == tk->only && !b->removed;
 	return !b->removed && !b->draining && b != tk->not &&
-	    (tk->only == NULL || b == tk->only) &&
 	    !(tk->native && b->openai) && fleet_has(b, tk->model);
 }
 
