@@ -188,11 +188,23 @@ fake_start() {
 
 # nginx_start NAME UPSTREAM_PORT STREAMS
 nginx_start() {
-	local name=$1 up=$2 streams=$3
+	local name=$1 up=$2 streams=$3 want=$BENCH_NGINX_WORKERS _
 	NGINX_PORT=$(free_port)
 	# Each stream holds a client and an upstream connection.
 	nginx_run "$TMP/$name" "$NGINX_PORT" "$BENCH_NGINX_WORKERS" \
 	    $((streams * 2 + 1024)) "		server 127.0.0.1:$up;"
+	# The master listens before it forks its workers, and the workers
+	# are what is measured: wait for them.  For "auto" the count is
+	# nginx's to choose; it forks them one right after the other.
+	[ "$want" != auto ] || want=1
+	for _ in $(seq 50); do
+		if [ "$(children_of "$NGINX_PID" | wc -l)" -ge "$want" ]; then
+			[ "$BENCH_NGINX_WORKERS" != auto ] || sleep 0.2
+			return 0
+		fi
+		sleep 0.1
+	done
+	die "nginx did not start its worker(s) within 5 s"
 }
 
 # og_start NAME UPSTREAM_PORT STREAMS
