@@ -22,7 +22,7 @@ BUILD_DEPS="build-essential autoconf automake libtool pkg-config
 	libssh2-1-dev libjansson-dev"
 TEST_DEPS="curl jq python3 mandoc tmux openssh-server sqlite3 valgrind
 	clang libclang-rt-14-dev debhelper lintian shellcheck"
-BENCH_DEPS="nginx-light wrk"
+BENCH_DEPS="nginx-light wrk strace"
 
 case $what in
 run|build) deps=$BUILD_DEPS ;;
