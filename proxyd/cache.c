@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 
 #include <jansson.h>
@@ -241,6 +242,16 @@ cache_free_all(void)
 	cache_nbuckets = 0;
 }
 
+static int
+cache_ascii(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s >= 0x80)
+			return 0;
+	}
+	return 1;
+}
+
 /*
  * Is a generation reproducible? Its sampling temperature is 0 and it
  * sets a seed (in "options" on Ollama's routes, at the top on /v1), and
@@ -249,11 +260,25 @@ cache_free_all(void)
 static int
 cache_reproducible(json_t *doc, enum dialect dialect)
 {
-	json_t	*where = doc, *t, *s, *lp;
+	json_t		*where = doc, *t, *s, *lp;
+	const char	*k;
 
 	if (dialect == DIALECT_OLLAMA &&
 	    !json_is_object(where = json_object_get(doc, "options")))
 		return 0;
+	/*
+	 * On /v1 these are members of a Go struct, which Go matches without
+	 * regard to case (and folds a few non-ASCII letters to ASCII ones):
+	 * another spelling could be the one the backend acts on.
+	 */
+	json_object_foreach(doc, k, t) {
+		if (dialect == DIALECT_OLLAMA)
+			break;
+		if (strcmp(k, "temperature") != 0 && strcmp(k, "seed") != 0 &&
+		    (strcasecmp(k, "temperature") == 0 ||
+		    strcasecmp(k, "seed") == 0 || !cache_ascii(k)))
+			return 0;
+	}
 	t = json_object_get(where, "temperature");
 	s = json_object_get(where, "seed");
 	if (!json_is_number(t) || json_number_value(t) != 0.0 ||
