@@ -572,8 +572,10 @@ cache_merge_ndjson(const char *p, size_t len)
 			p += n + 1;
 			continue;
 		}
-		if (final != NULL ||
-		    !json_is_object(o = json_loadb(p, n, 0, NULL))) {
+		/* json_is_object() is a macro: the load goes first. */
+		o = final == NULL ? json_loadb(p, n, 0, NULL) : NULL;
+		if (!json_is_object(o)) {
+			json_decref(o);
 			ok = 0;
 			break;
 		}
@@ -718,7 +720,8 @@ cache_merge_sse(const char *p, size_t len, int64_t prompt, int64_t completion)
 			done = 1;
 			continue;
 		}
-		if (!json_is_object(o = json_loadb(line, n, 0, NULL))) {
+		o = json_loadb(line, n, 0, NULL);
+		if (!json_is_object(o)) {
 			json_decref(o);
 			ok = 0;
 			break;
