@@ -90,7 +90,7 @@ cmd_usage_exec(struct ogctl *o, int argc, char **argv)
 	char		*path;
 	size_t		 i;
 	int		 ch, rc;
-	long long	 tot[4] = { 0, 0, 0, 0 };
+	long long	 tot[5] = { 0, 0, 0, 0, 0 };
 
 	optind = 0;	/* 0 makes GNU getopt start afresh */
 	while ((ch = ogctl_getopt(o, argc, argv, "", cmd_usage_options)) != -1) {
@@ -166,12 +166,12 @@ cmd_usage_exec(struct ogctl *o, int argc, char **argv)
 	if (strcmp(format, "json") == 0) {
 		ogctl_print_json(doc);
 	} else if (strcmp(format, "csv") == 0) {
-		printf("%s,requests,prompt_tokens,completion_tokens,total_tokens\n",
-		    key);
+		printf("%s,requests,prompt_tokens,completion_tokens,total_tokens,"
+		    "cached_tokens\n", key);
 		json_array_foreach(doc, i, row) {
 			cmd_usage_csv_field(json_string_value(json_object_get(row,
 			    key)));
-			printf(",%lld,%lld,%lld,%lld\n",
+			printf(",%lld,%lld,%lld,%lld,%lld\n",
 			    (long long)json_integer_value(json_object_get(row,
 			    "requests")),
 			    (long long)json_integer_value(json_object_get(row,
@@ -179,32 +179,36 @@ cmd_usage_exec(struct ogctl *o, int argc, char **argv)
 			    (long long)json_integer_value(json_object_get(row,
 			    "completion_tokens")),
 			    (long long)json_integer_value(json_object_get(row,
-			    "total_tokens")));
+			    "total_tokens")),
+			    (long long)json_integer_value(json_object_get(row,
+			    "cached_tokens")));
 		}
 	} else {
+		/* Tokens answered from the cache are apart: not charged. */
 		static const char *const fields[] = { NULL, "requests",
-		    "prompt_tokens", "completion_tokens", "total_tokens" };
+		    "prompt_tokens", "completion_tokens", "total_tokens",
+		    "cached_tokens" };
 		const char	*headers[] = { key, "REQUESTS", "PROMPT",
-		    "COMPLETION", "TOTAL" };
-		const char	*names[5];
-		char		 cells[4][24];
+		    "COMPLETION", "TOTAL", "CACHED" };
+		const char	*names[6];
+		char		 cells[5][24];
 
 		memcpy(names, fields, sizeof names);
 		names[0] = key;
 		headers[0] = strcmp(key, "user") == 0 ? "USER" :
 		    strcmp(key, "model") == 0 ? "MODEL" :
 		    strcmp(key, "end_user") == 0 ? "END USER" : "DAY";
-		t = table_new(headers, 5);
+		t = table_new(headers, 6);
 		json_array_foreach(doc, i, row) {
 			table_add_json(t, row, names, NULL);
-			for (int k = 0; k < 4; k++)
+			for (int k = 0; k < 5; k++)
 				tot[k] += json_integer_value(json_object_get(row,
 				    fields[k + 1]));
 		}
-		for (int k = 0; k < 4; k++)
+		for (int k = 0; k < 5; k++)
 			snprintf(cells[k], sizeof cells[k], "%lld", tot[k]);
 		table_add(t, (const char *const[]){ "(total)", cells[0], cells[1],
-		    cells[2], cells[3] });
+		    cells[2], cells[3], cells[4] });
 		table_print(t);
 		table_free(t);
 	}

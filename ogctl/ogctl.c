@@ -24,6 +24,7 @@ static const struct cmd_entry *const ogctl_commands[] = {
 	&cmd_model_entry,
 	&cmd_gpu_entry,
 	&cmd_alert_entry,
+	&cmd_cache_entry,
 	&cmd_reload_entry,
 	&cmd_dial_stdio_entry,
 };

@@ -46,6 +46,7 @@ extern const struct cmd_entry	cmd_gpu_entry;
 extern const struct cmd_entry	cmd_model_entry;
 extern const struct cmd_entry	cmd_dial_stdio_entry;
 extern const struct cmd_entry	cmd_alert_entry;
+extern const struct cmd_entry	cmd_cache_entry;
 
 /*
  * getopt_long over a command's arguments, with the global options

@@ -17,6 +17,7 @@
 #include "alert.h"
 #include "auth.h"
 #include "backend.h"
+#include "cache.h"
 #include "config.h"
 #include "conn.h"
 #include "escape.h"
@@ -87,6 +88,8 @@ static void	admin_model_pull(struct conn *, json_t *);
 static void	admin_metrics(struct conn *, json_t *);
 static void	admin_alerts(struct conn *, json_t *);
 static void	admin_alert_test(struct conn *, json_t *);
+static void	admin_cache(struct conn *, json_t *);
+static void	admin_cache_clear(struct conn *, json_t *);
 
 static const struct admin_route admin_routes[] = {
 	{ ROUTE("/admin/v1/status", M(HTTP_GET), 0, "admin/status"),
@@ -128,6 +131,10 @@ static const struct admin_route admin_routes[] = {
 	    admin_alerts },
 	{ ROUTE("/admin/v1/alerts/", M(HTTP_POST), ROUTE_PARAM, "admin/alert"),
 	    admin_alert_test },
+	{ ROUTE("/admin/v1/cache", M(HTTP_GET), 0, "admin/cache"),
+	    admin_cache },
+	{ ROUTE("/admin/v1/cache/clear", M(HTTP_POST), 0, "admin/cache/clear"),
+	    admin_cache_clear },
 };
 
 /*
@@ -1180,6 +1187,38 @@ admin_model_pull(struct conn *c, json_t *body)
 }
 
 static void
+admin_cache(struct conn *c, json_t *body)
+{
+	admin_reply(c, 200, cache_stats_json());
+}
+
+/* Drop the cache's entries: all of them, or those of one model. */
+static void
+admin_cache_clear(struct conn *c, json_t *body)
+{
+	json_t		*m = json_object_get(body, "model");
+	const char	*model = json_string_value(m), *why;
+	uint64_t	 bytes;
+	size_t		 n;
+
+	if ((m != NULL && !json_is_string(m)) ||
+	    json_object_size(body) != (m != NULL ? 1u : 0u)) {
+		admin_error(c, 400, "the body must be {} or {\"model\": NAME}");
+		return;
+	}
+	if (model != NULL && !models_name_valid(model, &why)) {
+		admin_error(c, 400, "invalid model name: %s", why);
+		return;
+	}
+	n = cache_clear(model, &bytes);
+	log_info("cache: %zu entries%s%s cleared by an administrator", n,
+	    model != NULL ? " of " : "", model != NULL ? model : "");
+	admin_audit_later(c, "cache clear", model != NULL ? model : "*");
+	admin_reply(c, 200, json_pack("{s:s?, s:I, s:I}", "model", model,
+	    "cleared", (json_int_t)n, "bytes", (json_int_t)bytes));
+}
+
+static void
 admin_metrics(struct conn *c, json_t *body)
 {
 	struct buf	page;
@@ -1238,8 +1277,12 @@ admin_usage_run(sqlite3 *db, struct store_job *sj)
 	    j->group == 'e' ? "coalesce(users.name, '#' || u.user_id) || "
 	    "coalesce('/' || u.end_user, '')" :
 	    "coalesce(users.name, '#' || u.user_id)";
-	sql = xasprintf("SELECT %s AS k, count(*), sum(u.prompt_tokens), "
-	    "sum(u.completion_tokens) FROM usage u LEFT JOIN users ON "
+	/* Answers from the cache (flag 16) are counted apart: not charged. */
+	sql = xasprintf("SELECT %s AS k, count(*), "
+	    "sum(CASE WHEN u.flags & 16 THEN 0 ELSE u.prompt_tokens END), "
+	    "sum(CASE WHEN u.flags & 16 THEN 0 ELSE u.completion_tokens END), "
+	    "sum(CASE WHEN u.flags & 16 THEN u.prompt_tokens + "
+	    "u.completion_tokens ELSE 0 END) FROM usage u LEFT JOIN users ON "
 	    "users.id = u.user_id WHERE u.time_ms >= ?1 AND u.time_ms < ?2 "
 	    "AND (?3 = 0 OR u.user_id = ?3) AND (?4 IS NULL OR u.model = ?4) "
 	    "GROUP BY k ORDER BY k", key);
@@ -1275,14 +1318,15 @@ admin_usage_run(sqlite3 *db, struct store_job *sj)
 			free(e);
 		}
 		json_array_append_new(j->report, json_pack(
-		    "{s:o, s:I, s:I, s:I, s:I}",
+		    "{s:o, s:I, s:I, s:I, s:I, s:I}",
 		    j->group == 'm' ? "model" : j->group == 'd' ? "day" :
 		    j->group == 'e' ? "end_user" : "user",
 		    name,
 		    "requests", (json_int_t)sqlite3_column_int64(st, 1),
 		    "prompt_tokens", (json_int_t)p,
 		    "completion_tokens", (json_int_t)c,
-		    "total_tokens", (json_int_t)(p + c)));
+		    "total_tokens", (json_int_t)(p + c),
+		    "cached_tokens", (json_int_t)sqlite3_column_int64(st, 4)));
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {

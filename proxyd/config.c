@@ -30,6 +30,7 @@ enum config_section {
 	SECTION_MODEL,
 	SECTION_ALIAS,
 	SECTION_ALERT,
+	SECTION_CACHE,
 };
 
 enum config_type {
@@ -128,6 +129,11 @@ static const struct config_key config_keys[] = {
 	    UINT64_C(1) << 32 },
 	{ SECTION_MODEL, "max_keep_alive", TYPE_DURATION, MOD(max_keep_alive),
 	    0, 0 },
+	{ SECTION_MODEL, "cache", TYPE_STRING, MOD(cache), 0, 0 },
+	{ SECTION_CACHE, "size", TYPE_SIZE, SRV(cache_size), 0,
+	    UINT64_C(1) << 40 },
+	{ SECTION_CACHE, "ttl", TYPE_DURATION, SRV(cache_ttl), 0, 0 },
+	{ SECTION_CACHE, "scope", TYPE_STRING, SRV(cache_scope), 0, 0 },
 	{ SECTION_ALERT, "on", TYPE_STRING, AL(on), 0, 0 },
 	{ SECTION_ALERT, "at", TYPE_STRING, AL(at_text), 0, 0 },
 	{ SECTION_ALERT, "webhook", TYPE_SECRET, AL(webhook), 0, 0 },
@@ -238,6 +244,13 @@ config_header(struct config_parser *p, struct config *c, char *line)
 		if (*arg != '\0')
 			return config_error(p, "section [%s] takes no name", name);
 		p->section = name[0] == 's' ? SECTION_SERVER : SECTION_DEFAULTS;
+		p->target = c;
+		return 0;
+	}
+	if (strcmp(name, "cache") == 0) {
+		if (*arg != '\0')
+			return config_error(p, "section [cache] takes no name");
+		p->section = SECTION_CACHE;
 		p->target = c;
 		return 0;
 	}
@@ -519,6 +532,8 @@ config_fill_defaults(struct config *c)
 	c->max_queue = 1000;
 	c->defaults.max_queued = 100;
 	c->defaults.priority = 100;
+	c->cache_size = UINT64_C(256) * 1024 * 1024;
+	c->cache_ttl = 60 * 60 * 1000;
 	/* Unset until config_check, which derives them from others. */
 	c->max_connections_per_ip = UINT64_MAX;
 	c->max_body_memory = UINT64_MAX;
@@ -528,14 +543,35 @@ static int
 config_check(struct config_parser *p, struct config *c)
 {
 	for (size_t i = 0; i < c->nmodels; i++) {
-		const struct config_model	*m = &c->models[i];
+		struct config_model	*m = &c->models[i];
 
 		p->line = m->line;
 		if (m->num_ctx != 0 && m->max_num_ctx != 0 &&
 		    m->num_ctx > m->max_num_ctx)
 			return config_error(p, "[model %s] num_ctx is larger than "
 			    "its max_num_ctx", m->pattern);
+		if (m->cache == NULL)
+			m->cache_mode = CACHE_UNSET;
+		else if (strcmp(m->cache, "off") == 0)
+			m->cache_mode = CACHE_OFF;
+		else if (strcmp(m->cache, "embeddings") == 0)
+			m->cache_mode = CACHE_EMBEDDINGS;
+		else if (strcmp(m->cache, "deterministic") == 0)
+			m->cache_mode = CACHE_DETERMINISTIC;
+		else
+			return config_error(p, "[model %s] cache is off, "
+			    "embeddings or deterministic, not %.64s",
+			    m->pattern, m->cache);
 	}
+	p->line = 0;
+	if (c->cache_scope != NULL && strcmp(c->cache_scope, "user") != 0 &&
+	    strcmp(c->cache_scope, "shared") != 0)
+		return config_error(p, "[cache] scope is user or shared, not "
+		    "%.64s", c->cache_scope);
+	c->cache_shared = c->cache_scope != NULL &&
+	    strcmp(c->cache_scope, "shared") == 0;
+	if (c->cache_ttl == 0)
+		return config_error(p, "[cache] ttl must be greater than zero");
 	for (size_t i = 0; i < c->nalerts; i++) {
 		p->line = c->alerts[i].line;
 		if (config_check_alert(p, &c->alerts[i]) != 0)
@@ -1054,9 +1090,12 @@ config_free(struct config *c)
 		free(c->backends[i].ca_file);
 	}
 	free(c->backends);
-	for (size_t i = 0; i < c->nmodels; i++)
+	for (size_t i = 0; i < c->nmodels; i++) {
 		free(c->models[i].pattern);
+		free(c->models[i].cache);
+	}
 	free(c->models);
+	free(c->cache_scope);
 	for (size_t i = 0; i < c->naliases; i++) {
 		free(c->aliases[i].name);
 		free(c->aliases[i].model);

@@ -40,12 +40,22 @@ struct config_backend {
 /* max_keep_alive of a section that does not set it. */
 #define CONFIG_UNSET	UINT64_MAX
 
+/* [model] cache: which of a model's answers the response cache keeps. */
+enum config_cache_mode {
+	CACHE_UNSET,		/* the section does not say */
+	CACHE_OFF,
+	CACHE_EMBEDDINGS,	/* embedding routes */
+	CACHE_DETERMINISTIC,	/* those, and reproducible generations */
+};
+
 struct config_model {
 	char		*pattern;
 	uint64_t	 max_num_ctx;
 	uint64_t	 max_num_predict;
 	uint64_t	 num_ctx;	/* fixed; 0: the request's */
 	uint64_t	 max_keep_alive; /* ms; CONFIG_UNSET */
+	char		*cache;		/* as written; parsed into cache_mode */
+	enum config_cache_mode cache_mode;
 	int		 line;
 };
 
@@ -124,6 +134,11 @@ struct config {
 	uint64_t		 max_usage_backlog;	/* rows; see usage.h */
 	uint64_t		 max_queue;		/* requests waiting */
 	char			*end_user_header;	/* names a front end's user */
+	/* [cache]: the response cache (cache.h). */
+	uint64_t		 cache_size;		/* bytes; 0: none */
+	uint64_t		 cache_ttl;		/* ms */
+	char			*cache_scope;		/* as written */
+	int			 cache_shared;		/* scope = shared */
 	struct config_limits	 defaults;
 	struct config_backend	*backends;
 	size_t			 nbackends;

@@ -9,6 +9,7 @@
 #include "alert.h"
 #include "backend.h"
 #include "buf.h"
+#include "cache.h"
 #include "conn.h"
 #include "gpu.h"
 #include "metrics.h"
@@ -104,12 +105,18 @@ metrics_histogram_add(struct metrics_histogram *h, double v)
 	h->sum += v;
 }
 
-/* a, b, c of a series take a request's prompt, completion and count. */
+/*
+ * a, b, c of a series take a request's prompt, completion and count.
+ * Tokens of an answer from the cache are no backend's work and are not
+ * counted (the cache's own metrics show its hits).
+ */
 static void
 metrics_tokens_add(struct metrics_series *s, const struct usage_row *r)
 {
-	s->a += (uint64_t)r->prompt_tokens;
-	s->b += (uint64_t)r->completion_tokens;
+	if (!(r->flags & USAGE_CACHED)) {
+		s->a += (uint64_t)r->prompt_tokens;
+		s->b += (uint64_t)r->completion_tokens;
+	}
 	s->c++;
 }
 
@@ -123,8 +130,11 @@ metrics_observe(const struct usage_row *r, const char *user)
 	metrics_total.requests++;
 	if (r->status >= 400)
 		metrics_total.errors++;
-	metrics_total.prompt_tokens += (uint64_t)r->prompt_tokens;
-	metrics_total.completion_tokens += (uint64_t)r->completion_tokens;
+	if (!(r->flags & USAGE_CACHED)) {
+		metrics_total.prompt_tokens += (uint64_t)r->prompt_tokens;
+		metrics_total.completion_tokens +=
+		    (uint64_t)r->completion_tokens;
+	}
 	/* A series a model the fleet knows; every other name is one "other". */
 	if (model != NULL)
 		metrics_tokens_add(metrics_get(metrics_by_model, model), r);
@@ -341,6 +351,7 @@ metrics_render(struct buf *b)
 	metrics_scalar(b, "ogate_usage_rows_written_total", "counter",
 	    "Usage rows committed to the database.", usage_rows_written());
 	metrics_usage(b);
+	cache_metrics(b);
 	gpu_metrics(b);
 }
 

@@ -13,6 +13,7 @@
 #include "backend.h"
 #include "body.h"
 #include "buf.h"
+#include "cache.h"
 #include "config.h"
 #include "conn.h"
 #include "listing.h"
@@ -72,6 +73,8 @@ struct proxy_req {
 	struct origin_source	 src;		/* an upload's body */
 	uint64_t		 uploaded;	/* of it, sent on */
 	TAILQ_ENTRY(proxy_req)	 entry;		/* the live view */
+	enum cache_status	 cache;		/* X-Cache-Status, if any */
+	struct cache_fill	*fill;		/* the answer, kept on a miss */
 };
 
 static TAILQ_HEAD(, proxy_req)	proxy_live = TAILQ_HEAD_INITIALIZER(proxy_live);
@@ -510,6 +513,21 @@ proxy_clamp(struct conn *c, struct body *b)
 	return (int64_t)pol.max_predict;
 }
 
+/* The user's limits refuse the request: 429 with when to try again. */
+static int
+proxy_quota_refuse(struct conn *c, const struct quota_verdict *v)
+{
+	struct buf	hdrs;
+
+	buf_init(&hdrs);
+	buf_printf(&hdrs, "Retry-After: %ld\r\n", v->retry_after);
+	quota_headers(c->rq.user, &hdrs);
+	reply_error(c, v->status, c->route->dialect, v->message,
+	    buf_cstr(&hdrs));
+	buf_free(&hdrs);
+	return v->status;
+}
+
 /*
  * Bound what the request may generate, and set aside what it may cost
  * against the user's token quotas. Each route reads the field its
@@ -570,17 +588,8 @@ proxy_admit(struct conn *c, struct body *b)
 	if (c->rq.user == NULL || !(r->flags & ROUTE_INFER))
 		return 0;
 	quota_admit(c->rq.user, reserve, left, &v);
-	if (v.status != 0) {
-		struct buf	hdrs;
-
-		buf_init(&hdrs);
-		buf_printf(&hdrs, "Retry-After: %ld\r\n", v.retry_after);
-		quota_headers(c->rq.user, &hdrs);
-		reply_error(c, v.status, r->dialect, v.message,
-		    buf_cstr(&hdrs));
-		buf_free(&hdrs);
-		return v.status;
-	}
+	if (v.status != 0)
+		return proxy_quota_refuse(c, &v);
 	c->rq.admitted = 1;
 	c->rq.reserved = reserve;
 	return 0;
@@ -682,6 +691,132 @@ proxy_named_backend(struct conn *c, struct backend **be)
 	return 0;
 }
 
+/*
+ * The bound on output the [model] sections leave a request (-1: none),
+ * as proxy_admit() reckons it before the user's quota has its say.
+ */
+static int64_t
+proxy_cache_limit(struct conn *c, struct body *b)
+{
+	struct proxy_policy	pol;
+	int			lf = proxy_limit_field(c->route);
+	int64_t			limit;
+
+	if (lf < 0)
+		return -1;
+	proxy_policy(c->rq.model, &pol);
+	if ((limit = body_int(b, lf, -1)) < 1)
+		limit = -1;
+	if (pol.max_predict > 0 && (limit < 0 ||
+	    (uint64_t)limit > pol.max_predict))
+		limit = (int64_t)pol.max_predict;
+	return limit;
+}
+
+/*
+ * A hit, answered without a backend, a queue or a slot. Rate and
+ * concurrency limits hold as for any request, and a spent budget is
+ * spent; but nothing is reserved, and the row's tokens, flagged
+ * cached, are not charged (request_end).
+ */
+static void
+proxy_cache_reply(struct conn *c, struct body *b, struct cache_entry *e)
+{
+	const struct route	*r = c->route;
+	struct quota_verdict	 v;
+	struct buf		 out, hdrs;
+	const char		*ctype;
+	int			 stream;
+
+	quota_admit(c->rq.user, 0, INT64_MAX, &v);
+	if (v.status != 0) {
+		proxy_quota_refuse(c, &v);
+		return;
+	}
+	c->rq.admitted = 1;
+	cache_served(e);
+	stream = (r->flags & ROUTE_GENERATES) && body_bool(b, BODY_STREAM,
+	    r->dialect == DIALECT_OLLAMA);
+	buf_init(&out);
+	cache_render(e, r->dialect, stream, body_bool(b, BODY_INCLUDE_USAGE, 0),
+	    &out, &ctype);
+	cache_entry_tokens(e, &c->rq.prompt_tokens, &c->rq.completion_tokens);
+	c->rq.flags |= USAGE_CACHED;
+	c->rq.ttft_ms = 0;
+	c->rq.bytes = buf_used(&out);
+	c->status = 200;
+	/* The whole answer is at hand: a length frames even a stream. */
+	buf_init(&hdrs);
+	quota_headers(c->rq.user, &hdrs);
+	conn_printf(c, "HTTP/1.1 200 OK\r\n%sContent-Type: %s\r\n"
+	    "Content-Length: %zu\r\nX-Cache-Status: HIT\r\n%s%s\r\n",
+	    reply_date(), ctype, buf_used(&out), buf_cstr(&hdrs),
+	    c->close_after || !c->req.keep_alive ? "Connection: close\r\n" :
+	    "");
+	conn_write(c, buf_ptr(&out), buf_used(&out));
+	buf_free(&hdrs);
+	buf_free(&out);
+	conn_response_done(c);
+}
+
+/*
+ * The response cache (cache.h). The key is made from the body as it
+ * will go upstream, once the [model] sections have clamped it, and
+ * the bound on output they leave; a quota may lower that bound for
+ * this request alone, and then its answer is not kept (proxy_start).
+ * Returns 1 when a hit has answered the request.
+ */
+static int
+proxy_cache_check(struct conn *c, struct body *b, enum cache_status *st,
+    unsigned char key[CACHE_KEY_LEN], int64_t *limit)
+{
+	struct cache_entry		*e;
+	struct cache_ask		 a;
+	struct buf			 body;
+
+	*st = c->rq.user == NULL ? CACHE_NONE :
+	    cache_check(c->route, c->rq.model, buf_used(&c->body));
+	if (*st != CACHE_MISS)
+		return 0;
+	proxy_clamp(c, b);
+	*limit = proxy_cache_limit(c, b);
+	buf_init(&body);
+	body_render(b, buf_ptr(&c->body), &body);
+	memset(&a, 0, sizeof a);
+	a.route = c->route;
+	a.model = c->rq.model;
+	a.user_id = c->rq.user->id;
+	a.end_user = c->rq.end_user;
+	a.body = buf_ptr(&body);
+	a.len = buf_used(&body);
+	a.limit = *limit;
+	*st = cache_lookup(&a, key, &e);
+	buf_free(&body);
+	if (*st != CACHE_HIT)
+		return 0;
+	proxy_cache_reply(c, b, e);
+	return 1;
+}
+
+/* A complete 200 whose usage is known goes into the cache. */
+static void
+proxy_cache_store(struct proxy_req *pr, struct conn *c)
+{
+	const struct tally	*t = &pr->tally;
+
+	if (pr->fill == NULL)
+		return;
+	if (pr->status == 200 && !(c->rq.flags & (USAGE_PARTIAL |
+	    USAGE_CANCELLED | USAGE_FAILED | USAGE_ESTIMATED)) &&
+	    (!(pr->route->flags & ROUTE_GENERATES) ||
+	    ((t->done || pr->stream == STREAM_NONE) && t->completion_tokens >= 0)))
+		cache_fill_commit(pr->fill, pr->stream == STREAM_NDJSON ?
+		    CACHE_NDJSON : pr->stream == STREAM_SSE ? CACHE_SSE :
+		    CACHE_JSON, c->rq.prompt_tokens, c->rq.completion_tokens);
+	cache_fill_free(pr->fill);
+	pr->fill = NULL;
+}
+
 void
 proxy_start(struct conn *c)
 {
@@ -691,6 +826,9 @@ proxy_start(struct conn *c)
 	struct backend		*only = NULL;
 	char			 asked[BODY_MODEL_MAX + 1];
 	int			 have_body = 0;
+	enum cache_status	 cst = CACHE_NONE;
+	unsigned char		 key[CACHE_KEY_LEN];
+	int64_t			 limit = -1;
 
 	memset(&b, 0, sizeof b);
 	asked[0] = '\0';
@@ -732,6 +870,10 @@ proxy_start(struct conn *c)
 		usage_refuse(c);
 		return;
 	}
+	if (have_body && proxy_cache_check(c, &b, &cst, key, &limit)) {
+		body_free(&b);
+		return;
+	}
 	if (proxy_admit(c, &b) != 0) {
 		body_free(&b);
 		return;
@@ -746,6 +888,9 @@ proxy_start(struct conn *c)
 	proxy_n++;
 	TAILQ_INSERT_TAIL(&proxy_live, pr, entry);
 	c->pr = pr;
+	pr->cache = cst;
+	if (cst == CACHE_MISS && proxy_cache_limit(c, &b) == limit)
+		pr->fill = cache_fill_new(key, c->route, c->rq.model);
 	/*
 	 * What goes upstream is the body as the gateway read it: the fields
 	 * it acted on in its own spelling. Other bodies move as they came.
@@ -1019,6 +1164,9 @@ proxy_send_head(struct proxy_req *pr)
 		conn_write(c, buf_ptr(&rl), buf_used(&rl));
 		buf_free(&rl);
 	}
+	if (pr->cache != CACHE_NONE)
+		conn_printf(c, "X-Cache-Status: %s\r\n",
+		    cache_status_name(pr->cache));
 	if (!bodyless && !pr->has_length) {
 		if (c->req.minor >= 1) {
 			conn_write(c, "Transfer-Encoding: chunked\r\n", 28);
@@ -1049,6 +1197,8 @@ proxy_emit(struct proxy_req *pr, const char *p, size_t len)
 		conn_write(c, "\r\n", 2);
 	} else
 		conn_write(c, p, len);
+	if (pr->fill != NULL)
+		cache_fill_add(pr->fill, p, len);
 	pr->bytes += len;
 	if (len >= 2) {
 		pr->tail[0] = p[len - 2];
@@ -1420,6 +1570,7 @@ proxy_finish(struct proxy_req *pr)
 	if (c != NULL) {
 		c->pr = NULL;
 		proxy_collect(pr, c);
+		proxy_cache_store(pr, c);
 		proxy_free(pr);
 		conn_response_done(c);
 	} else
@@ -1504,6 +1655,7 @@ proxy_free(struct proxy_req *pr)
 	buf_free(&pr->body);
 	buf_free(&pr->head);
 	buf_free(&pr->event);
+	cache_fill_free(pr->fill);
 	fleet_cancel(&pr->tk, 0);
 	fleet_done(&pr->tk, pr->outcome == BACKEND_OK && pr->status == 200 &&
 	    pr->tally.done, pr->tally.load_ms);

@@ -92,7 +92,8 @@ quota_load(sqlite3 *db)
 	if (sqlite3_prepare_v2(db, "SELECT user_id, "
 	    "sum(prompt_tokens + completion_tokens), "
 	    "sum(CASE WHEN time_ms >= ?2 THEN prompt_tokens + completion_tokens "
-	    "ELSE 0 END) FROM usage WHERE time_ms >= ?1 GROUP BY user_id", -1,
+	    "ELSE 0 END) FROM usage WHERE time_ms >= ?1 AND flags & 16 = 0 "
+	    "GROUP BY user_id", -1,
 	    &st, NULL) != SQLITE_OK) {
 		log_error("loading usage totals: %s", sqlite3_errmsg(db));
 		return -1;

@@ -103,6 +103,7 @@ request_end(struct request *rq, const struct route *route, int status,
     const char *client)
 {
 	struct usage_row	r;
+	int64_t			used;
 
 	if (!rq->active || rq->user == NULL) {
 		request_clear(rq);
@@ -126,10 +127,12 @@ request_end(struct request *rq, const struct route *route, int status,
 	r.flags = rq->flags;
 	usage_record(&r);
 	metrics_observe(&r, rq->user->name);
+	/* An answer from the cache cost no backend work: its tokens are free. */
+	used = (r.flags & USAGE_CACHED) ? 0 :
+	    r.prompt_tokens + r.completion_tokens;
 	if (rq->admitted)
-		quota_settle(rq->user, rq->reserved,
-		    r.prompt_tokens + r.completion_tokens);
+		quota_settle(rq->user, rq->reserved, used);
 	else
-		quota_count(rq->user, r.prompt_tokens + r.completion_tokens);
+		quota_count(rq->user, used);
 	request_clear(rq);
 }

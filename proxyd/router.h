@@ -34,6 +34,7 @@ enum dialect {
 #define ROUTE_FORM	0x800	/* the model is a multipart/form-data field */
 #define ROUTE_OWN_LIMIT	0x1000	/* the client must set the output bound */
 #define ROUTE_UPLOAD	0x2000	/* a raw body that streams to one backend */
+#define ROUTE_CACHE	0x4000	/* the response cache may answer (cache.h) */
 
 struct route {
 	const char	*path;

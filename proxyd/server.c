@@ -22,6 +22,7 @@
 #include "auth.h"
 #include "backend.h"
 #include "alert.h"
+#include "cache.h"
 #include "config.h"
 #include "conn.h"
 #include "gpu.h"
@@ -161,6 +162,7 @@ server_reload(void)
 		    "the next restart");
 	config_free(server_cfg);
 	server_cfg = cfg;
+	cache_configure(cfg);
 	tls_commit();
 	backend_sync(cfg);
 	fleet_kick();
@@ -287,6 +289,7 @@ server_start(struct config *cfg, const char *path)
 {
 	config_path = path;
 	server_cfg = cfg;
+	cache_configure(cfg);
 	log_info("ogate %s starting with %s", PACKAGE_VERSION,
 	    config_path ? config_path : "built-in defaults");
 
@@ -346,6 +349,7 @@ server_stop(void)
 	usage_free();
 	auth_free_all();
 	metrics_free();
+	cache_free_all();
 	models_free();
 	probe_shutdown();
 	fleet_shutdown();

@@ -31,6 +31,7 @@ struct conn;
 #define USAGE_CANCELLED	0x02	/* the client went away */
 #define USAGE_FAILED	0x04	/* the backend failed */
 #define USAGE_ESTIMATED	0x08	/* prompt tokens estimated from the body */
+#define USAGE_CACHED	0x10	/* answered by the response cache: not charged */
 
 struct usage_row {
 	int64_t		 time_ms;	/* when the request started */

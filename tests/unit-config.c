@@ -321,5 +321,34 @@ main(void)
 	tap_ok(c == NULL && strstr(err, "/nonexistent/ogproxyd.conf: No such file")
 	    != NULL, "missing file is named");
 	free(err);
+
+	/* [cache] and [model] cache. */
+	c = parse("", &err);
+	tap_is_int(c->cache_size, 256 * 1024 * 1024, "cache size: 256M");
+	tap_is_int(c->cache_ttl, 3600000, "cache ttl: 1h");
+	tap_ok(!c->cache_shared, "cache scope: user");
+	config_free(c);
+	c = parse("[cache]\nsize = 1G\nttl = 5m\nscope = shared\n"
+	    "[model a]\ncache = embeddings\n[model b]\ncache = deterministic\n"
+	    "[model c]\ncache = off\n[model d]\nmax_num_ctx = 1\n", &err);
+	tap_ok(c != NULL && c->cache_size == 1024 * 1024 * 1024 &&
+	    c->cache_ttl == 300000 && c->cache_shared, "[cache] is read");
+	tap_ok(c != NULL && c->models[0].cache_mode == CACHE_EMBEDDINGS &&
+	    c->models[1].cache_mode == CACHE_DETERMINISTIC &&
+	    c->models[2].cache_mode == CACHE_OFF &&
+	    c->models[3].cache_mode == CACHE_UNSET, "[model] cache is read");
+	config_free(c);
+	expect_error("[model a]\ncache = yes\n", "test.conf:1: [model a] cache "
+	    "is off, embeddings or deterministic", "a bad cache mode");
+	expect_error("[cache]\nscope = all\n", "[cache] scope is user or shared",
+	    "a bad scope");
+	expect_error("[cache]\nttl = 0\n", "[cache] ttl must be greater",
+	    "a ttl of 0");
+	expect_error("[cache x]\n", "section [cache] takes no name",
+	    "[cache] has no name");
+	expect_error("[cache]\nsize = 2048G\n", "larger than the maximum",
+	    "a size over 1T");
+	expect_error("[cache]\nlisten = 1.2.3.4:5\n", "unknown key listen",
+	    "[cache] has its own keys");
 	return tap_done();
 }
