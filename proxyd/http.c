@@ -4,6 +4,7 @@
  * field lines and the chunked decoder, so whatever one refuses the
  * other refuses too.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -54,12 +55,20 @@ http_token_char(int c)
 	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
+/*
+ * The header arrays are only read up to their counts, so clearing a
+ * request or a response leaves them be: they are kilobytes, and this
+ * runs for every request.
+ */
 void
 http_request_clear(struct http_request *r)
 {
 	free(r->head);
-	memset(r, 0, sizeof *r);
+	memset(r, 0, offsetof(struct http_request, headers));
+	r->nheaders = 0;
 	r->content_length = -1;
+	r->chunked = r->keep_alive = r->expect_continue = 0;
+	r->host = NULL;
 }
 
 /*
@@ -311,8 +320,11 @@ void
 http_response_clear(struct http_response *r)
 {
 	free(r->head);
-	memset(r, 0, sizeof *r);
+	memset(r, 0, offsetof(struct http_response, headers));
+	r->nheaders = 0;
 	r->content_length = -1;
+	r->chunked = r->keep_alive = 0;
+	r->why = NULL;
 }
 
 const struct http_header *
