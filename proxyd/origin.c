@@ -901,6 +901,10 @@ origin_take_body(struct origin_conn *oc, const char *p, size_t len)
 		used = http_chunked_feed(&x->chunks, p, len, &origin_scratch,
 		    UINT64_MAX / 2, &done);
 		if (used < 0) {
+			/* Chunks whole before the fault go, as in an earlier read. */
+			if (buf_used(&origin_scratch) > 0)
+				(void)x->on_body(x, buf_ptr(&origin_scratch),
+				    buf_used(&origin_scratch));
 			x->why = "a malformed chunked body";
 			origin_finish(oc, ORIGIN_REFUSED);
 			return 1;
