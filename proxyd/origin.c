@@ -160,13 +160,22 @@ static int
 origin_new_session(SSL *ssl, SSL_SESSION *sess)
 {
 	struct origin_conn	*oc = SSL_get_ex_data(ssl, origin_ssl_idx);
+	SSL_SESSION		*copy;
 
 	if (oc == NULL || oc->pool->retired)
 		return 0;
+	/*
+	 * The pool keeps a copy. The session given is also the
+	 * connection's own, which OpenSSL marks not resumable when the
+	 * connection ends without a close_notify or with an alert, as a
+	 * backend's close of an idle connection usually does.
+	 */
+	if ((copy = SSL_SESSION_dup(sess)) == NULL)
+		return 0;
 	if (oc->pool->session != NULL)
 		SSL_SESSION_free(oc->pool->session);
-	oc->pool->session = sess;
-	return 1;	/* we keep the reference */
+	oc->pool->session = copy;
+	return 0;	/* the caller's reference stays the caller's */
 }
 
 static SSL_CTX *
