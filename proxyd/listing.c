@@ -78,6 +78,9 @@ listing_part_start(struct listing *l, struct backend *be,
 	backend_begin(be);
 	buf_init(&part->body);
 	e = part->x.easy = upstream_easy_to(be->url, target);
+	/* An https backend's own trust anchors, as origin.c uses them. */
+	if (be->ca_file != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO, be->ca_file);
 	part->x.on_done = listing_done_cb;
 	part->x.arg = part;
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)LISTING_TIMEOUT_MS);

@@ -255,6 +255,9 @@ manage_part_start(struct manage *m, struct backend *be, const char *target)
 	backend_begin(be);
 	buf_init(&part->line);
 	e = part->x.easy = upstream_easy_to(be->url, target);
+	/* An https backend's own trust anchors, as origin.c uses them. */
+	if (be->ca_file != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO, be->ca_file);
 	part->x.on_done = manage_done_cb;
 	part->x.arg = part;
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);

@@ -161,13 +161,22 @@ static int
 origin_new_session(SSL *ssl, SSL_SESSION *sess)
 {
 	struct origin_conn	*oc = SSL_get_ex_data(ssl, origin_ssl_idx);
+	SSL_SESSION		*copy;
 
 	if (oc == NULL || oc->pool->retired)
 		return 0;
+	/*
+	 * The pool keeps a copy. The session given is also the
+	 * connection's own, which OpenSSL marks not resumable when the
+	 * connection ends without a close_notify or with an alert, as a
+	 * backend's close of an idle connection usually does.
+	 */
+	if ((copy = SSL_SESSION_dup(sess)) == NULL)
+		return 0;
 	if (oc->pool->session != NULL)
 		SSL_SESSION_free(oc->pool->session);
-	oc->pool->session = sess;
-	return 1;	/* we keep the reference */
+	oc->pool->session = copy;
+	return 0;	/* the caller's reference stays the caller's */
 }
 
 static SSL_CTX *
@@ -901,6 +910,10 @@ origin_take_body(struct origin_conn *oc, const char *p, size_t len)
 		used = http_chunked_feed(&x->chunks, p, len, &origin_scratch,
 		    UINT64_MAX / 2, &done);
 		if (used < 0) {
+			/* Chunks whole before the fault go, as in an earlier read. */
+			if (buf_used(&origin_scratch) > 0)
+				(void)x->on_body(x, buf_ptr(&origin_scratch),
+				    buf_used(&origin_scratch));
 			x->why = "a malformed chunked body";
 			origin_finish(oc, ORIGIN_REFUSED);
 			return 1;

@@ -245,6 +245,9 @@ probe_send(struct probe *p, const char *path)
 	char		*s;
 
 	e = p->x.easy = upstream_easy_to(b->url, path);
+	/* An https backend's own trust anchors, as origin.c uses them. */
+	if (b->ca_file != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO, b->ca_file);
 	p->x.on_done = probe_done_cb;
 	p->x.arg = p;
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)PROBE_TIMEOUT_MS);
