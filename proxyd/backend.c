@@ -79,9 +79,10 @@ backend_sync(const struct config *cfg)
 		 * Connections made with the old url, key or trust anchors are
 		 * not reused; those in flight finish, then close.
 		 */
+		/* A ca_file is read again: a certificate may have rotated. */
 		changed = b->url == NULL || strcmp(b->url, cb->url) != 0 ||
 		    !backend_same(b->api_key, cb->api_key) ||
-		    !backend_same(b->ca_file, cb->ca_file);
+		    cb->ca_file != NULL || b->ca_file != NULL;
 		xfree_secret(b->url);
 		b->url = xstrdup(cb->url);
 		backend_set_key(b, cb->api_key);

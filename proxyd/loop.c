@@ -254,9 +254,13 @@ loop_run(void)
 		if (n == -1 && errno != EINTR)
 			fatal("epoll_wait: %s", strerror(errno));
 		loop_update_time();
+		/* Handlers may ask whether another socket has news waiting. */
+		for (int i = 0; i < n; i++)
+			((struct loop_io *)events[i].data.ptr)->ready = 1;
 		for (int i = 0; i < n; i++) {
 			struct loop_io	*io = events[i].data.ptr;
 
+			io->ready = 0;
 			/* An earlier handler in this batch may have closed it. */
 			if (io->fd < 0 || io->events == 0)
 				continue;

@@ -21,6 +21,7 @@ typedef void	(*loop_io_cb)(struct loop_io *, uint32_t);
 struct loop_io {
 	int		 fd;
 	uint32_t	 events;	/* interest currently registered */
+	int		 ready;		/* has an event in the batch, unseen yet */
 	loop_io_cb	 cb;
 	void		*arg;
 };

@@ -457,8 +457,15 @@ origin_start(struct origin_xfer *x)
 	x->sent = 0;
 	x->answered = x->head_done = 0;
 	http_response_clear(&x->resp);
-	/* The most recently used idle connection: the warmest. */
-	if ((oc = TAILQ_FIRST(&o->idle)) != NULL) {
+	/*
+	 * The most recently used idle connection: the warmest. One with
+	 * an event waiting in this batch (a close, or bytes no request
+	 * asked for) is not taken: its news would be read as the answer.
+	 * Knowing costs no system call; the loop marks the batch.
+	 */
+	while ((oc = TAILQ_FIRST(&o->idle)) != NULL && oc->io.ready)
+		origin_close(oc);
+	if (oc != NULL) {
 		TAILQ_REMOVE(&o->idle, oc, entry);
 		o->nidle--;
 		origin_nidle--;
