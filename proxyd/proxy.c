@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "config.h"
 #include "conn.h"
+#include "enduser.h"
 #include "listing.h"
 #include "log.h"
 #include "loop.h"
@@ -504,7 +505,7 @@ proxy_admit(struct conn *c, struct body *b)
 			limit = bound;
 	}
 	left = c->rq.user != NULL && (r->flags & ROUTE_INFER) ?
-	    quota_left(c->rq.user) : INT64_MAX;
+	    quota_left(c->rq.user, c->rq.eu) : INT64_MAX;
 	if (left != INT64_MAX) {
 		/*
 		 * A token quota applies: nothing may run past it. With
@@ -514,6 +515,13 @@ proxy_admit(struct conn *c, struct body *b)
 		if (lf >= 0 && (limit < 0 || limit > left - prompt))
 			limit = left - prompt < 1 ? 1 : left - prompt;
 		reserve = prompt + (limit > 0 ? limit : 0);
+		/*
+		 * A transcription's output has no bound, neither the
+		 * client's nor one the gateway could set: it sets aside all
+		 * that is left, as a generation without a bound does.
+		 */
+		if (r->flags & ROUTE_FORM)
+			reserve = left;
 	}
 	/*
 	 * Where the client must set the bound (Anthropic's max_tokens), a
@@ -531,13 +539,13 @@ proxy_admit(struct conn *c, struct body *b)
 	}
 	if (c->rq.user == NULL || !(r->flags & ROUTE_INFER))
 		return 0;
-	quota_admit(c->rq.user, reserve, left, &v);
+	quota_admit(c->rq.user, c->rq.eu, reserve, &v);
 	if (v.status != 0) {
 		struct buf	hdrs;
 
 		buf_init(&hdrs);
 		buf_printf(&hdrs, "Retry-After: %ld\r\n", v.retry_after);
-		quota_headers(c->rq.user, &hdrs);
+		quota_headers(c->rq.user, c->rq.eu, &hdrs);
 		reply_error(c, v.status, r->dialect, v.message,
 		    buf_cstr(&hdrs));
 		buf_free(&hdrs);
@@ -624,6 +632,13 @@ proxy_refused(struct proxy_req *pr, const struct fleet_refusal *why)
 	proxy_refuse(c, why);
 }
 
+/* What its end user spent is known now: the request goes on. */
+static void
+proxy_resume(struct request *rq)
+{
+	proxy_start((struct conn *)((char *)rq - offsetof(struct conn, rq)));
+}
+
 void
 proxy_start(struct conn *c)
 {
@@ -635,6 +650,10 @@ proxy_start(struct conn *c)
 
 	memset(&b, 0, sizeof b);
 	asked[0] = '\0';
+	/* An end user's first request waits to learn what it has spent. */
+	if ((c->route->flags & ROUTE_INFER) && enduser_wait(&c->rq,
+	    proxy_resume))
+		return;
 	/* Model lists are the fleet's: every backend is asked (listing.c). */
 	if ((c->route->flags & ROUTE_LIST) && c->req.method == HTTP_GET) {
 		if (listing_start(c) != 0)
@@ -711,6 +730,7 @@ proxy_start(struct conn *c)
 
 	/* Where and when it runs is the scheduler's (fleet.c). */
 	pr->tk.user = c->rq.user;
+	pr->tk.eu = enduser_ref(c->rq.eu);
 	pr->tk.model = c->rq.model;
 	pr->tk.slot = (c->route->flags & ROUTE_INFER) != 0;
 	pr->tk.native = c->route->dialect != DIALECT_OPENAI;
@@ -1128,7 +1148,7 @@ proxy_send_head(struct proxy_req *pr)
 		struct buf	rl;
 
 		buf_init(&rl);
-		quota_headers(c->rq.user, &rl);
+		quota_headers(c->rq.user, c->rq.eu, &rl);
 		conn_write(c, buf_ptr(&rl), buf_used(&rl));
 		buf_free(&rl);
 	}
@@ -1636,6 +1656,7 @@ proxy_free(struct proxy_req *pr)
 		backend_end(pr->be, pr->outcome);
 		backend_unref(pr->be);
 	}
+	enduser_unref(pr->tk.eu);
 	proxy_n--;
 	TAILQ_REMOVE(&proxy_live, pr, entry);
 	free(pr);

@@ -7,6 +7,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "enduser.h"
 #include "http.h"
 #include "loop.h"
 #include "metrics.h"
@@ -25,6 +26,8 @@ request_clear(struct request *rq)
 	free(rq->model);
 	free(rq->backend);
 	free(rq->end_user);
+	enduser_unwait(rq);
+	enduser_unref(rq->eu);
 	memset(rq, 0, sizeof *rq);
 	rq->ttft_ms = -1;
 }
@@ -69,6 +72,7 @@ request_end_user(struct request *rq, const struct http_request *req,
 		}
 	}
 	rq->end_user = xstrdup(h->value);
+	rq->eu = enduser_get(u, rq->end_user);
 	return 0;
 }
 
@@ -127,9 +131,10 @@ request_end(struct request *rq, const struct route *route, int status,
 	usage_record(&r);
 	metrics_observe(&r, rq->user->name);
 	if (rq->admitted)
-		quota_settle(rq->user, rq->reserved,
+		quota_settle(rq->user, rq->eu, rq->reserved,
 		    r.prompt_tokens + r.completion_tokens);
 	else
-		quota_count(rq->user, r.prompt_tokens + r.completion_tokens);
+		quota_count(rq->user, rq->eu,
+		    r.prompt_tokens + r.completion_tokens);
 	request_clear(rq);
 }

@@ -23,6 +23,7 @@
 #include "backend.h"
 #include "alert.h"
 #include "config.h"
+#include "enduser.h"
 #include "conn.h"
 #include "gpu.h"
 #include "listener.h"
@@ -342,6 +343,7 @@ server_stop(void)
 	usage_stop();
 	store_stop();
 	usage_free();
+	enduser_free_all();
 	auth_free_all();
 	metrics_free();
 	models_free();
