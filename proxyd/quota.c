@@ -330,6 +330,19 @@ quota_spent(struct auth_user *u, int64_t *today, int64_t *month)
 }
 
 void
+quota_end_user(struct enduser *eu, struct quota_limits *l, int64_t *today,
+    int64_t *month)
+{
+	int64_t	day, mon;
+
+	quota_end_user_limits(l);
+	quota_calendar(time(NULL), &day, &mon, NULL, NULL);
+	quota_roll(&eu->quota, day, mon);
+	*today = eu->quota.day_used;
+	*month = eu->quota.month_used;
+}
+
+void
 quota_settle(struct auth_user *u, struct enduser *eu, int64_t reserved,
     int64_t used)
 {

@@ -54,6 +54,9 @@ void	 quota_settle(struct auth_user *, struct enduser *, int64_t reserved,
 void	 quota_count(struct auth_user *, struct enduser *, int64_t used);
 /* Tokens a user has spent today and this month (calendar, UTC). */
 void	 quota_spent(struct auth_user *, int64_t *today, int64_t *month);
+/* An end user's limits, and what it has spent today and this month. */
+void	 quota_end_user(struct enduser *, struct quota_limits *,
+	    int64_t *today, int64_t *month);
 /* The x-ratelimit-* header lines: of two budgets, what binds. */
 void	 quota_headers(struct auth_user *, struct enduser *, struct buf *);
 
