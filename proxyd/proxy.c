@@ -1434,7 +1434,10 @@ proxy_fail(struct proxy_req *pr, int timed_out, CURLcode rc)
 		char		*json;
 
 		buf_init(&line);
-		json = reply_error_json(status, proxy_stream_dialect(pr), msg);
+		json = pr->stream == STREAM_SSE && (pr->route->flags &
+		    ROUTE_EVENTS) ? reply_event_error_json(msg,
+		    pr->tally.events) : reply_error_json(status,
+		    proxy_stream_dialect(pr), msg);
 		if (pr->stream == STREAM_NDJSON) {
 			if (pr->bytes > 0 && pr->tail[1] != '\n')
 				buf_add(&line, "\n", 1);
@@ -1446,7 +1449,8 @@ proxy_fail(struct proxy_req *pr, int timed_out, CURLcode rc)
 				buf_add(&line, "\n", 1);
 			/* Anthropic's SDK reads only an event named error. */
 			buf_printf(&line, "%sdata: %s\n\n",
-			    pr->route->dialect == DIALECT_ANTHROPIC ?
+			    pr->route->dialect == DIALECT_ANTHROPIC ||
+			    (pr->route->flags & ROUTE_EVENTS) ?
 			    "event: error\n" : "", json);
 		}
 		free(json);

@@ -33,6 +33,7 @@ enum dialect {
 #define ROUTE_ADMIN	0x400	/* the server's own ollama.com account: admin */
 #define ROUTE_FORM	0x800	/* the model is a multipart/form-data field */
 #define ROUTE_OWN_LIMIT	0x1000	/* the client must set the output bound */
+#define ROUTE_EVENTS	0x2000	/* numbered SSE events: errors are events */
 
 struct route {
 	const char	*path;
