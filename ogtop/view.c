@@ -12,6 +12,7 @@
 #include "xmalloc.h"
 
 static void	view_value(json_t *, const struct column *, struct cell *);
+static void	view_user(json_t *, const struct column *, struct cell *);
 static void	view_count(json_t *, const struct column *, struct cell *);
 static void	view_ms(json_t *, const struct column *, struct cell *);
 static void	view_rate(json_t *, const struct column *, struct cell *);
@@ -39,7 +40,7 @@ static void	view_format_ms(char *, size_t, double);
  */
 static const struct column view_requests_columns[] = {
 	{ "ID", "id", 5, 0, 0, ALIGN_RIGHT, 0, view_value },
-	{ "USER", "user", 9, 0, 0, ALIGN_LEFT, 0, view_value },
+	{ "USER", "user", 9, 1, 0, ALIGN_LEFT, 0, view_user },
 	{ "MODEL", "model", 15, 1, 0, ALIGN_LEFT, 0, view_value },
 	{ "BACKEND", "backend", 8, 0, 4, ALIGN_LEFT, 0, view_value },
 	{ "ENDPOINT", "endpoint", 9, 0, 5, ALIGN_LEFT, 0, view_value },
@@ -53,7 +54,7 @@ static const struct column view_requests_columns[] = {
 };
 
 static const struct column view_users_columns[] = {
-	{ "USER", "name", 10, 0, 0, ALIGN_LEFT, 0, view_value },
+	{ "USER", "name", 10, 1, 0, ALIGN_LEFT, 0, view_value },
 	{ "ROLE", "role", 8, 0, 0, ALIGN_LEFT, 0, view_role },
 	{ "ACTIVE", "requests_active", 7, 0, 0, ALIGN_RIGHT, 1, view_active },
 	{ "QUEUED", "requests_queued", 6, 0, 1, ALIGN_RIGHT, 1, view_count },
@@ -257,6 +258,20 @@ view_bytes(json_t *o, const struct column *col, struct cell *c)
 	}
 	view_format_bytes(c->text, sizeof c->text, json_number_value(v));
 	view_set_number(c, json_number_value(v));
+}
+
+/* A trusted front end's request names its end user: SERVICE/END_USER. */
+static void
+view_user(json_t *o, const struct column *col, struct cell *c)
+{
+	const char	*eu = json_string_value(json_object_get(o, "end_user"));
+
+	view_value(o, col, c);
+	if (eu != NULL && json_is_string(json_object_get(o, col->field))) {
+		size_t	used = strlen(c->text);
+
+		snprintf(c->text + used, sizeof c->text - used, "/%s", eu);
+	}
 }
 
 /* A disabled user shows as such instead of the role. */

@@ -46,6 +46,15 @@ struct auth_quota {
 	uint64_t		 bucket_ms;	/* when it was last filled */
 };
 
+/* A share of the backends (fleet.c): a user's, or an end user's. */
+struct auth_share {
+	double			 served;	/* weighted slot-ms, decaying */
+	uint64_t		 at;		/* loop time served is of */
+	unsigned		 running;
+	unsigned		 queued;
+	uint64_t		 seen;		/* loop time of its last request */
+};
+
 struct auth_user {
 	int64_t			 id;
 	char			*name;
@@ -63,14 +72,7 @@ struct auth_user {
 	int			 trust_end_user; /* its end_user_header counts */
 	int64_t			 created;
 	struct auth_quota	 quota;
-	/* The user's share of the backends (fleet.c). */
-	struct {
-		double		 served;	/* weighted slot-ms, decaying */
-		uint64_t	 at;		/* loop time served is of */
-		unsigned	 running;
-		unsigned	 queued;
-		uint64_t	 seen;		/* loop time of its last request */
-	} fleet;
+	struct auth_share	 fleet;		/* its share of the backends */
 	int			 refs;
 	int			 deleted;
 	TAILQ_ENTRY(auth_user)	 entry;

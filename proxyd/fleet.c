@@ -13,6 +13,11 @@
  * user does not take every slot that frees in the same instant; the
  * charge, decayed, is given back when the request ends.
  *
+ * The end users a trusted front end names (enduser.h) each have a
+ * figure of their own, so that one busy person behind a shared front
+ * end does not take its other users' turns; the front end's own
+ * requests, naming nobody, have its user's figure.
+ *
  * Priority. A user's priority (0 to 1000, [defaults] priority, 100 when
  * nothing says) gives a class, its hundreds, and a weight, itself: a
  * class is served strictly before those below it; within a class,
@@ -40,6 +45,7 @@
 #include "auth.h"
 #include "backend.h"
 #include "config.h"
+#include "enduser.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -106,20 +112,33 @@ fleet_weight(const struct auth_user *u)
 	return p < 1 ? 1.0 : (double)p;
 }
 
-/* Bring a user's service up to now. */
-static void
-fleet_user_advance(struct auth_user *u, uint64_t now)
+/*
+ * Whose share a request is: its end user's, if a trusted front end
+ * named one, else its user's. An end user is weighed as its service
+ * user is.
+ */
+static struct auth_share *
+fleet_share(const struct fleet_ticket *tk)
 {
-	double	k = fleet_decay_rate(), d, rate;
+	if (tk->eu != NULL)
+		return &tk->eu->share;
+	return tk->user != NULL ? &tk->user->fleet : NULL;
+}
 
-	if (u == NULL || now <= u->fleet.at) {
+/* Bring the service of a ticket's share up to now. */
+static void
+fleet_share_advance(const struct fleet_ticket *tk, uint64_t now)
+{
+	struct auth_share	*s = fleet_share(tk);
+	double			 k = fleet_decay_rate(), d, rate;
+
+	if (s == NULL || now <= s->at)
 		return;
-	}
-	d = exp(-k * (double)(now - u->fleet.at));
-	rate = (double)u->fleet.running * FLEET_DEFAULT_PRIORITY /
-	    fleet_weight(u);
-	u->fleet.served = u->fleet.served * d + rate * (1.0 - d) / k;
-	u->fleet.at = now;
+	d = exp(-k * (double)(now - s->at));
+	rate = (double)s->running * FLEET_DEFAULT_PRIORITY /
+	    fleet_weight(tk->user);
+	s->served = s->served * d + rate * (1.0 - d) / k;
+	s->at = now;
 }
 
 static struct fleet_model *
@@ -242,9 +261,10 @@ fleet_headroom(const struct fleet_ticket *tk)
 {
 	const struct backend	*o;
 	struct auth_user	*u;
+	struct auth_share	*s = fleet_share(tk);
 	uint64_t		 total = 0, now = loop_now();
 
-	if (tk->user == NULL)
+	if (s == NULL)
 		return 0;
 	for (o = backend_first(); o != NULL;
 	    o = backend_next((struct backend *)o)) {
@@ -254,14 +274,16 @@ fleet_headroom(const struct fleet_ticket *tk)
 			return 0;
 		total += o->max_concurrent;
 	}
-	if ((uint64_t)tk->user->fleet.running * 2 < total)
+	if ((uint64_t)s->running * 2 < total)
 		return 0;
+	/* A user's own share is seen only by its own requests. */
 	for (u = auth_user_first(); u != NULL; u = auth_user_next(u)) {
-		if (u != tk->user && u->fleet.seen != 0 &&
+		if (&u->fleet != s && u->fleet.seen != 0 &&
 		    now - u->fleet.seen < FLEET_ACTIVE_MS)
 			return 1;
 	}
-	return 0;
+	return enduser_seen_besides(tk->eu, now > FLEET_ACTIVE_MS ?
+	    now - FLEET_ACTIVE_MS : 0);
 }
 
 /*
@@ -404,8 +426,8 @@ fleet_before(const struct fleet_ticket *a, const struct fleet_ticket *b)
 {
 	int64_t	ca = fleet_priority(a->user) / 100;
 	int64_t	cb = fleet_priority(b->user) / 100;
-	double	sa = a->user != NULL ? a->user->fleet.served : 0;
-	double	sb = b->user != NULL ? b->user->fleet.served : 0;
+	double	sa = fleet_share(a) != NULL ? fleet_share(a)->served : 0;
+	double	sb = fleet_share(b) != NULL ? fleet_share(b)->served : 0;
 
 	if (ca != cb)
 		return ca > cb;
@@ -433,7 +455,7 @@ fleet_sorted(void)
 
 	v = xcalloc(fleet_nqueued + 1, sizeof *v);
 	TAILQ_FOREACH(tk, &fleet_queue, entry) {
-		fleet_user_advance(tk->user, now);
+		fleet_share_advance(tk, now);
 		v[n++] = tk;
 	}
 	qsort(v, n, sizeof *v, fleet_cmp);
@@ -448,13 +470,16 @@ fleet_dequeue(struct fleet_ticket *tk)
 	fleet_nqueued--;
 	if (tk->user != NULL)
 		tk->user->fleet.queued--;
+	if (tk->eu != NULL)
+		tk->eu->share.queued--;
 }
 
 /* The ticket takes a slot on b, and its owner starts the transfer. */
 static void
 fleet_start(struct fleet_ticket *tk, struct backend *b)
 {
-	uint64_t	now = loop_now();
+	struct auth_share	*s;
+	uint64_t		 now = loop_now();
 
 	if (tk->queued) {
 		fleet_dequeue(tk);
@@ -469,12 +494,12 @@ fleet_start(struct fleet_ticket *tk, struct backend *b)
 		tk->running = 1;
 		b->slots++;
 		TAILQ_INSERT_TAIL(&fleet_running, tk, entry);
-		if (tk->user != NULL) {
-			fleet_user_advance(tk->user, now);
-			tk->user->fleet.running++;
+		if ((s = fleet_share(tk)) != NULL) {
+			fleet_share_advance(tk, now);
+			s->running++;
 			tk->charge = FLEET_TURN_MS * FLEET_DEFAULT_PRIORITY /
 			    fleet_weight(tk->user);
-			tk->user->fleet.served += tk->charge;
+			s->served += tk->charge;
 		}
 		if (tk->model != NULL && !backend_resident(b, tk->model)) {
 			/* It loads here: others of it may follow. */
@@ -493,18 +518,19 @@ fleet_start(struct fleet_ticket *tk, struct backend *b)
 static void
 fleet_expire(struct fleet_ticket *tk)
 {
-	char	msg[300];
-	int	status = 503;
+	struct auth_share	*s = fleet_share(tk);
+	char			 msg[300];
+	int			 status = 503;
 
 	fleet_dequeue(tk);
 	fleet_counts.timeouts++;
 	metrics_queue_wait((double)(loop_now() - tk->since) / 1000.0);
-	if (tk->user != NULL && tk->user->fleet.running > 0) {
+	if (s != NULL && s->running > 0) {
 		status = 429;
 		snprintf(msg, sizeof msg, "the request waited %llu s in the "
 		    "queue while %u of your requests held your share of the "
 		    "backends", (unsigned long long)(server_cfg->queue_timeout /
-		    1000), tk->user->fleet.running);
+		    1000), s->running);
 	} else
 		snprintf(msg, sizeof msg, "the request waited %llu s in the "
 		    "queue: every backend that serves %s is busy",
@@ -756,8 +782,12 @@ fleet_submit(struct fleet_ticket *tk, const char *asked,
 	fleet_nqueued++;
 	if (tk->user != NULL) {
 		tk->user->fleet.queued++;
-		tk->user->fleet.seen = loop_now();
+		if (tk->eu == NULL)
+			tk->user->fleet.seen = loop_now();
 	}
+	/* An end user was seen when it was named (enduser_get). */
+	if (tk->eu != NULL)
+		tk->eu->share.queued++;
 	fleet_run();
 	if (!tk->queued)
 		return FLEET_STARTED;
@@ -836,6 +866,7 @@ fleet_done(struct fleet_ticket *tk, int ok, uint64_t load_ms)
 {
 	struct backend		*b = tk->be;
 	struct fleet_model	*m;
+	struct auth_share	*s;
 	uint64_t		 now = loop_now();
 
 	if (!tk->running)
@@ -847,13 +878,13 @@ fleet_done(struct fleet_ticket *tk, int ok, uint64_t load_ms)
 	TAILQ_REMOVE(&fleet_running, tk, entry);
 	tk->running = 0;
 	b->slots--;
-	if (tk->user != NULL) {
-		fleet_user_advance(tk->user, now);
-		tk->user->fleet.running--;
-		tk->user->fleet.served -= tk->charge *
+	if ((s = fleet_share(tk)) != NULL) {
+		fleet_share_advance(tk, now);
+		s->running--;
+		s->served -= tk->charge *
 		    exp(-fleet_decay_rate() * (double)(now - tk->started));
-		if (tk->user->fleet.served < 0)
-			tk->user->fleet.served = 0;
+		if (s->served < 0)
+			s->served = 0;
 	}
 	if (ok && tk->model != NULL) {
 		if ((m = fleet_model_find(tk->model, 1)) != NULL)

@@ -8,7 +8,8 @@
  * queues without limit and without fairness, so the gateway keeps the
  * queue itself. When a slot frees, the next request comes from the
  * highest priority class that has one waiting, and within the class
- * from the user who has had the least GPU time recently. A request goes
+ * from the user who has had the least GPU time recently; the end users
+ * of a trusted front end (enduser.h) each have a share of their own. A request goes
  * where its model is resident; it goes where the model must be loaded
  * only when no warm slot is expected to free sooner than the load would
  * take. See ogproxyd(8), SCHEDULING.
@@ -22,11 +23,13 @@
 struct auth_user;
 struct backend;
 struct buf;
+struct enduser;
 struct json_t;
 
 /* One request, as the scheduler sees it. */
 struct fleet_ticket {
 	struct auth_user	*user;		/* NULL: nobody's share */
+	struct enduser		*eu;		/* its own share, or NULL */
 	const char		*model;		/* normalised; NULL: any */
 	unsigned		 slot:1;	/* holds a slot while it runs */
 	unsigned		 queued:1;

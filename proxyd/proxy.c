@@ -16,6 +16,7 @@
 #include "cache.h"
 #include "config.h"
 #include "conn.h"
+#include "enduser.h"
 #include "listing.h"
 #include "log.h"
 #include "loop.h"
@@ -521,7 +522,7 @@ proxy_quota_refuse(struct conn *c, const struct quota_verdict *v)
 
 	buf_init(&hdrs);
 	buf_printf(&hdrs, "Retry-After: %ld\r\n", v->retry_after);
-	quota_headers(c->rq.user, &hdrs);
+	quota_headers(c->rq.user, c->rq.eu, &hdrs);
 	reply_error(c, v->status, c->route->dialect, v->message,
 	    buf_cstr(&hdrs));
 	buf_free(&hdrs);
@@ -560,7 +561,7 @@ proxy_admit(struct conn *c, struct body *b)
 			limit = bound;
 	}
 	left = c->rq.user != NULL && (r->flags & ROUTE_INFER) ?
-	    quota_left(c->rq.user) : INT64_MAX;
+	    quota_left(c->rq.user, c->rq.eu) : INT64_MAX;
 	if (left != INT64_MAX) {
 		/*
 		 * A token quota applies: nothing may run past it. With
@@ -570,6 +571,13 @@ proxy_admit(struct conn *c, struct body *b)
 		if (lf >= 0 && (limit < 0 || limit > left - prompt))
 			limit = left - prompt < 1 ? 1 : left - prompt;
 		reserve = prompt + (limit > 0 ? limit : 0);
+		/*
+		 * A transcription's output has no bound, neither the
+		 * client's nor one the gateway could set: it sets aside all
+		 * that is left, as a generation without a bound does.
+		 */
+		if (r->flags & ROUTE_FORM)
+			reserve = left;
 	}
 	/*
 	 * Where the client must set the bound (Anthropic's max_tokens), a
@@ -587,7 +595,7 @@ proxy_admit(struct conn *c, struct body *b)
 	}
 	if (c->rq.user == NULL || !(r->flags & ROUTE_INFER))
 		return 0;
-	quota_admit(c->rq.user, reserve, left, &v);
+	quota_admit(c->rq.user, c->rq.eu, reserve, &v);
 	if (v.status != 0)
 		return proxy_quota_refuse(c, &v);
 	c->rq.admitted = 1;
@@ -728,7 +736,7 @@ proxy_cache_reply(struct conn *c, struct body *b, struct cache_entry *e)
 	const char		*ctype;
 	int			 stream;
 
-	quota_admit(c->rq.user, 0, INT64_MAX, &v);
+	quota_admit(c->rq.user, c->rq.eu, 0, &v);
 	if (v.status != 0) {
 		proxy_quota_refuse(c, &v);
 		return;
@@ -747,7 +755,7 @@ proxy_cache_reply(struct conn *c, struct body *b, struct cache_entry *e)
 	c->status = 200;
 	/* The whole answer is at hand: a length frames even a stream. */
 	buf_init(&hdrs);
-	quota_headers(c->rq.user, &hdrs);
+	quota_headers(c->rq.user, c->rq.eu, &hdrs);
 	conn_printf(c, "HTTP/1.1 200 OK\r\n%sContent-Type: %s\r\n"
 	    "Content-Length: %zu\r\nX-Cache-Status: HIT\r\n%s%s\r\n",
 	    reply_date(), ctype, buf_used(&out), buf_cstr(&hdrs),
@@ -817,6 +825,13 @@ proxy_cache_store(struct proxy_req *pr, struct conn *c)
 	pr->fill = NULL;
 }
 
+/* What its end user spent is known now: the request goes on. */
+static void
+proxy_resume(struct request *rq)
+{
+	proxy_start((struct conn *)((char *)rq - offsetof(struct conn, rq)));
+}
+
 void
 proxy_start(struct conn *c)
 {
@@ -832,6 +847,10 @@ proxy_start(struct conn *c)
 
 	memset(&b, 0, sizeof b);
 	asked[0] = '\0';
+	/* An end user's first request waits to learn what it has spent. */
+	if ((c->route->flags & ROUTE_INFER) && enduser_wait(&c->rq,
+	    proxy_resume))
+		return;
 	/* Model lists are the fleet's: every backend is asked (listing.c). */
 	if ((c->route->flags & ROUTE_LIST) && c->req.method == HTTP_GET) {
 		if (listing_start(c) != 0)
@@ -920,6 +939,7 @@ proxy_start(struct conn *c)
 
 	/* Where and when it runs is the scheduler's (fleet.c). */
 	pr->tk.user = c->rq.user;
+	pr->tk.eu = enduser_ref(c->rq.eu);
 	pr->tk.model = c->rq.model;
 	pr->tk.slot = (c->route->flags & ROUTE_INFER) != 0;
 	pr->tk.native = c->route->dialect != DIALECT_OPENAI;
@@ -1160,7 +1180,7 @@ proxy_send_head(struct proxy_req *pr)
 		struct buf	rl;
 
 		buf_init(&rl);
-		quota_headers(c->rq.user, &rl);
+		quota_headers(c->rq.user, c->rq.eu, &rl);
 		conn_write(c, buf_ptr(&rl), buf_used(&rl));
 		buf_free(&rl);
 	}
@@ -1453,7 +1473,10 @@ proxy_fail(struct proxy_req *pr, int timed_out, enum origin_error e)
 		char		*json;
 
 		buf_init(&line);
-		json = reply_error_json(status, proxy_stream_dialect(pr), msg);
+		json = pr->stream == STREAM_SSE && (pr->route->flags &
+		    ROUTE_EVENTS) ? reply_event_error_json(msg,
+		    pr->tally.events) : reply_error_json(status,
+		    proxy_stream_dialect(pr), msg);
 		if (pr->stream == STREAM_NDJSON) {
 			if (pr->bytes > 0 && pr->tail[1] != '\n')
 				buf_add(&line, "\n", 1);
@@ -1465,7 +1488,8 @@ proxy_fail(struct proxy_req *pr, int timed_out, enum origin_error e)
 				buf_add(&line, "\n", 1);
 			/* Anthropic's SDK reads only an event named error. */
 			buf_printf(&line, "%sdata: %s\n\n",
-			    pr->route->dialect == DIALECT_ANTHROPIC ?
+			    pr->route->dialect == DIALECT_ANTHROPIC ||
+			    (pr->route->flags & ROUTE_EVENTS) ?
 			    "event: error\n" : "", json);
 		}
 		free(json);
@@ -1667,6 +1691,7 @@ proxy_free(struct proxy_req *pr)
 		backend_end(pr->be, pr->outcome);
 		backend_unref(pr->be);
 	}
+	enduser_unref(pr->tk.eu);
 	proxy_n--;
 	TAILQ_REMOVE(&proxy_live, pr, entry);
 	free(pr);

@@ -9,6 +9,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "config.h"
+#include "enduser.h"
 #include "log.h"
 #include "loop.h"
 #include "quota.h"
@@ -126,21 +127,47 @@ quota_sub(int64_t a, int64_t b, int64_t c)
 	return a - b - c;
 }
 
-int64_t
-quota_left(struct auth_user *u)
+/* The limits of an end user: [defaults], whatever its service user's. */
+static void
+quota_end_user_limits(struct quota_limits *l)
 {
-	struct auth_quota	*q = &u->quota;
-	struct quota_limits	 l;
-	int64_t			 day, month, month_left, left = INT64_MAX;
+	const struct config_limits	*d = &server_cfg->defaults;
+
+	l->tokens_per_day = (int64_t)d->tokens_per_day;
+	l->tokens_per_month = (int64_t)d->tokens_per_month;
+	l->requests_per_minute = (int64_t)d->requests_per_minute;
+	l->max_concurrent = (int64_t)d->max_concurrent;
+}
+
+/* What is left of one budget; INT64_MAX if none applies. */
+static int64_t
+quota_left_of(struct auth_quota *q, const struct quota_limits *l)
+{
+	int64_t	day, month, month_left, left = INT64_MAX;
 
 	quota_calendar(time(NULL), &day, &month, NULL, NULL);
 	quota_roll(q, day, month);
-	quota_limits(u, &l);
-	if (l.tokens_per_day > 0)
-		left = quota_sub(l.tokens_per_day, q->day_used, q->reserved);
-	if (l.tokens_per_month > 0 && (month_left = quota_sub(
-	    l.tokens_per_month, q->month_used, q->reserved)) < left)
+	if (l->tokens_per_day > 0)
+		left = quota_sub(l->tokens_per_day, q->day_used, q->reserved);
+	if (l->tokens_per_month > 0 && (month_left = quota_sub(
+	    l->tokens_per_month, q->month_used, q->reserved)) < left)
 		left = month_left;
+	return left;
+}
+
+int64_t
+quota_left(struct auth_user *u, struct enduser *eu)
+{
+	struct quota_limits	l;
+	int64_t			left, eu_left;
+
+	quota_limits(u, &l);
+	left = quota_left_of(&u->quota, &l);
+	if (eu != NULL) {
+		quota_end_user_limits(&l);
+		if ((eu_left = quota_left_of(&eu->quota, &l)) < left)
+			left = eu_left;
+	}
 	return left;
 }
 
@@ -152,27 +179,56 @@ quota_refuse(struct quota_verdict *v, const char *msg, long retry)
 	v->retry_after = retry > 0 ? retry : 1;
 }
 
-void
-quota_admit(struct auth_user *u, int64_t reserve, int64_t left,
-    struct quota_verdict *v)
-{
-	struct auth_quota	*q = &u->quota;
-	struct quota_limits	 l;
-	int64_t			 rpm, conc, per_day, per_month, day, month;
-	long			 to_day, to_month;
-	uint64_t		 now = loop_now();
+/* The messages of one budget: a user's, or an end user's. */
+struct quota_words {
+	const char	*at_once;
+	const char	*rpm;
+	const char	*day;
+	const char	*month;
+	const char	*held;
+	const char	*short_of;
+};
 
-	memset(v, 0, sizeof *v);
+static const struct quota_words quota_user_words = {
+	"too many requests at once for this user",
+	"requests per minute exceeded",
+	"daily token quota exhausted",
+	"monthly token quota exhausted",
+	"token quota held by requests in flight",
+	"not enough of the token quota is left for this request",
+};
+
+static const struct quota_words quota_end_user_words = {
+	"too many requests at once for this end user",
+	"requests per minute exceeded for this end user",
+	"daily token quota of this end user exhausted",
+	"monthly token quota of this end user exhausted",
+	"token quota of this end user held by requests in flight",
+	"not enough of this end user's token quota is left for this request",
+};
+
+/*
+ * May one more request be charged to q? Refills the requests-per-minute
+ * bucket but takes nothing: a request must pass every budget it counts
+ * against before it is charged to any.
+ */
+static void
+quota_check(struct auth_quota *q, const struct quota_limits *l,
+    int64_t reserve, const struct quota_words *w, struct quota_verdict *v)
+{
+	int64_t		 rpm, conc, per_day, per_month, day, month, left;
+	long		 to_day, to_month;
+	uint64_t	 now = loop_now();
+
 	quota_calendar(time(NULL), &day, &month, &to_day, &to_month);
 	quota_roll(q, day, month);
-	quota_limits(u, &l);
-	conc = l.max_concurrent;
-	rpm = l.requests_per_minute;
-	per_day = l.tokens_per_day;
-	per_month = l.tokens_per_month;
+	conc = l->max_concurrent;
+	rpm = l->requests_per_minute;
+	per_day = l->tokens_per_day;
+	per_month = l->tokens_per_month;
 
 	if (conc > 0 && q->active >= conc) {
-		quota_refuse(v, "too many requests at once for this user", 1);
+		quota_refuse(v, w->at_once, 1);
 		return;
 	}
 	if (rpm > 0) {
@@ -186,7 +242,7 @@ quota_admit(struct auth_user *u, int64_t reserve, int64_t left,
 			q->bucket = (double)rpm;
 		q->bucket_ms = now;
 		if (q->bucket < 1.0) {
-			quota_refuse(v, "requests per minute exceeded",
+			quota_refuse(v, w->rpm,
 			    (long)ceil((1.0 - q->bucket) * 60.0 / (double)rpm));
 			return;
 		}
@@ -196,38 +252,71 @@ quota_admit(struct auth_user *u, int64_t reserve, int64_t left,
 	 * reservations of requests in flight frees up as they settle.
 	 */
 	if (per_day > 0 && q->day_used >= per_day) {
-		quota_refuse(v, "daily token quota exhausted", to_day);
+		quota_refuse(v, w->day, to_day);
 		return;
 	}
 	if (per_month > 0 && q->month_used >= per_month) {
-		quota_refuse(v, "monthly token quota exhausted", to_month);
+		quota_refuse(v, w->month, to_month);
 		return;
 	}
 	/* What the request sets aside must fit in what is left. */
+	left = quota_left_of(q, l);
 	if (left != INT64_MAX && (left < 1 || reserve > left)) {
 		if (q->reserved > 0)
-			quota_refuse(v, "token quota held by requests in "
-			    "flight", 1);
+			quota_refuse(v, w->held, 1);
 		else
-			quota_refuse(v, "not enough of the token quota is left "
-			    "for this request", per_day > 0 ? to_day : to_month);
-		return;
+			quota_refuse(v, w->short_of, per_day > 0 ? to_day :
+			    to_month);
 	}
-	if (rpm > 0)
+}
+
+static void
+quota_take(struct auth_quota *q, const struct quota_limits *l,
+    int64_t reserve)
+{
+	if (l->requests_per_minute > 0)
 		q->bucket -= 1.0;
 	q->active++;
 	q->reserved += reserve;
 }
 
 void
-quota_count(struct auth_user *u, int64_t used)
+quota_admit(struct auth_user *u, struct enduser *eu, int64_t reserve,
+    struct quota_verdict *v)
+{
+	struct quota_limits	l, el;
+
+	memset(v, 0, sizeof *v);
+	quota_limits(u, &l);
+	quota_check(&u->quota, &l, reserve, &quota_user_words, v);
+	if (v->status == 0 && eu != NULL) {
+		quota_end_user_limits(&el);
+		quota_check(&eu->quota, &el, reserve, &quota_end_user_words, v);
+	}
+	if (v->status != 0)
+		return;
+	quota_take(&u->quota, &l, reserve);
+	if (eu != NULL)
+		quota_take(&eu->quota, &el, reserve);
+}
+
+static void
+quota_count_one(struct auth_quota *q, int64_t used)
 {
 	int64_t	day, month;
 
 	quota_calendar(time(NULL), &day, &month, NULL, NULL);
-	quota_roll(&u->quota, day, month);
-	u->quota.day_used += used;
-	u->quota.month_used += used;
+	quota_roll(q, day, month);
+	q->day_used += used;
+	q->month_used += used;
+}
+
+void
+quota_count(struct auth_user *u, struct enduser *eu, int64_t used)
+{
+	quota_count_one(&u->quota, used);
+	if (eu != NULL)
+		quota_count_one(&eu->quota, used);
 }
 
 void
@@ -242,44 +331,91 @@ quota_spent(struct auth_user *u, int64_t *today, int64_t *month)
 }
 
 void
-quota_settle(struct auth_user *u, int64_t reserved, int64_t used)
+quota_end_user(struct enduser *eu, struct quota_limits *l, int64_t *today,
+    int64_t *month)
 {
-	u->quota.active--;
-	u->quota.reserved -= reserved;
-	quota_count(u, used);
+	int64_t	day, mon;
+
+	quota_end_user_limits(l);
+	quota_calendar(time(NULL), &day, &mon, NULL, NULL);
+	quota_roll(&eu->quota, day, mon);
+	*today = eu->quota.day_used;
+	*month = eu->quota.month_used;
 }
 
 void
-quota_headers(struct auth_user *u, struct buf *b)
+quota_settle(struct auth_user *u, struct enduser *eu, int64_t reserved,
+    int64_t used)
 {
-	const struct auth_quota	*q = &u->quota;
-	struct quota_limits	 l;
-	int64_t			 rpm, per_day, per_month, left;
-	int64_t			 limit = 0, remaining = 0;
-
-	quota_limits(u, &l);
-	rpm = l.requests_per_minute;
-	if (rpm > 0)
-		buf_printf(b, "x-ratelimit-limit-requests: %lld\r\n"
-		    "x-ratelimit-remaining-requests: %lld\r\n", (long long)rpm,
-		    (long long)(q->bucket_ms == 0 ? rpm : q->bucket < 0 ? 0 :
-		    (int64_t)q->bucket));
-	/* Of the token limits, the one with the least left is reported. */
-	per_day = l.tokens_per_day;
-	per_month = l.tokens_per_month;
-	if (per_day > 0) {
-		limit = per_day;
-		remaining = per_day - q->day_used - q->reserved;
+	u->quota.active--;
+	u->quota.reserved -= reserved;
+	if (eu != NULL) {
+		eu->quota.active--;
+		eu->quota.reserved -= reserved;
 	}
-	if (per_month > 0) {
-		left = per_month - q->month_used - q->reserved;
-		if (limit == 0 || left < remaining) {
-			limit = per_month;
-			remaining = left;
+	quota_count(u, eu, used);
+}
+
+/* What one budget has left, of requests this minute and of tokens. */
+struct quota_room {
+	int64_t	rpm, requests;
+	int64_t	tokens_limit, tokens;
+};
+
+static void
+quota_room(const struct auth_quota *q, const struct quota_limits *l,
+    struct quota_room *r)
+{
+	int64_t	left;
+
+	memset(r, 0, sizeof *r);
+	r->rpm = l->requests_per_minute;
+	if (r->rpm > 0)
+		r->requests = q->bucket_ms == 0 ? r->rpm : q->bucket < 0 ? 0 :
+		    (int64_t)q->bucket;
+	/* Of the token limits, the one with the least left is reported. */
+	if (l->tokens_per_day > 0) {
+		r->tokens_limit = l->tokens_per_day;
+		r->tokens = l->tokens_per_day - q->day_used - q->reserved;
+	}
+	if (l->tokens_per_month > 0) {
+		left = l->tokens_per_month - q->month_used - q->reserved;
+		if (r->tokens_limit == 0 || left < r->tokens) {
+			r->tokens_limit = l->tokens_per_month;
+			r->tokens = left;
 		}
 	}
-	if (limit > 0)
+}
+
+/* The headers say what binds: of two budgets, the one with less left. */
+void
+quota_headers(struct auth_user *u, struct enduser *eu, struct buf *b)
+{
+	struct quota_limits	l;
+	struct quota_room	r, er;
+
+	quota_limits(u, &l);
+	quota_room(&u->quota, &l, &r);
+	if (eu != NULL) {
+		quota_end_user_limits(&l);
+		quota_room(&eu->quota, &l, &er);
+		if (er.rpm > 0 && (r.rpm == 0 || er.requests < r.requests)) {
+			r.rpm = er.rpm;
+			r.requests = er.requests;
+		}
+		if (er.tokens_limit > 0 && (r.tokens_limit == 0 ||
+		    er.tokens < r.tokens)) {
+			r.tokens_limit = er.tokens_limit;
+			r.tokens = er.tokens;
+		}
+	}
+	if (r.rpm > 0)
+		buf_printf(b, "x-ratelimit-limit-requests: %lld\r\n"
+		    "x-ratelimit-remaining-requests: %lld\r\n",
+		    (long long)r.rpm, (long long)r.requests);
+	if (r.tokens_limit > 0)
 		buf_printf(b, "x-ratelimit-limit-tokens: %lld\r\n"
-		    "x-ratelimit-remaining-tokens: %lld\r\n", (long long)limit,
-		    (long long)(remaining > 0 ? remaining : 0));
+		    "x-ratelimit-remaining-tokens: %lld\r\n",
+		    (long long)r.tokens_limit,
+		    (long long)(r.tokens > 0 ? r.tokens : 0));
 }

@@ -78,6 +78,21 @@ reply_error_json(int status, enum dialect dialect, const char *msg)
 	return s;
 }
 
+char *
+reply_event_error_json(const char *msg, uint64_t seq)
+{
+	json_t	*o;
+	char	*s;
+
+	o = json_pack("{s:s, s:I, s:s, s:s, s:n}", "type", "error",
+	    "sequence_number", (json_int_t)seq, "code", "server_error",
+	    "message", msg, "param");
+	if (o == NULL || (s = json_dumps(o, JSON_COMPACT)) == NULL)
+		s = xstrdup("{\"type\":\"error\",\"message\":\"internal error\"}");
+	json_decref(o);
+	return s;
+}
+
 const char *
 reply_date(void)
 {

@@ -7,6 +7,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "enduser.h"
 #include "http.h"
 #include "loop.h"
 #include "metrics.h"
@@ -25,6 +26,8 @@ request_clear(struct request *rq)
 	free(rq->model);
 	free(rq->backend);
 	free(rq->end_user);
+	enduser_unwait(rq);
+	enduser_unref(rq->eu);
 	memset(rq, 0, sizeof *rq);
 	rq->ttft_ms = -1;
 }
@@ -69,6 +72,7 @@ request_end_user(struct request *rq, const struct http_request *req,
 		}
 	}
 	rq->end_user = xstrdup(h->value);
+	rq->eu = enduser_get(u, rq->end_user);
 	return 0;
 }
 
@@ -131,8 +135,8 @@ request_end(struct request *rq, const struct route *route, int status,
 	used = (r.flags & USAGE_CACHED) ? 0 :
 	    r.prompt_tokens + r.completion_tokens;
 	if (rq->admitted)
-		quota_settle(rq->user, rq->reserved, used);
+		quota_settle(rq->user, rq->eu, rq->reserved, used);
 	else
-		quota_count(rq->user, used);
+		quota_count(rq->user, rq->eu, used);
 	request_clear(rq);
 }

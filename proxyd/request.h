@@ -11,8 +11,10 @@
 #define OG_REQUEST_H
 
 #include <stdint.h>
+#include <sys/queue.h>
 
 struct auth_user;
+struct enduser;
 struct http_request;
 struct route;
 
@@ -32,6 +34,11 @@ struct request {
 	char			*model;
 	char			*backend;
 	char			*end_user;	/* a front end's user, or NULL */
+	struct enduser		*eu;		/* its limits and share */
+	/* Waiting for what its end user spent (enduser.c). */
+	unsigned		 waiting:1;
+	void			(*ready)(struct request *);
+	TAILQ_ENTRY(request)	 wait_entry;
 	int64_t			 prompt_tokens;
 	int64_t			 completion_tokens;
 	int64_t			 ttft_ms;

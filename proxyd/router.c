@@ -81,9 +81,12 @@ static const struct route router_routes[] = {
 	    B_COMPLETIONS },
 	{ "/v1/embeddings", POST, DIALECT_OPENAI, INFER | ROUTE_CACHE,
 	    "v1/embeddings", B_EMBED },
-	/* No [DONE] and no include_usage: the final event has the usage. */
-	{ "/v1/responses", POST, DIALECT_OPENAI, GENERATE, "v1/responses",
-	    B_RESPONSES },
+	/*
+	 * No [DONE] and no include_usage: the final event has the usage.
+	 * A stream that fails ends with the API's own error event.
+	 */
+	{ "/v1/responses", POST, DIALECT_OPENAI, GENERATE | ROUTE_EVENTS,
+	    "v1/responses", B_RESPONSES },
 	{ "/v1/audio/transcriptions", POST, DIALECT_OPENAI, INFER | ROUTE_FORM,
 	    "v1/audio/transcriptions", 0 },
 	/* Anthropic's API demands max_tokens: the gateway never adds it. */

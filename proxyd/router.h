@@ -35,6 +35,7 @@ enum dialect {
 #define ROUTE_OWN_LIMIT	0x1000	/* the client must set the output bound */
 #define ROUTE_UPLOAD	0x2000	/* a raw body that streams to one backend */
 #define ROUTE_CACHE	0x4000	/* the response cache may answer (cache.h) */
+#define ROUTE_EVENTS	0x8000	/* numbered SSE events: errors are events */
 
 struct route {
 	const char	*path;

@@ -24,6 +24,7 @@
 #include "alert.h"
 #include "cache.h"
 #include "config.h"
+#include "enduser.h"
 #include "conn.h"
 #include "gpu.h"
 #include "listener.h"
@@ -347,6 +348,7 @@ server_stop(void)
 	usage_stop();
 	store_stop();
 	usage_free();
+	enduser_free_all();
 	auth_free_all();
 	metrics_free();
 	cache_free_all();

@@ -2,6 +2,7 @@
  * snapshot.c: the live state of the gateway as JSON.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -9,6 +10,7 @@
 #include "auth.h"
 #include "backend.h"
 #include "conn.h"
+#include "enduser.h"
 #include "gpu.h"
 #include "metrics.h"
 #include "models.h"
@@ -18,6 +20,7 @@
 #include "server.h"
 #include "snapshot.h"
 #include "usage.h"
+#include "xmalloc.h"
 
 static const char *
 snapshot_backend_state(const struct backend *b)
@@ -79,6 +82,40 @@ snapshot_user(struct auth_user *u)
 	    "tokens_per_month", (json_int_t)l.tokens_per_month,
 	    "requests_per_minute", (json_int_t)l.requests_per_minute,
 	    "max_concurrent", (json_int_t)l.max_concurrent);
+}
+
+/*
+ * The end users of trusted front ends with a request in flight, as
+ * users named SERVICE/END_USER: at most one a connection.
+ */
+static void
+snapshot_end_user(struct enduser *eu, void *arg)
+{
+	json_t			*users = arg;
+	struct auth_user	*u;
+	struct quota_limits	 l;
+	int64_t			 today, month;
+	char			*name;
+
+	if ((eu->quota.active <= 0 && eu->share.queued == 0) ||
+	    (u = auth_user_find_id(eu->user_id)) == NULL)
+		return;
+	quota_end_user(eu, &l, &today, &month);
+	name = xasprintf("%s/%s", u->name, eu->name);
+	json_array_append_new(users, json_pack("{s:s, s:s, s:b, s:I, s:I, "
+	    "s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "name", name, "role", "end user", "enabled", 1,
+	    "requests_active", (json_int_t)eu->quota.active -
+	    (json_int_t)eu->share.queued,
+	    "requests_queued", (json_int_t)eu->share.queued,
+	    "tokens_in_flight", (json_int_t)0,
+	    "tokens_today", (json_int_t)today,
+	    "tokens_this_month", (json_int_t)month,
+	    "tokens_per_day", (json_int_t)l.tokens_per_day,
+	    "tokens_per_month", (json_int_t)l.tokens_per_month,
+	    "requests_per_minute", (json_int_t)l.requests_per_minute,
+	    "max_concurrent", (json_int_t)l.max_concurrent));
+	free(name);
 }
 
 /* The entry for a model in the models object, made on first sight. */
@@ -165,12 +202,12 @@ snapshot_json(void)
 	json_int_t			 out = (json_int_t)t->completion_tokens;
 	size_t				 i;
 
-	for (u = auth_user_first(); u != NULL; u = auth_user_next(u)) {
-		json_t	*su = snapshot_user(u);
-
-		json_array_append_new(users, su);
-		json_object_set(byname, u->name, su);
-	}
+	for (u = auth_user_first(); u != NULL; u = auth_user_next(u))
+		json_array_append_new(users, snapshot_user(u));
+	enduser_foreach(snapshot_end_user, users);
+	json_array_foreach(users, i, r)
+		json_object_set(byname, json_string_value(json_object_get(r,
+		    "name")), r);
 	/*
 	 * Tokens so far of requests in flight count as they arrive, in the
 	 * totals and for their user, whose quota they will be charged to.
@@ -180,15 +217,24 @@ snapshot_json(void)
 				    "tokens_out"));
 		const char	*name = json_string_value(json_object_get(r,
 				    "user"));
+		const char	*eu = json_string_value(json_object_get(r,
+				    "end_user"));
 		json_t		*su;
+		char		*full;
 
 		out += n;
 		if (name != NULL && (su = json_object_get(byname, name)) != NULL)
 			snapshot_add(su, "tokens_in_flight", n);
+		if (name == NULL || eu == NULL)
+			continue;
+		full = xasprintf("%s/%s", name, eu);
+		if ((su = json_object_get(byname, full)) != NULL)
+			snapshot_add(su, "tokens_in_flight", n);
+		free(full);
 	}
 	json_decref(byname);
-	return json_pack("{s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
-	    "s:o, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I}, s:o, s:o, s:o, s:o, s:o, s:o}",
 	    "version", PACKAGE_VERSION,
 	    "uptime_s", (json_int_t)server_uptime(),
 	    "totals",
@@ -199,6 +245,7 @@ snapshot_json(void)
 	    "errors_total", (json_int_t)t->errors,
 	    "prompt_tokens_total", (json_int_t)t->prompt_tokens,
 	    "tokens_out_total", out,
+	    "end_users", (json_int_t)enduser_count(),
 	    "requests", requests,
 	    "users", users,
 	    "backends", snapshot_backends(),

@@ -316,6 +316,7 @@ tally_sse(struct tally *t, unsigned char c)
 		if (t->plen == 5 && memcmp(t->prefix, "data:", 5) == 0) {
 			t->plen = 0;
 			t->in_data = 1;
+			t->events++;
 		} else if (t->plen == 6) {
 			t->plen = 0;
 			if (memcmp(t->prefix, "event:", 6) == 0)

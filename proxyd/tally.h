@@ -38,6 +38,7 @@ struct tally {
 	uint64_t		 load_ms;
 	/* Documents (NDJSON lines, SSE events) that carried output. */
 	uint64_t		 chunks;
+	uint64_t		 events;	/* SSE data lines, of any kind */
 	/* done:true, [DONE], or a last event (message_stop and such). */
 	unsigned		 done:1;
 	unsigned		 error:1;	/* an {"error":...} document */

@@ -431,6 +431,35 @@ usage_free(void)
 	usage_error = NULL;
 }
 
+/* Add a row's tokens to the sums it falls in. */
+static void
+usage_sum_row(const struct usage_row *r, int64_t user_id,
+    const char *end_user, int64_t month_ms, int64_t day_ms, int64_t *month,
+    int64_t *day)
+{
+	int64_t	n = r->prompt_tokens + r->completion_tokens;
+
+	if (r->user_id != user_id || r->end_user == NULL ||
+	    strcmp(r->end_user, end_user) != 0 || r->time_ms < month_ms)
+		return;
+	*month += n;
+	if (r->time_ms >= day_ms)
+		*day += n;
+}
+
+void
+usage_unwritten(int64_t user_id, const char *end_user, int64_t month_ms,
+    int64_t day_ms, int64_t *month, int64_t *day)
+{
+	*month = *day = 0;
+	for (size_t i = usage_head; i < usage_n; i++)
+		usage_sum_row(&usage_rows[i], user_id, end_user, month_ms,
+		    day_ms, month, day);
+	for (size_t i = 0; usage_batch != NULL && i < usage_batch->n; i++)
+		usage_sum_row(&usage_batch->rows[i], user_id, end_user,
+		    month_ms, day_ms, month, day);
+}
+
 int
 usage_backlogged(void)
 {

@@ -78,6 +78,12 @@ void	usage_flush(void);
 void	usage_stop(void);
 void	usage_free(void);
 uint64_t usage_rows_written(void);
+/*
+ * The tokens of an end user's rows that are not written yet: since
+ * month_ms, and of those, since day_ms.
+ */
+void	usage_unwritten(int64_t user_id, const char *end_user,
+	    int64_t month_ms, int64_t day_ms, int64_t *month, int64_t *day);
 /* True while rows cannot be written and max_usage_backlog are waiting. */
 int	usage_backlogged(void);
 /* Answer an inference request 503 for the backlog; it leaves no row. */
