@@ -1,7 +1,6 @@
 /*
  * enduser.c: the end users of trusted front ends, a bounded table.
  */
-#include <sys/random.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 
 #include "config.h"
 #include "enduser.h"
+#include "hash.h"
 #include "log.h"
 #include "loop.h"
 #include "request.h"
@@ -47,24 +47,13 @@ struct enduser_load {
 static uint64_t
 enduser_hash(int64_t user_id, const char *name)
 {
-	uint64_t	h = enduser_seed ^ (uint64_t)user_id;
-
-	for (; *name != '\0'; name++) {
-		h ^= (unsigned char)*name;
-		h *= UINT64_C(0x100000001b3);
-		h ^= h >> 29;
-	}
-	h ^= h >> 32;
-	h *= UINT64_C(0x9e3779b97f4a7c15);
-	return h ^ (h >> 29);
+	return hash_keyed(enduser_seed ^ (uint64_t)user_id, name, strlen(name));
 }
 
 static void
 enduser_init(void)
 {
-	if (getrandom(&enduser_seed, sizeof enduser_seed, 0) !=
-	    sizeof enduser_seed)
-		enduser_seed = (uint64_t)(uintptr_t)&enduser_seed ^ loop_now();
+	enduser_seed = hash_seed();
 	enduser_buckets = xcalloc(ENDUSER_BUCKETS, sizeof *enduser_buckets);
 }
 

@@ -30,6 +30,7 @@
 #include "loop.h"
 #include "origin.h"
 #include "server.h"
+#include "tls.h"
 #include "xmalloc.h"
 
 #define ORIGIN_ADDRS		4	/* addresses kept for a host name */
@@ -144,16 +145,7 @@ origin_strerror(enum origin_error e)
 static const char *
 origin_ssl_error(void)
 {
-	static char	msg[200];
-	unsigned long	e = ERR_get_error();
-
-	if (e == 0)
-		snprintf(msg, sizeof msg, "%s", errno != 0 ? strerror(errno) :
-		    "the connection closed");
-	else
-		ERR_error_string_n(e, msg, sizeof msg);
-	ERR_clear_error();
-	return msg;
+	return tls_error("the connection closed");
 }
 
 /* A new session from a backend: kept for the pool's next handshake. */

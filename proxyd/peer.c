@@ -15,7 +15,6 @@
  * connects from them unless it asks to, and the tests need an address
  * that is counted.
  */
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -26,6 +25,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "hash.h"
 #include "log.h"
 #include "loop.h"
 #include "peer.h"
@@ -58,23 +58,13 @@ static uint64_t		  peer_seed;
 static uint64_t
 peer_hash(const unsigned char *key, size_t len)
 {
-	uint64_t	h = peer_seed;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= key[i];
-		h *= UINT64_C(0x100000001b3);
-		h ^= h >> 29;
-	}
-	h ^= h >> 32;
-	h *= UINT64_C(0x9e3779b97f4a7c15);
-	return h ^ (h >> 29);
+	return hash_keyed(peer_seed, key, len);
 }
 
 static void
 peer_init(void)
 {
-	if (getrandom(&peer_seed, sizeof peer_seed, 0) != sizeof peer_seed)
-		peer_seed = (uint64_t)(uintptr_t)&peer_seed ^ loop_now();
+	peer_seed = hash_seed();
 	peer_nbuckets = PEER_MIN_BUCKETS;
 	peer_buckets = xcalloc(peer_nbuckets, sizeof *peer_buckets);
 }

@@ -60,6 +60,26 @@ snapshot_backends(void)
 	return list;
 }
 
+/* A user's row, or an end user's: who, what runs and what is left. */
+static json_t *
+snapshot_user_row(const char *name, const char *role, int enabled,
+    int64_t active, int64_t queued, const struct quota_limits *l,
+    int64_t today, int64_t month)
+{
+	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I}",
+	    "name", name, "role", role, "enabled", enabled,
+	    "requests_active", (json_int_t)(active - queued),
+	    "requests_queued", (json_int_t)queued,
+	    "tokens_in_flight", (json_int_t)0,
+	    "tokens_today", (json_int_t)today,
+	    "tokens_this_month", (json_int_t)month,
+	    "tokens_per_day", (json_int_t)l->tokens_per_day,
+	    "tokens_per_month", (json_int_t)l->tokens_per_month,
+	    "requests_per_minute", (json_int_t)l->requests_per_minute,
+	    "max_concurrent", (json_int_t)l->max_concurrent);
+}
+
 json_t *
 snapshot_user(struct auth_user *u)
 {
@@ -68,20 +88,9 @@ snapshot_user(struct auth_user *u)
 
 	quota_limits(u, &l);
 	quota_spent(u, &today, &month);
-	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-	    "s:I, s:I}",
-	    "name", u->name, "role", auth_role_name(u->role),
-	    "enabled", u->enabled,
-	    "requests_active", (json_int_t)u->quota.active -
-	    (json_int_t)u->fleet.queued,
-	    "requests_queued", (json_int_t)u->fleet.queued,
-	    "tokens_in_flight", (json_int_t)0,
-	    "tokens_today", (json_int_t)today,
-	    "tokens_this_month", (json_int_t)month,
-	    "tokens_per_day", (json_int_t)l.tokens_per_day,
-	    "tokens_per_month", (json_int_t)l.tokens_per_month,
-	    "requests_per_minute", (json_int_t)l.requests_per_minute,
-	    "max_concurrent", (json_int_t)l.max_concurrent);
+	return snapshot_user_row(u->name, auth_role_name(u->role), u->enabled,
+	    (int64_t)u->quota.active, (int64_t)u->fleet.queued, &l, today,
+	    month);
 }
 
 /*
@@ -102,19 +111,9 @@ snapshot_end_user(struct enduser *eu, void *arg)
 		return;
 	quota_end_user(eu, &l, &today, &month);
 	name = xasprintf("%s/%s", u->name, eu->name);
-	json_array_append_new(users, json_pack("{s:s, s:s, s:b, s:I, s:I, "
-	    "s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-	    "name", name, "role", "end user", "enabled", 1,
-	    "requests_active", (json_int_t)eu->quota.active -
-	    (json_int_t)eu->share.queued,
-	    "requests_queued", (json_int_t)eu->share.queued,
-	    "tokens_in_flight", (json_int_t)0,
-	    "tokens_today", (json_int_t)today,
-	    "tokens_this_month", (json_int_t)month,
-	    "tokens_per_day", (json_int_t)l.tokens_per_day,
-	    "tokens_per_month", (json_int_t)l.tokens_per_month,
-	    "requests_per_minute", (json_int_t)l.requests_per_minute,
-	    "max_concurrent", (json_int_t)l.max_concurrent));
+	json_array_append_new(users, snapshot_user_row(name, "end user", 1,
+	    (int64_t)eu->quota.active, (int64_t)eu->share.queued, &l, today,
+	    month));
 	free(name);
 }
 

@@ -45,16 +45,15 @@ static const struct conn_transport tls_transport = {
 	.close = tls_close,
 };
 
-/* The first error on OpenSSL's queue as text, and the queue cleared. */
-static const char *
-tls_error(void)
+const char *
+tls_error(const char *none)
 {
 	static char	msg[256];
 	unsigned long	e = ERR_get_error();
 
 	if (e == 0)
 		snprintf(msg, sizeof msg, "%s", errno != 0 ? strerror(errno) :
-		    "unknown error");
+		    none);
 	else
 		ERR_error_string_n(e, msg, sizeof msg);
 	ERR_clear_error();
@@ -97,7 +96,7 @@ tls_prepare(const struct config *cfg, char **err)
 	}
 	ERR_clear_error();
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
-		*err = xasprintf("TLS: %s", tls_error());
+		*err = xasprintf("TLS: %s", tls_error("unknown error"));
 		return -1;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -112,17 +111,19 @@ tls_prepare(const struct config *cfg, char **err)
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn, NULL);
 	if (SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS) != 1) {
-		*err = xasprintf("TLS ciphers: %s", tls_error());
+		*err = xasprintf("TLS ciphers: %s", tls_error("unknown error"));
 		goto fail;
 	}
 	/* The leaf first, then the intermediates, as web servers take it. */
 	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
-		*err = xasprintf("tls_cert %s: %s", cfg->tls_cert, tls_error());
+		*err = xasprintf("tls_cert %s: %s", cfg->tls_cert,
+		    tls_error("unknown error"));
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key,
 	    SSL_FILETYPE_PEM) != 1) {
-		*err = xasprintf("tls_key %s: %s", cfg->tls_key, tls_error());
+		*err = xasprintf("tls_key %s: %s", cfg->tls_key,
+		    tls_error("unknown error"));
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
@@ -175,7 +176,7 @@ tls_accept(struct conn *c)
 	if (tls_ctx == NULL || (ssl = SSL_new(tls_ctx)) == NULL ||
 	    SSL_set_fd(ssl, c->io.fd) != 1) {
 		log_warn("conn %llu: TLS: %s", (unsigned long long)c->id,
-		    tls_error());
+		    tls_error("unknown error"));
 		return -1;
 	}
 	SSL_set_accept_state(ssl);
@@ -220,7 +221,7 @@ tls_result(struct conn *c, int n, int reading)
 	/* Scanners fail handshakes all day: not worth a line each. */
 	log_debug("conn %llu %s: TLS %s: %s", (unsigned long long)c->id,
 	    c->addr, SSL_is_init_finished(ssl) ? (reading ? "read" : "write") :
-	    "handshake", tls_error());
+	    "handshake", tls_error("unknown error"));
 	return CONN_IO_ERROR;
 }
 

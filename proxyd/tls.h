@@ -27,5 +27,10 @@ void	tls_discard(void);
 /* Put a new connection under TLS; -1 if it cannot be (logged). */
 int	tls_accept(struct conn *);
 void	tls_shutdown(void);
+/*
+ * The first error on OpenSSL's queue as text, and the queue cleared;
+ * with nothing queued, errno's text, or none when errno is 0.
+ */
+const char *tls_error(const char *none);
 
 #endif
