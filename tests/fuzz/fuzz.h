@@ -10,6 +10,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
 
 #define FUZZ_CHECK(e) do {						\
 	if (!(e))							\
@@ -23,6 +26,31 @@ fuzz_fail(const char *file, int line, const char *what)
 {
 	fprintf(stderr, "%s:%d: check failed: %s\n", file, line, what);
 	abort();
+}
+
+/*
+ * What proxy.c and origin.c rely on in a field either parser accepted:
+ * a token for a name, no byte in the value that could end a line early,
+ * and no space around it.
+ */
+static inline void
+fuzz_check_field(const struct http_header *h)
+{
+	FUZZ_CHECK(h->name_len > 0 && strlen(h->name) == h->name_len);
+	FUZZ_CHECK(strlen(h->value) == h->value_len);
+	for (size_t j = 0; j < h->name_len; j++)
+		FUZZ_CHECK(http_token_char((unsigned char)h->name[j]));
+	for (size_t j = 0; j < h->value_len; j++) {
+		unsigned char	uc = (unsigned char)h->value[j];
+
+		FUZZ_CHECK(uc >= 0x20 || uc == '\t');
+		FUZZ_CHECK(uc != 0x7f);
+	}
+	if (h->value_len > 0) {
+		FUZZ_CHECK(h->value[0] != ' ' && h->value[0] != '\t');
+		FUZZ_CHECK(h->value[h->value_len - 1] != ' ' &&
+		    h->value[h->value_len - 1] != '\t');
+	}
 }
 
 /* FNV-1a of the input: it decides its own boundaries and limits. */
