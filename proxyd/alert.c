@@ -888,6 +888,7 @@ alert_main(void *arg)
 	int			 ok;
 
 	(void)arg;
+	loop_background_thread();
 	pthread_mutex_lock(&alert_lock);
 	for (;;) {
 		while (STAILQ_EMPTY(&alert_todo) && !alert_stopping)

@@ -27,6 +27,7 @@
 #include "buf.h"
 #include "gpu.h"
 #include "log.h"
+#include "loop.h"
 #include "metrics.h"
 #include "parse.h"
 #include "xmalloc.h"
@@ -713,6 +714,8 @@ gpu_main(void *arg)
 	struct gpu_found	found[GPU_NVENDORS];
 	struct timespec		next;
 	size_t			n;
+
+	loop_background_thread();
 
 	memset(g, 0, sizeof g);
 	if ((n = gpu_probe(g, found)) == 0) {

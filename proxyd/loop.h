@@ -61,6 +61,12 @@ loop_timer_armed(const struct loop_timer *t)
 void		 loop_defer(void (*)(void *), void *);
 /* Run what is deferred now (at shutdown, after the loop has ended). */
 void		 loop_run_deferred(void);
+/*
+ * Called first by a thread that works for the loop (the store, GPU
+ * telemetry, alert delivery): it runs below the loop's priority, so
+ * that its bursts never keep the loop from a core.
+ */
+void		 loop_background_thread(void);
 /* Run fn once before each wait, e.g. to flush coalesced writes. */
 void		 loop_set_before_wait(void (*)(void));
 

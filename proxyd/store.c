@@ -370,6 +370,7 @@ store_main(void *arg)
 	struct store_job	*job;
 	uint64_t		 one = 1;
 
+	loop_background_thread();
 	pthread_mutex_lock(&store_lock);
 	for (;;) {
 		while (STAILQ_EMPTY(&store_todo) && !store_stopping)
