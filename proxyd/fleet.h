@@ -99,7 +99,6 @@ void		fleet_kick(void);
 /* Number the queued tickets' positions (1 first) for the live view. */
 void		fleet_rank(void);
 unsigned	fleet_queued(void);
-unsigned	fleet_user_queued(const struct auth_user *);
 /* What became of requests that queued, for /metrics. */
 struct fleet_stats {
 	uint64_t	timeouts;	/* waited queue_timeout */
