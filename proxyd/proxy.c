@@ -120,7 +120,7 @@ proxy_active(void)
  */
 static int
 proxy_skip_request_header(const struct http_header *h,
-    const struct http_request *req)
+    const struct http_header *conn)
 {
 	static const char *const skip[] = {
 		"host", "content-length", "transfer-encoding", "connection",
@@ -130,17 +130,18 @@ proxy_skip_request_header(const struct http_header *h,
 		"true-client-ip", "cf-connecting-ip", "x-cluster-client-ip",
 		"x-original-forwarded-for", MANAGE_HEADER,
 	};
-	const struct http_header	*conn;
 
+	/* Every request passes here for each field: the first letter first. */
 	for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++) {
-		if (strcasecmp(h->name, skip[i]) == 0)
+		if (h->name[0] != '\0' && (h->name[0] | 0x20) == skip[i][0] &&
+		    strcasecmp(h->name, skip[i]) == 0)
 			return 1;
 	}
 	/* X-Forwarded-For, -Proto, -Host, -Port, -Prefix, -Server, ... */
 	if (strncasecmp(h->name, "x-forwarded-", 12) == 0)
 		return 1;
 	/* Headers the client names in Connection are hop-by-hop too. */
-	if ((conn = http_find_header(req, "connection")) != NULL) {
+	if (conn != NULL) {
 		const char	*v = conn->value;
 		size_t		 n = h->name_len;
 
@@ -176,15 +177,17 @@ proxy_skip_response_header(const char *name, size_t len)
 struct curl_slist *
 proxy_headers(const struct conn *c, const struct backend *be)
 {
-	struct curl_slist	*hdrs = NULL;
-	struct buf		 line;
-	int			 have_ctype = 0, have_accept = 0;
+	struct curl_slist		*hdrs = NULL;
+	struct buf			 line;
+	int				 have_ctype = 0, have_accept = 0;
+	const struct http_header	*conn;
 
 	buf_init(&line);
+	conn = http_find_header(&c->req, "connection");
 	for (int i = 0; i < c->req.nheaders; i++) {
 		const struct http_header	*h = &c->req.headers[i];
 
-		if (proxy_skip_request_header(h, &c->req))
+		if (proxy_skip_request_header(h, conn))
 			continue;
 		if (strcasecmp(h->name, "content-type") == 0)
 			have_ctype = 1;
@@ -244,15 +247,17 @@ proxy_field(struct buf *b, const char *name, size_t nlen, const char *value,
 static void
 proxy_request_head(struct proxy_req *pr, struct conn *c)
 {
-	struct buf	*b = &pr->x.req;
-	char		 len[32];
-	int		 n;
+	struct buf			*b = &pr->x.req;
+	const struct http_header	*conn;
+	char				 len[32];
+	int				 n;
 
 	origin_head(&pr->x, c->req.method_str, c->req.target);
+	conn = http_find_header(&c->req, "connection");
 	for (int i = 0; i < c->req.nheaders; i++) {
 		const struct http_header	*h = &c->req.headers[i];
 
-		if (!proxy_skip_request_header(h, &c->req))
+		if (!proxy_skip_request_header(h, conn))
 			proxy_field(b, h->name, h->name_len, h->value,
 			    h->value_len);
 	}
