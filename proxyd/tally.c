@@ -26,10 +26,11 @@ tally_init(struct tally *t, enum tally_format format)
 	t->completion_tokens = -1;
 }
 
-static int
+/* Each key of every line is tried against several: first letters first. */
+static inline int
 tally_key_is(const struct tally *t, const char *key)
 {
-	return strcmp(t->lastkey, key) == 0;
+	return t->lastkey[0] == key[0] && strcmp(t->lastkey, key) == 0;
 }
 
 static void
