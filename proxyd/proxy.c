@@ -1215,9 +1215,17 @@ proxy_emit(struct proxy_req *pr, const char *p, size_t len)
 	if (len == 0)
 		return;
 	if (pr->chunked) {
-		int	hl = snprintf(hex, sizeof hex, "%zx\r\n", len);
+		/* The size line, by hand: this runs for every chunk. */
+		char	*h = hex + sizeof hex;
+		size_t	 n = len;
 
-		conn_write(c, hex, (size_t)hl);
+		*--h = '\n';
+		*--h = '\r';
+		do {
+			*--h = "0123456789abcdef"[n & 15];
+			n >>= 4;
+		} while (n != 0);
+		conn_write(c, h, (size_t)(hex + sizeof hex - h));
 		conn_write(c, p, len);
 		conn_write(c, "\r\n", 2);
 	} else
