@@ -53,6 +53,7 @@ enum oc_state {
 	OC_HANDSHAKE,
 	OC_BUSY,
 	OC_IDLE,
+	OC_CLOSED,		/* freed after the batch: events do nothing */
 };
 
 /* One backend's pool: its address, its idle connections, its session. */
@@ -1061,6 +1062,8 @@ origin_conn_event(struct loop_io *io, uint32_t events)
 	case OC_HANDSHAKE:
 		origin_handshake(oc);
 		return;
+	case OC_CLOSED:
+		return;
 	case OC_BUSY:
 		break;
 	}
@@ -1159,7 +1162,7 @@ origin_close(struct origin_conn *oc)
 	oc->ssl = NULL;
 	buf_free(&oc->in);
 	origin_open--;
-	oc->state = OC_IDLE + 1;	/* closed: no state acts on events */
+	oc->state = OC_CLOSED;
 	oc->io.cb = NULL;
 	loop_defer(free, oc);
 	origin_release(o);

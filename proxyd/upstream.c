@@ -19,7 +19,7 @@ static CURLM		*upstream_multi;
 static struct loop_timer upstream_timer;
 static CURL		**upstream_pool;
 static size_t		 upstream_pool_len;
-static int		 upstream_running;
+static int		 upstream_running;	/* libcurl reports it; unread */
 
 static int	upstream_socket_cb(CURL *, curl_socket_t, int, void *, void *);
 static int	upstream_timer_cb(CURLM *, long, void *);
@@ -58,7 +58,8 @@ upstream_shutdown(void)
 	curl_global_cleanup();
 }
 
-CURL *
+/* A clean easy handle, from a small pool. */
+static CURL *
 upstream_easy(void)
 {
 	CURL	*e;
@@ -108,12 +109,6 @@ upstream_easy_release(CURL *e)
 	}
 	curl_easy_reset(e);
 	upstream_pool[upstream_pool_len++] = e;
-}
-
-int
-upstream_active(void)
-{
-	return upstream_running;
 }
 
 /* libcurl asks us to watch (or stop watching) one of its sockets. */

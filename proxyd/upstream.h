@@ -3,8 +3,9 @@
  *
  * This is curl's ephiperfifo pattern: libcurl tells us which sockets to
  * watch and when to wake it; the loop calls curl_multi_socket_action()
- * when one is ready. All upstream HTTP goes through here, so
- * connections to backends are pooled and reused by libcurl.
+ * when one is ready. What is not on the request path goes through
+ * here: probes, model lists, management sent to several backends.
+ * Requests from clients go through origin.c, the gateway's own client.
  */
 #ifndef OG_UPSTREAM_H
 #define OG_UPSTREAM_H
@@ -23,8 +24,6 @@ struct upstream_xfer {
 
 void	upstream_init(void);
 void	upstream_shutdown(void);
-/* A clean easy handle, from a small pool. */
-CURL	*upstream_easy(void);
 /* A handle for base followed by target, as every transfer to a backend. */
 CURL	*upstream_easy_to(const char *base, const char *target);
 /* Free a header list wiped first: it may hold a backend's key. */
@@ -43,6 +42,5 @@ void	 upstream_start(struct upstream_xfer *);
  */
 void	 upstream_abort(struct upstream_xfer *);
 void	 upstream_resume(struct upstream_xfer *);
-int	 upstream_active(void);
 
 #endif
