@@ -306,14 +306,21 @@ http_check_framing(struct http_request *r)
 	return 0;
 }
 
+/* The first field of that name, in a request's or a response's. */
+static const struct http_header *
+http_field(const struct http_header *fields, int n, const char *name)
+{
+	for (int i = 0; i < n; i++) {
+		if (strcasecmp(fields[i].name, name) == 0)
+			return &fields[i];
+	}
+	return NULL;
+}
+
 const struct http_header *
 http_find_header(const struct http_request *r, const char *name)
 {
-	for (int i = 0; i < r->nheaders; i++) {
-		if (strcasecmp(r->headers[i].name, name) == 0)
-			return &r->headers[i];
-	}
-	return NULL;
+	return http_field(r->headers, r->nheaders, name);
 }
 
 void
@@ -330,11 +337,7 @@ http_response_clear(struct http_response *r)
 const struct http_header *
 http_response_header(const struct http_response *r, const char *name)
 {
-	for (int i = 0; i < r->nheaders; i++) {
-		if (strcasecmp(r->headers[i].name, name) == 0)
-			return &r->headers[i];
-	}
-	return NULL;
+	return http_field(r->headers, r->nheaders, name);
 }
 
 /* "HTTP/1.1 200 OK": a version, three digits, and text, perhaps none. */

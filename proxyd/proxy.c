@@ -174,58 +174,6 @@ proxy_skip_response_header(const char *name, size_t len)
 	return 0;
 }
 
-struct curl_slist *
-proxy_headers(const struct conn *c, const struct backend *be)
-{
-	struct curl_slist		*hdrs = NULL;
-	struct buf			 line;
-	int				 have_ctype = 0, have_accept = 0;
-	const struct http_header	*conn;
-
-	buf_init(&line);
-	conn = http_find_header(&c->req, "connection");
-	for (int i = 0; i < c->req.nheaders; i++) {
-		const struct http_header	*h = &c->req.headers[i];
-
-		if (proxy_skip_request_header(h, conn))
-			continue;
-		if (strcasecmp(h->name, "content-type") == 0)
-			have_ctype = 1;
-		if (strcasecmp(h->name, "accept") == 0)
-			have_accept = 1;
-		buf_reset(&line);
-		/* "Name;" is how libcurl is told to send an empty value. */
-		if (h->value_len == 0)
-			buf_printf(&line, "%s;", h->name);
-		else
-			buf_printf(&line, "%s: %s", h->name, h->value);
-		hdrs = curl_slist_append(hdrs, buf_cstr(&line));
-	}
-	/* Remove what libcurl would add on its own. */
-	hdrs = curl_slist_append(hdrs, "Expect:");
-	if (!have_ctype)
-		hdrs = curl_slist_append(hdrs, "Content-Type:");
-	if (!have_accept)
-		hdrs = curl_slist_append(hdrs, "Accept:");
-	buf_reset(&line);
-	buf_printf(&line, "X-Forwarded-For: %s", c->ip);
-	hdrs = curl_slist_append(hdrs, buf_cstr(&line));
-	buf_reset(&line);
-	buf_printf(&line, "X-Real-IP: %s", c->ip);
-	hdrs = curl_slist_append(hdrs, buf_cstr(&line));
-	hdrs = curl_slist_append(hdrs, c->tls ?
-	    "X-Forwarded-Proto: https" : "X-Forwarded-Proto: http");
-	if (be->api_key != NULL) {
-		buf_reset(&line);
-		buf_printf(&line, "Authorization: Bearer %s", be->api_key);
-		hdrs = curl_slist_append(hdrs, buf_cstr(&line));
-		explicit_bzero(line.data, line.cap);
-	}
-	buf_free(&line);
-	if (hdrs == NULL)
-		fatal("out of memory building request headers");
-	return hdrs;
-}
 
 /* One field line for the backend. */
 static void
@@ -239,20 +187,15 @@ proxy_field(struct buf *b, const char *name, size_t nlen, const char *value,
 }
 
 /*
- * The request head for the backend, assembled once: the request line,
- * Host and the backend's credential (origin.c), the client's fields
- * that may cross, the gateway's forwarding fields, and the body's
- * length, which is the body the gateway read and checked.
+ * The fields that cross to a backend, one "Name: value\r\n" each: the
+ * client's, less those proxy_skip_request_header() keeps back, and the
+ * gateway's own forwarding fields. Both clients build on them.
  */
 static void
-proxy_request_head(struct proxy_req *pr, struct conn *c)
+proxy_forward_fields(const struct conn *c, struct buf *b)
 {
-	struct buf			*b = &pr->x.req;
 	const struct http_header	*conn;
-	char				 len[32];
-	int				 n;
 
-	origin_head(&pr->x, c->req.method_str, c->req.target);
 	conn = http_find_header(&c->req, "connection");
 	for (int i = 0; i < c->req.nheaders; i++) {
 		const struct http_header	*h = &c->req.headers[i];
@@ -267,6 +210,74 @@ proxy_request_head(struct proxy_req *pr, struct conn *c)
 		proxy_field(b, "X-Forwarded-Proto", 17, "https", 5);
 	else
 		proxy_field(b, "X-Forwarded-Proto", 17, "http", 4);
+}
+
+/* The same fields as a libcurl header list, for what goes through it. */
+struct curl_slist *
+proxy_headers(const struct conn *c, const struct backend *be)
+{
+	struct curl_slist	*hdrs = NULL;
+	struct buf		 fields, line;
+	const char		*p, *end;
+	int			 have_ctype = 0, have_accept = 0;
+
+	buf_init(&fields);
+	buf_init(&line);
+	proxy_forward_fields(c, &fields);
+	p = buf_ptr(&fields);
+	end = p + buf_used(&fields);
+	while (p < end) {
+		const char	*eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+		size_t		 nlen = strcspn(p, ":");
+
+		if (nlen == 12 && strncasecmp(p, "content-type", 12) == 0)
+			have_ctype = 1;
+		if (nlen == 6 && strncasecmp(p, "accept", 6) == 0)
+			have_accept = 1;
+		buf_reset(&line);
+		/* "Name;" is how libcurl is told to send an empty value. */
+		if (eol == p + nlen + 2) {
+			buf_add(&line, p, nlen);
+			buf_add(&line, ";", 1);
+		} else
+			buf_add(&line, p, (size_t)(eol - p));
+		hdrs = curl_slist_append(hdrs, buf_cstr(&line));
+		p = eol + 2;
+	}
+	buf_free(&fields);
+	/* Remove what libcurl would add on its own. */
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	if (!have_ctype)
+		hdrs = curl_slist_append(hdrs, "Content-Type:");
+	if (!have_accept)
+		hdrs = curl_slist_append(hdrs, "Accept:");
+	if (be->api_key != NULL) {
+		buf_reset(&line);
+		buf_printf(&line, "Authorization: Bearer %s", be->api_key);
+		hdrs = curl_slist_append(hdrs, buf_cstr(&line));
+		explicit_bzero(line.data, line.cap);
+	}
+	buf_free(&line);
+	if (hdrs == NULL)
+		fatal("out of memory building request headers");
+	return hdrs;
+}
+
+/*
+ * The request head for the backend, assembled once: the request line,
+ * Host and the backend's credential (origin.c), the client's fields
+ * that may cross, the gateway's forwarding fields, and the body's
+ * length, which is the body the gateway read and checked.
+ */
+static void
+proxy_request_head(struct proxy_req *pr, struct conn *c)
+{
+	struct buf	*b = &pr->x.req;
+	char		 len[32];
+	int		 n;
+
+	origin_head(&pr->x, c->req.method_str, c->req.target);
+	proxy_forward_fields(c, b);
 	if (c->upload) {
 		n = snprintf(len, sizeof len, "%lld",
 		    (long long)c->req.content_length);
