@@ -75,7 +75,6 @@ struct origin {
 	int			 next_addr;	/* where the next connect starts */
 	uint64_t		 resolved_at;
 	int			 resolving;
-	const char		*dns_error;
 	TAILQ_HEAD(, origin_conn) idle;		/* most recent first */
 	unsigned		 nidle;
 	TAILQ_HEAD(, origin_xfer) waiting;	/* for an address */
